@@ -1,0 +1,153 @@
+//! Request guards as proof types: a handler that takes `BearerUser` or `AdminUser` cannot run
+//! without that authority. This is the HTTP edge, so it may look users up through `db`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::auth::jwt::VerifiedClaims;
+use crate::db::users;
+use crate::domain::timestamp::Timestamp;
+use crate::routes::errors::HttpError;
+use crate::services::Actor;
+use crate::state::AppState;
+
+/// The raw bearer token: `Authorization` must match `^[Bb]earer (\S+)$` (spec §0).
+pub fn bearer_token(request: &HttpRequest) -> Option<&str> {
+    let value = request.headers().get("authorization")?.to_str().ok()?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
+    (!token.is_empty() && !token.chars().any(char::is_whitespace)).then_some(token)
+}
+
+fn app_state(request: &HttpRequest) -> Result<web::Data<AppState>, HttpError> {
+    request
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| HttpError::internal(anyhow::anyhow!("AppState is not registered")))
+}
+
+/// The audience a request speaks for: `X-JWT-AUD`, else the token's `aud`, else `GOTRUE_JWT_AUD`.
+pub fn request_aud(
+    request: &HttpRequest,
+    claims: Option<&VerifiedClaims>,
+    default: &str,
+) -> String {
+    if let Some(aud) = request
+        .headers()
+        .get("x-jwt-aud")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        return aud.to_owned();
+    }
+    match claims.map(VerifiedClaims::aud) {
+        Some(aud) if !aud.is_empty() => aud.to_owned(),
+        _ => default.to_owned(),
+    }
+}
+
+/// A request carrying a valid access token (any subject, including the system token).
+pub struct BearerUser {
+    pub claims: VerifiedClaims,
+    pub aud: String,
+}
+
+impl BearerUser {
+    /// The subject as a user id: 400 "Could not read User ID claim" otherwise (spec §1.8).
+    pub fn user_id(&self) -> Result<Uuid, HttpError> {
+        Uuid::parse_str(&self.claims.sub)
+            .ok()
+            .filter(|id| !id.is_nil())
+            .ok_or_else(|| HttpError::bad_request("Could not read User ID claim"))
+    }
+
+    /// When the token was minted: its session is the refresh family created at that instant.
+    pub fn issued_at(&self, jwt_exp: std::time::Duration) -> Timestamp {
+        Timestamp::from_unix(self.claims.exp).minus(jwt_exp)
+    }
+}
+
+fn verify_bearer(request: &HttpRequest) -> Result<BearerUser, HttpError> {
+    let state = app_state(request)?;
+    let token = bearer_token(request)
+        .ok_or_else(|| HttpError::unauthorized("This endpoint requires a Bearer token"))?;
+    let claims = state
+        .jwt
+        .verify(token, state.clock.now())
+        .map_err(|e| HttpError::unauthorized(format!("Invalid token: {e}")).clearing_cookie())?;
+    let aud = request_aud(request, Some(&claims), &state.settings.jwt.aud);
+    Ok(BearerUser { claims, aud })
+}
+
+impl FromRequest for BearerUser {
+    type Error = HttpError;
+    type Future = std::future::Ready<Result<Self, HttpError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(verify_bearer(request))
+    }
+}
+
+/// Admin authority exactly as GoTrue grants it (DESIGN §3): the operator token, a system token
+/// (`sub` "0" or the nil UUID), or a user whose `role` is the admin group in the request's audience.
+pub struct AdminUser {
+    pub actor: Actor,
+    /// The audience the admin acts in.
+    pub aud: String,
+}
+
+async fn authorize_admin(request: HttpRequest) -> Result<AdminUser, HttpError> {
+    let state = app_state(&request)?;
+    let token = bearer_token(&request)
+        .ok_or_else(|| HttpError::unauthorized("This endpoint requires a Bearer token"))?;
+    let default_aud = &state.settings.jwt.aud;
+    if let Some(operator) = &state.settings.jwt.operator_token {
+        use secrecy::ExposeSecret;
+        if bool::from(token.as_bytes().ct_eq(operator.expose_secret().as_bytes())) {
+            return Ok(AdminUser {
+                actor: Actor::operator(),
+                aud: request_aud(&request, None, default_aud),
+            });
+        }
+    }
+    let claims = state
+        .jwt
+        .verify(token, state.clock.now())
+        .map_err(|e| HttpError::unauthorized(format!("Invalid token: {e}")).clearing_cookie())?;
+    let aud = request_aud(&request, Some(&claims), default_aud);
+    if claims.is_system() {
+        return Ok(AdminUser {
+            actor: Actor::system(),
+            aud,
+        });
+    }
+    let id =
+        Uuid::parse_str(&claims.sub).map_err(|_| HttpError::unauthorized("Invalid admin user"))?;
+    let user = users::find_user_by_id(&state.db, id)
+        .await
+        .map_err(HttpError::internal)?
+        .ok_or_else(|| HttpError::unauthorized("Invalid admin user"))?;
+    let now = state.clock.now();
+    if !user.is_admin(&state.settings.jwt.admin_group) || user.aud != aud || user.is_banned(now) {
+        return Err(HttpError::unauthorized("User not allowed"));
+    }
+    Ok(AdminUser {
+        actor: Actor::user(&user),
+        aud,
+    })
+}
+
+impl FromRequest for AdminUser {
+    type Error = HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, HttpError>>>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(authorize_admin(request.clone()))
+    }
+}

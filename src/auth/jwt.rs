@@ -1,0 +1,266 @@
+//! GoTrue access tokens: HS256, exactly GoTrue's claims (spec §3.1), checked against our Clock.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::metadata::Metadata;
+use crate::domain::timestamp::Timestamp;
+
+/// The `kid` GoTrue puts in its header since 2026.
+const KEY_ID: &str = "nf-ident";
+
+/// Claims of an access token, serialised in GoTrue's order; `aud` is a string and only when
+/// non-empty (Git Gateway and other consumers need a string).
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessClaims<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub aud: &'a str,
+    pub exp: i64,
+    pub sub: String,
+    pub email: &'a str,
+    pub app_metadata: &'a Metadata,
+    pub user_metadata: &'a Metadata,
+}
+
+/// Claims of the "system" token Netlify hands to functions: `{exp, sub: "0"}`.
+#[derive(Debug, Clone, Serialize)]
+struct SystemClaims {
+    exp: i64,
+    sub: &'static str,
+}
+
+/// What we read back from a presented token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VerifiedClaims {
+    #[serde(default)]
+    aud: Option<Value>,
+    pub exp: i64,
+    pub sub: String,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+impl VerifiedClaims {
+    /// `aud` as a string ("" when absent; the first entry of an array from foreign issuers).
+    pub fn aud(&self) -> &str {
+        match &self.aud {
+            Some(Value::String(s)) => s,
+            Some(Value::Array(items)) => items.first().and_then(Value::as_str).unwrap_or(""),
+            _ => "",
+        }
+    }
+
+    /// `sub` "0" or the nil UUID: the system user (spec §4).
+    pub fn is_system(&self) -> bool {
+        self.sub == "0" || self.sub == "00000000-0000-0000-0000-000000000000"
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Text after "Invalid token: " in the 401 body.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtKeys(***)")
+    }
+}
+
+impl JwtKeys {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Expiry is checked against our Clock below; audience per request (spec §0).
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        JwtKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    pub fn issue(&self, claims: &AccessClaims<'_>) -> Result<String, jsonwebtoken::errors::Error> {
+        jsonwebtoken::encode(&header(), claims, &self.encoding)
+    }
+
+    /// A system token (`sub: "0"`), as `chipflap token system` prints.
+    pub fn issue_system(&self, exp: Timestamp) -> Result<String, jsonwebtoken::errors::Error> {
+        let claims = SystemClaims {
+            exp: exp.unix(),
+            sub: "0",
+        };
+        jsonwebtoken::encode(&header(), &claims, &self.encoding)
+    }
+
+    /// HS256 only; `exp` is required (unlike GoTrue, a token without one is refused) and must
+    /// be in the future.
+    pub fn verify(&self, token: &str, now: Timestamp) -> Result<VerifiedClaims, TokenError> {
+        let data = jsonwebtoken::decode::<Value>(token, &self.decoding, &self.validation)
+            .map_err(|e| TokenError::Invalid(describe(&e)))?;
+        let claims: VerifiedClaims = serde_json::from_value(data.claims).map_err(|e| {
+            TokenError::Invalid(if e.to_string().contains("exp") {
+                "token has no valid exp claim".into()
+            } else {
+                "token claims are malformed".into()
+            })
+        })?;
+        if claims.exp <= now.unix() {
+            return Err(TokenError::Invalid(format!(
+                "token is expired by {}",
+                go_duration(now.unix() - claims.exp)
+            )));
+        }
+        Ok(claims)
+    }
+}
+
+fn header() -> Header {
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(KEY_ID.to_owned());
+    header
+}
+
+fn describe(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::InvalidSignature => "signature is invalid".into(),
+        ErrorKind::InvalidAlgorithm => "signing method is invalid".into(),
+        _ => "token is malformed".into(),
+    }
+}
+
+/// `5m3s`, as Go prints a duration in "token is expired by …".
+fn go_duration(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    match (h, m) {
+        (0, 0) => format!("{sec}s"),
+        (0, _) => format!("{m}m{sec}s"),
+        _ => format!("{h}h{m}m{sec}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use serde_json::json;
+
+    fn keys() -> JwtKeys {
+        JwtKeys::new(b"0123456789abcdef0123456789abcdef")
+    }
+
+    fn payload(token: &str) -> Value {
+        let part = token.split('.').nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn round_trip_with_gotrue_claims_and_no_empty_aud() {
+        let meta = json!({"provider": "email"}).as_object().unwrap().clone();
+        let empty = Metadata::new();
+        let claims = AccessClaims {
+            aud: "",
+            exp: 2_000,
+            sub: "u1".into(),
+            email: "a@example.org",
+            app_metadata: &meta,
+            user_metadata: &empty,
+        };
+        let token = keys().issue(&claims).unwrap();
+        let p = payload(&token);
+        assert_eq!(
+            p,
+            json!({"exp": 2000, "sub": "u1", "email": "a@example.org",
+                   "app_metadata": {"provider": "email"}, "user_metadata": {}})
+        );
+        let keys_order: Vec<_> = p.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(
+            keys_order,
+            ["exp", "sub", "email", "app_metadata", "user_metadata"]
+        );
+        let verified = keys().verify(&token, Timestamp::from_unix(1_000)).unwrap();
+        assert_eq!(verified.sub, "u1");
+        assert_eq!(verified.aud(), "");
+    }
+
+    #[test]
+    fn aud_is_a_string_when_set() {
+        let empty = Metadata::new();
+        let claims = AccessClaims {
+            aud: "team",
+            exp: 2_000,
+            sub: "u1".into(),
+            email: "a@example.org",
+            app_metadata: &empty,
+            user_metadata: &empty,
+        };
+        let token = keys().issue(&claims).unwrap();
+        assert_eq!(payload(&token)["aud"], json!("team"));
+        assert_eq!(
+            keys()
+                .verify(&token, Timestamp::from_unix(0))
+                .unwrap()
+                .aud(),
+            "team"
+        );
+    }
+
+    #[test]
+    fn expired_tokens_say_by_how_much() {
+        let token = keys().issue_system(Timestamp::from_unix(1_000)).unwrap();
+        let err = keys()
+            .verify(&token, Timestamp::from_unix(1_303))
+            .unwrap_err();
+        assert_eq!(err, TokenError::Invalid("token is expired by 5m3s".into()));
+    }
+
+    #[test]
+    fn wrong_key_and_garbage_are_refused() {
+        let token = keys().issue_system(Timestamp::from_unix(1_000)).unwrap();
+        let other = JwtKeys::new(b"another secret another secret 12");
+        assert_eq!(
+            other.verify(&token, Timestamp::from_unix(0)).unwrap_err(),
+            TokenError::Invalid("signature is invalid".into())
+        );
+        assert!(keys().verify("not.a.jwt", Timestamp::from_unix(0)).is_err());
+    }
+
+    #[test]
+    fn tokens_without_exp_are_refused() {
+        let token = jsonwebtoken::encode(
+            &header(),
+            &json!({"sub": "0"}),
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap();
+        assert!(keys().verify(&token, Timestamp::from_unix(0)).is_err());
+    }
+
+    #[test]
+    fn system_tokens_are_recognised() {
+        let token = keys().issue_system(Timestamp::from_unix(1_000)).unwrap();
+        assert!(
+            keys()
+                .verify(&token, Timestamp::from_unix(0))
+                .unwrap()
+                .is_system()
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! Credentials and token mechanics; no HTTP responses are built here.
+
+pub mod extractors;
+pub mod jwt;
+pub mod password_hasher;
+pub mod refresh_rotation;

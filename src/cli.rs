@@ -1,0 +1,191 @@
+//! The command line (DESIGN §8): `serve` (the default), `migrate`, `users …`, `token system`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::domain::duration::parse_duration;
+use crate::services::Actor;
+use crate::services::admin_users::{self, NewUser};
+use crate::startup::{Application, build_state, mailer_from_settings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "chipflap",
+    version,
+    about = "A self-hosted, GoTrue-compatible identity server with an Ably token endpoint.\n\nConfiguration comes from environment variables (and a .env file); see .env.example."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Create the database if missing and apply pending migrations, then exit.
+    Migrate,
+    /// Manage users.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Mint tokens for server code.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create a user.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// Without one the user cannot log in until they set one through a recovery link.
+        #[arg(long)]
+        password: Option<String>,
+        /// Make the user an admin of the API and the console (role = GOTRUE_JWT_ADMIN_GROUP_NAME).
+        #[arg(long)]
+        admin: bool,
+        /// Mark the email as confirmed.
+        #[arg(long)]
+        confirmed: bool,
+    },
+    /// Ban a user: until unbanned, or for --duration (e.g. 24h). Ends their sessions.
+    Ban {
+        email: String,
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Lift every ban of a user.
+    Unban { email: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Print a system token (sub "0"): an admin bearer for the admin API, like the
+    /// `context.clientContext.identity.token` Netlify hands to functions.
+    System {
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+}
+
+impl Cli {
+    pub async fn run(self, settings: Settings) -> anyhow::Result<()> {
+        match self.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(settings).await,
+            Command::Migrate => {
+                let path = settings.database.path.display();
+                let pool = crate::db::connect_pool(&settings.database)
+                    .await
+                    .with_context(|| format!("opening the database {path}"))?;
+                crate::db::MIGRATOR
+                    .run(&pool)
+                    .await
+                    .context("applying database migrations")?;
+                write_line(&format!("database {path} is up to date"))
+            }
+            Command::Users { command } => users(settings, command).await,
+            Command::Token {
+                command: TokenCommand::System { ttl },
+            } => {
+                let keys = crate::auth::jwt::JwtKeys::new(settings.jwt.secret_bytes());
+                let exp = Clock::System.now().plus(Duration::from_secs(ttl.max(1)));
+                let token = keys.issue_system(exp).context("signing the token")?;
+                write_line(&token)
+            }
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let mailer = mailer_from_settings(&settings)?;
+    let transport = mailer.transport_name();
+    let host = settings.http.host.clone();
+    let site = settings.http.site_url.clone();
+    let app = Application::build(settings, mailer, Clock::System).await?;
+    let url = format!("http://{}:{}", display_host(&host), app.port());
+    tracing::info!(%url, site_url = %site, mail = transport, "chipflap is listening");
+    write_line(&format!(
+        "chipflap is listening on {url} (identity API at {url}/.netlify/identity)"
+    ))?;
+    app.run_until_stopped().await.context("running the server")
+}
+
+async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> {
+    let mailer = mailer_from_settings(&settings)?;
+    let state = build_state(settings, mailer, Clock::System).await?;
+    let actor = Actor::command_line();
+    let find = |email: String| {
+        let state = state.clone();
+        async move {
+            admin_users::find_by_email(&state, &email)
+                .await
+                .map_err(|e| anyhow::anyhow!("{email}: {e}"))
+        }
+    };
+    match command {
+        UsersCommand::Add {
+            email,
+            password,
+            admin,
+            confirmed,
+        } => {
+            let new = NewUser {
+                aud: state.settings.jwt.aud.clone(),
+                email,
+                password,
+                confirm: confirmed,
+                role: admin.then(|| state.settings.jwt.admin_group.clone()),
+                user_metadata: None,
+                app_metadata: None,
+            };
+            let user = admin_users::create_user(&state, &actor, new)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            write_line(&user.id.to_string())
+        }
+        UsersCommand::Ban {
+            email,
+            duration,
+            reason,
+        } => {
+            let user = find(email).await?;
+            admin_users::ban(&state, &actor, user.id, duration, reason)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            write_line(&format!("banned {}", user.email))
+        }
+        UsersCommand::Unban { email } => {
+            let user = find(email).await?;
+            admin_users::unban(&state, &actor, user.id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            write_line(&format!("unbanned {}", user.email))
+        }
+    }
+}
+
+fn display_host(host: &str) -> &str {
+    match host {
+        "0.0.0.0" | "::" => "localhost",
+        other => other,
+    }
+}
+
+/// Command output goes to stdout (scripts read it); logs go to stderr.
+fn write_line(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").context("writing to stdout")
+}

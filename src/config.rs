@@ -1,0 +1,644 @@
+//! Settings read once from the environment (GoTrue's names, DESIGN §2), validated eagerly.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::domain::duration::parse_duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+    Test,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub jwt: JwtSettings,
+    pub signup: SignupSettings,
+    pub mailer: MailerSettings,
+    pub hashing: PasswordHashingSettings,
+    /// Things worth a warning at start (development conveniences in use); logged by `main`.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub host: String,
+    pub port: u16,
+    /// Base of every link in mail; never taken from the request's Host.
+    pub site_url: Url,
+    /// Origins allowed to call the API cross-origin (exact `scheme://host[:port]`).
+    pub cors_origins: Vec<String>,
+    pub site_dir: Option<PathBuf>,
+    pub static_dir: PathBuf,
+    /// actix workers; `None` means one per core.
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// Path of the SQLite file (created with its directory if missing).
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub secret: SecretString,
+    pub exp: Duration,
+    pub aud: String,
+    pub admin_group: String,
+    pub default_group: String,
+    pub refresh_token_lifetime: Duration,
+    pub operator_token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SignupSettings {
+    pub disabled: bool,
+    pub autoconfirm: bool,
+    pub password_min_length: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub pass: Option<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailerSettings {
+    pub smtp: Option<SmtpSettings>,
+    /// `From:` of every mail (`GOTRUE_SMTP_ADMIN_EMAIL`).
+    pub admin_email: String,
+    /// Outbox directory used when no SMTP host is set.
+    pub mail_dir: PathBuf,
+    pub max_frequency: Duration,
+    pub confirmation_max_age: Duration,
+    pub recovery_max_age: Duration,
+    pub invite_max_age: Duration,
+    pub send_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct PasswordHashingSettings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Password hashes running at once; the rest wait (DESIGN §9).
+    pub concurrency: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name}: {message}")]
+    Invalid { name: &'static str, message: String },
+    #[error("could not prepare the development JWT secret in {path}: {source}")]
+    DevSecret {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn invalid(name: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        message: message.into(),
+    }
+}
+
+/// Reads variables through `lookup`, so tests can hand in a map instead of the process env.
+struct Source<F: Fn(&str) -> Option<String>>(F);
+
+impl<F: Fn(&str) -> Option<String>> Source<F> {
+    /// Unset and empty are the same: an empty `GOTRUE_SMTP_HOST=` in `.env` means "no SMTP".
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn string(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn parsed<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| invalid(name, format!("expected {expected}, got {v:?}"))),
+        }
+    }
+
+    fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(false),
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
+            Some(v) => Err(invalid(name, format!("expected true or false, got {v:?}"))),
+        }
+    }
+
+    fn duration(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => parse_duration(&v).map_err(|e| {
+                invalid(
+                    name,
+                    format!("expected seconds or a Go duration such as \"15m\": {e}"),
+                )
+            }),
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let env = Source(lookup);
+        let mut warnings = Vec::new();
+
+        let environment = match env.string("CHIPFLAP_ENV", "development").as_str() {
+            "development" | "dev" => Environment::Development,
+            "production" | "prod" => Environment::Production,
+            other => {
+                return Err(invalid(
+                    "CHIPFLAP_ENV",
+                    format!("expected development or production, got {other:?}"),
+                ));
+            }
+        };
+        let production = environment == Environment::Production;
+
+        let host = env.string("GOTRUE_API_HOST", "127.0.0.1");
+        let port: u16 = match env.get("PORT") {
+            Some(_) => env.parsed("PORT", 9999, "a TCP port number")?,
+            None => env.parsed("GOTRUE_API_PORT", 9999, "a TCP port number")?,
+        };
+        let site_url_text = env.string("GOTRUE_SITE_URL", &format!("http://localhost:{port}"));
+        let site_url = Url::parse(&site_url_text)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                invalid(
+                    "GOTRUE_SITE_URL",
+                    format!("expected an absolute http(s) URL, got {site_url_text:?}"),
+                )
+            })?;
+        if site_url.scheme() != "https" {
+            if production {
+                return Err(invalid(
+                    "GOTRUE_SITE_URL",
+                    "must be an https URL when CHIPFLAP_ENV=production",
+                ));
+            }
+            warnings.push(format!(
+                "GOTRUE_SITE_URL is {site_url} (plain http): fine for development, cookies are not Secure"
+            ));
+        }
+        let cors_origins = match env.get("CHIPFLAP_CORS_ORIGINS") {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    Url::parse(s)
+                        .ok()
+                        .filter(|u| u.host().is_some())
+                        .map(|u| u.origin().ascii_serialization())
+                        .ok_or_else(|| {
+                            invalid(
+                                "CHIPFLAP_CORS_ORIGINS",
+                                format!("expected comma-separated origins such as https://example.org, got {s:?}"),
+                            )
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None => vec![site_url.origin().ascii_serialization()],
+        };
+
+        let database_url = env.string("DATABASE_URL", "sqlite://data/chipflap.db");
+        let db_path = sqlite_path(&database_url).ok_or_else(|| {
+            invalid(
+                "DATABASE_URL",
+                format!("expected sqlite://<path to a file>, got {database_url:?}"),
+            )
+        })?;
+        let data_dir = db_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+
+        let secret = match env.get("GOTRUE_JWT_SECRET") {
+            Some(s) if s.len() >= 32 => SecretString::from(s),
+            Some(_) if production => {
+                return Err(invalid(
+                    "GOTRUE_JWT_SECRET",
+                    "must be at least 32 bytes when CHIPFLAP_ENV=production",
+                ));
+            }
+            Some(s) => {
+                warnings.push("GOTRUE_JWT_SECRET is shorter than 32 bytes".into());
+                SecretString::from(s)
+            }
+            None if production => {
+                return Err(invalid(
+                    "GOTRUE_JWT_SECRET",
+                    "is required when CHIPFLAP_ENV=production (at least 32 random bytes, e.g. `openssl rand -base64 48`)",
+                ));
+            }
+            None => {
+                let path = data_dir.join("jwt_secret");
+                warnings.push(format!(
+                    "GOTRUE_JWT_SECRET is not set: using the development secret in {}",
+                    path.display()
+                ));
+                load_or_create_dev_secret(&path)?
+            }
+        };
+        let operator_token = match env.get("GOTRUE_OPERATOR_TOKEN") {
+            Some(t) if production && t.len() < 32 => {
+                return Err(invalid(
+                    "GOTRUE_OPERATOR_TOKEN",
+                    "must be at least 32 bytes when CHIPFLAP_ENV=production",
+                ));
+            }
+            other => other.map(SecretString::from),
+        };
+        let exp_seconds: u64 = env.parsed("GOTRUE_JWT_EXP", 3600, "a number of seconds")?;
+        if exp_seconds == 0 {
+            return Err(invalid("GOTRUE_JWT_EXP", "must be at least 1 second"));
+        }
+        let refresh_seconds: i64 = env.parsed(
+            "GOTRUE_JWT_REFRESH_TOKEN_LIFETIME",
+            2_592_000,
+            "a number of seconds",
+        )?;
+        let jwt = JwtSettings {
+            secret,
+            exp: Duration::from_secs(exp_seconds),
+            aud: env.string("GOTRUE_JWT_AUD", ""),
+            admin_group: env.string("GOTRUE_JWT_ADMIN_GROUP_NAME", "admin"),
+            default_group: env.string("GOTRUE_JWT_DEFAULT_GROUP_NAME", ""),
+            // GoTrue resets values <= 0 to the default (spec §7).
+            refresh_token_lifetime: Duration::from_secs(if refresh_seconds > 0 {
+                refresh_seconds.unsigned_abs()
+            } else {
+                2_592_000
+            }),
+            operator_token,
+        };
+
+        let password_min_length: usize =
+            env.parsed("CHIPFLAP_PASSWORD_MIN_LENGTH", 8, "a number of characters")?;
+        if password_min_length == 0 || password_min_length > 1024 {
+            return Err(invalid(
+                "CHIPFLAP_PASSWORD_MIN_LENGTH",
+                "expected 1 to 1024",
+            ));
+        }
+        let signup = SignupSettings {
+            disabled: env.flag("GOTRUE_DISABLE_SIGNUP")?,
+            autoconfirm: env.flag("GOTRUE_MAILER_AUTOCONFIRM")?,
+            password_min_length,
+        };
+
+        let smtp = match env.get("GOTRUE_SMTP_HOST") {
+            None => None,
+            Some(host) => Some(SmtpSettings {
+                host: host.trim().to_owned(),
+                port: env.parsed("GOTRUE_SMTP_PORT", 587, "a TCP port number")?,
+                user: env.get("GOTRUE_SMTP_USER"),
+                pass: env.get("GOTRUE_SMTP_PASS").map(SecretString::from),
+            }),
+        };
+        let default_from = format!(
+            "noreply@{}",
+            site_url
+                .host_str()
+                .filter(|h| h.contains('.'))
+                .unwrap_or("localhost.localdomain")
+        );
+        let admin_email = env.string("GOTRUE_SMTP_ADMIN_EMAIL", &default_from);
+        if !admin_email.contains('@') {
+            return Err(invalid(
+                "GOTRUE_SMTP_ADMIN_EMAIL",
+                format!("expected an email address, got {admin_email:?}"),
+            ));
+        }
+        let mailer = MailerSettings {
+            mail_dir: env
+                .get("CHIPFLAP_MAIL_DIR")
+                .map_or_else(|| data_dir.join("outbox"), PathBuf::from),
+            smtp,
+            admin_email,
+            max_frequency: env.duration("GOTRUE_SMTP_MAX_FREQUENCY", Duration::from_secs(900))?,
+            confirmation_max_age: env.duration(
+                "GOTRUE_MAILER_CONFIRMATION_MAX_AGE",
+                Duration::from_secs(24 * 3600),
+            )?,
+            recovery_max_age: env
+                .duration("GOTRUE_MAILER_RECOVERY_MAX_AGE", Duration::from_secs(3600))?,
+            invite_max_age: env.duration(
+                "GOTRUE_MAILER_INVITE_MAX_AGE",
+                Duration::from_secs(168 * 3600),
+            )?,
+            send_timeout: Duration::from_secs(30),
+        };
+
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let hashing = PasswordHashingSettings {
+            memory_kib: env.parsed("CHIPFLAP_ARGON2_MEMORY_KIB", 19_456, "KiB (at least 8)")?,
+            iterations: env.parsed("CHIPFLAP_ARGON2_ITERATIONS", 2, "a count (at least 1)")?,
+            parallelism: env.parsed("CHIPFLAP_ARGON2_PARALLELISM", 1, "a count (at least 1)")?,
+            concurrency: env.parsed("CHIPFLAP_HASH_CONCURRENCY", cores, "a count (at least 1)")?,
+        };
+        if hashing.memory_kib < 8 * hashing.parallelism.max(1) {
+            return Err(invalid(
+                "CHIPFLAP_ARGON2_MEMORY_KIB",
+                "must be at least 8 × parallelism",
+            ));
+        }
+        if hashing.iterations == 0 {
+            return Err(invalid("CHIPFLAP_ARGON2_ITERATIONS", "must be at least 1"));
+        }
+        if hashing.parallelism == 0 {
+            return Err(invalid("CHIPFLAP_ARGON2_PARALLELISM", "must be at least 1"));
+        }
+        if hashing.concurrency == 0 {
+            return Err(invalid("CHIPFLAP_HASH_CONCURRENCY", "must be at least 1"));
+        }
+        if production && (hashing.memory_kib < 19_456 || hashing.iterations < 2) {
+            warnings
+                .push("argon2 cost is below the OWASP minimum (19456 KiB, 2 iterations)".into());
+        }
+
+        let http = HttpSettings {
+            host,
+            port,
+            site_url,
+            cors_origins,
+            site_dir: env.get("CHIPFLAP_SITE_DIR").map(PathBuf::from),
+            static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
+            workers: None,
+        };
+
+        Ok(Settings {
+            environment,
+            http,
+            database: DatabaseSettings { path: db_path },
+            jwt,
+            signup,
+            mailer,
+            hashing,
+            warnings,
+        })
+    }
+
+    /// Settings for an in-process test server: port 0, cheapest argon2, one worker, fixed secret.
+    /// The caller sets `database.path` and `mailer.mail_dir` inside its temporary directory.
+    pub fn for_tests() -> Settings {
+        let mut settings = Settings::from_lookup(|name| match name {
+            "PORT" => Some("0".into()),
+            "GOTRUE_SITE_URL" => Some("http://site.test".into()),
+            "GOTRUE_JWT_SECRET" => Some("test-secret-test-secret-test-secret!".into()),
+            "GOTRUE_OPERATOR_TOKEN" => Some("test-operator-token".into()),
+            "CHIPFLAP_ARGON2_MEMORY_KIB" => Some("8".into()),
+            "CHIPFLAP_ARGON2_ITERATIONS" => Some("1".into()),
+            "CHIPFLAP_HASH_CONCURRENCY" => Some("2".into()),
+            "DATABASE_URL" => Some("sqlite://unused-test.db".into()),
+            _ => None,
+        })
+        .unwrap_or_else(|e| unreachable!("test settings are valid: {e}"));
+        settings.environment = Environment::Test;
+        settings.http.workers = Some(1);
+        settings.warnings.clear();
+        settings
+    }
+
+    /// Whether cookies we set carry `Secure` (DESIGN §6): only behind https.
+    pub fn secure_cookies(&self) -> bool {
+        self.http.site_url.scheme() == "https"
+    }
+}
+
+/// `sqlite://data/x.db`, `sqlite:data/x.db` and `sqlite:///abs/x.db` all name a file.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
+}
+
+/// Development only: a random secret kept in the data directory, so tokens survive restarts.
+fn load_or_create_dev_secret(path: &Path) -> Result<SecretString, ConfigError> {
+    let wrap = |source| ConfigError::DevSecret {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(s) if s.trim().len() >= 32 => return Ok(SecretString::from(s.trim().to_owned())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(wrap(e)),
+    }
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(wrap)?;
+    }
+    let secret = crate::domain::one_time_token::SecretToken::generate()
+        .expose()
+        .to_owned()
+        + crate::domain::one_time_token::SecretToken::generate().expose();
+    write_private(path, &secret).map_err(wrap)?;
+    Ok(SecretString::from(secret))
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+impl JwtSettings {
+    pub fn secret_bytes(&self) -> &[u8] {
+        self.secret.expose_secret().as_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(move |name| map.get(name).cloned())
+    }
+
+    fn error_names(vars: &[(&str, &str)]) -> String {
+        settings(vars).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/x.db", dir.path().display());
+        let s = settings(&[("DATABASE_URL", &url)]).unwrap();
+        assert_eq!(s.http.port, 9999);
+        assert_eq!(s.http.site_url.as_str(), "http://localhost:9999/");
+        assert_eq!(
+            s.http.cors_origins,
+            vec!["http://localhost:9999".to_owned()]
+        );
+        assert_eq!(s.jwt.exp, Duration::from_secs(3600));
+        assert_eq!(s.mailer.max_frequency, Duration::from_secs(900));
+        assert_eq!(s.mailer.recovery_max_age, Duration::from_secs(3600));
+        assert_eq!(s.mailer.mail_dir, dir.path().join("outbox"));
+        assert_eq!(s.signup.password_min_length, 8);
+        assert!(s.mailer.smtp.is_none());
+        assert!(
+            dir.path().join("jwt_secret").exists(),
+            "dev secret generated"
+        );
+        let again = settings(&[("DATABASE_URL", &url)]).unwrap();
+        assert_eq!(
+            again.jwt.secret.expose_secret(),
+            s.jwt.secret.expose_secret(),
+            "generated once, then reused"
+        );
+    }
+
+    #[test]
+    fn production_refuses_generated_or_short_secrets_and_plain_http() {
+        let https = ("GOTRUE_SITE_URL", "https://example.org");
+        let good = ("GOTRUE_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        assert!(
+            error_names(&[("CHIPFLAP_ENV", "production"), https]).contains("GOTRUE_JWT_SECRET")
+        );
+        assert!(
+            error_names(&[
+                ("CHIPFLAP_ENV", "production"),
+                https,
+                ("GOTRUE_JWT_SECRET", "short")
+            ])
+            .contains("GOTRUE_JWT_SECRET")
+        );
+        assert!(error_names(&[("CHIPFLAP_ENV", "production"), good]).contains("GOTRUE_SITE_URL"));
+        assert!(settings(&[("CHIPFLAP_ENV", "production"), https, good]).is_ok());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let secret = ("GOTRUE_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        for (name, value) in [
+            ("PORT", "http"),
+            ("GOTRUE_SITE_URL", "not a url"),
+            ("GOTRUE_JWT_EXP", "1h"),
+            ("GOTRUE_SMTP_MAX_FREQUENCY", "often"),
+            ("GOTRUE_DISABLE_SIGNUP", "maybe"),
+            ("DATABASE_URL", "postgres://x"),
+            ("CHIPFLAP_ARGON2_ITERATIONS", "0"),
+            ("CHIPFLAP_CORS_ORIGINS", "nope"),
+            ("CHIPFLAP_ENV", "staging"),
+        ] {
+            let message = error_names(&[secret, (name, value)]);
+            assert!(message.starts_with(name), "{name}: {message}");
+        }
+    }
+
+    #[test]
+    fn go_durations_are_accepted() {
+        let s = settings(&[
+            ("GOTRUE_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("GOTRUE_SMTP_MAX_FREQUENCY", "1m"),
+            ("GOTRUE_MAILER_INVITE_MAX_AGE", "48h"),
+        ])
+        .unwrap();
+        assert_eq!(s.mailer.max_frequency, Duration::from_secs(60));
+        assert_eq!(s.mailer.invite_max_age, Duration::from_secs(48 * 3600));
+    }
+
+    #[test]
+    fn env_example_lists_only_known_variables() {
+        let known = KNOWN_VARIABLES;
+        let example = include_str!("../.env.example");
+        for line in example.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let name = line.split('=').next().unwrap().trim();
+            assert!(
+                known.contains(&name),
+                ".env.example has unknown variable {name}"
+            );
+        }
+        for name in known {
+            assert!(
+                example.contains(&format!("{name}=")),
+                ".env.example misses {name}"
+            );
+        }
+    }
+}
+
+/// Every variable `Settings` reads; `.env.example` must list exactly these.
+pub const KNOWN_VARIABLES: &[&str] = &[
+    "CHIPFLAP_ENV",
+    "DATABASE_URL",
+    "GOTRUE_API_HOST",
+    "PORT",
+    "GOTRUE_SITE_URL",
+    "CHIPFLAP_CORS_ORIGINS",
+    "CHIPFLAP_SITE_DIR",
+    "GOTRUE_JWT_SECRET",
+    "GOTRUE_JWT_EXP",
+    "GOTRUE_JWT_AUD",
+    "GOTRUE_JWT_ADMIN_GROUP_NAME",
+    "GOTRUE_JWT_DEFAULT_GROUP_NAME",
+    "GOTRUE_JWT_REFRESH_TOKEN_LIFETIME",
+    "GOTRUE_OPERATOR_TOKEN",
+    "GOTRUE_DISABLE_SIGNUP",
+    "GOTRUE_MAILER_AUTOCONFIRM",
+    "CHIPFLAP_PASSWORD_MIN_LENGTH",
+    "GOTRUE_SMTP_HOST",
+    "GOTRUE_SMTP_PORT",
+    "GOTRUE_SMTP_USER",
+    "GOTRUE_SMTP_PASS",
+    "GOTRUE_SMTP_ADMIN_EMAIL",
+    "CHIPFLAP_MAIL_DIR",
+    "GOTRUE_SMTP_MAX_FREQUENCY",
+    "GOTRUE_MAILER_CONFIRMATION_MAX_AGE",
+    "GOTRUE_MAILER_RECOVERY_MAX_AGE",
+    "GOTRUE_MAILER_INVITE_MAX_AGE",
+    "CHIPFLAP_ARGON2_MEMORY_KIB",
+    "CHIPFLAP_ARGON2_ITERATIONS",
+    "CHIPFLAP_ARGON2_PARALLELISM",
+    "CHIPFLAP_HASH_CONCURRENCY",
+    "RUST_LOG",
+];

@@ -1,0 +1,107 @@
+//! The `one_time_tokens` table: digests of mailed links (confirmation, recovery, invite, email change).
+
+use sqlx::{SqliteConnection, SqliteExecutor};
+use uuid::Uuid;
+
+use crate::domain::one_time_token::{TokenDigest, TokenPurpose};
+use crate::domain::timestamp::Timestamp;
+
+#[derive(Debug, Clone)]
+pub struct ConsumedToken {
+    pub user_id: Uuid,
+    pub purpose: TokenPurpose,
+    pub new_email: Option<String>,
+    pub expires_at: Timestamp,
+}
+
+/// Stores a new token of `purpose` for the user, dropping any earlier one (only the newest link works).
+pub async fn replace_token(
+    conn: &mut SqliteConnection,
+    user_id: Uuid,
+    purpose: TokenPurpose,
+    digest: &TokenDigest,
+    new_email: Option<&str>,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> sqlx::Result<()> {
+    let user_id = user_id.to_string();
+    let purpose = purpose.as_str();
+    sqlx::query!(
+        "delete from one_time_tokens where user_id = ? and purpose = ?",
+        user_id,
+        purpose
+    )
+    .execute(&mut *conn)
+    .await?;
+    let digest = digest.as_bytes();
+    let now = now.unix();
+    let expires_at = expires_at.unix();
+    sqlx::query!(
+        "insert into one_time_tokens (digest, user_id, purpose, new_email, created_at, expires_at)
+         values (?, ?, ?, ?, ?, ?)",
+        digest,
+        user_id,
+        purpose,
+        new_email,
+        now,
+        expires_at
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks an unused token of one of `purposes` used and returns it; single use is atomic because
+/// the check and the write are one statement. Expiry is the caller's to judge (an expired token
+/// gets its own error message), and the caller rolls back if it refuses the token.
+pub async fn consume_token(
+    executor: impl SqliteExecutor<'_>,
+    digest: &TokenDigest,
+    purposes: (TokenPurpose, TokenPurpose),
+    user_id: Option<Uuid>,
+    now: Timestamp,
+) -> sqlx::Result<Option<ConsumedToken>> {
+    let digest = digest.as_bytes();
+    let (first, second) = (purposes.0.as_str(), purposes.1.as_str());
+    let user_id = user_id.map(|id| id.to_string());
+    let now = now.unix();
+    let row = sqlx::query!(
+        r#"update one_time_tokens set used_at = ?1
+           where digest = ?2 and used_at is null and purpose in (?3, ?4) and (?5 is null or user_id = ?5)
+           returning user_id as "user_id!: String", purpose as "purpose!: String", new_email, expires_at as "expires_at!: i64""#,
+        now,
+        digest,
+        first,
+        second,
+        user_id
+    )
+    .fetch_optional(executor)
+    .await?;
+    row.map(|r| {
+        Ok(ConsumedToken {
+            user_id: Uuid::parse_str(&r.user_id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            purpose: TokenPurpose::parse(&r.purpose)
+                .ok_or_else(|| sqlx::Error::Decode("unknown token purpose".into()))?,
+            new_email: r.new_email,
+            expires_at: Timestamp::from_unix(r.expires_at),
+        })
+    })
+    .transpose()
+}
+
+pub async fn delete_user_tokens(
+    executor: impl SqliteExecutor<'_>,
+    user_id: Uuid,
+    purpose: TokenPurpose,
+) -> sqlx::Result<()> {
+    let user_id = user_id.to_string();
+    let purpose = purpose.as_str();
+    sqlx::query!(
+        "delete from one_time_tokens where user_id = ? and purpose = ?",
+        user_id,
+        purpose
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! The `users` table.
+
+use serde_json::Value;
+use sqlx::SqliteExecutor;
+use uuid::Uuid;
+
+use crate::domain::metadata::Metadata;
+use crate::domain::password::PasswordHash;
+use crate::domain::timestamp::Timestamp;
+use crate::domain::user::User;
+
+struct UserRow {
+    id: String,
+    aud: String,
+    role: String,
+    email: String,
+    password_hash: Option<String>,
+    confirmed_at: Option<i64>,
+    invited_at: Option<i64>,
+    confirmation_sent_at: Option<i64>,
+    recovery_sent_at: Option<i64>,
+    email_change: Option<String>,
+    email_change_sent_at: Option<i64>,
+    last_sign_in_at: Option<i64>,
+    banned_until: Option<i64>,
+    app_metadata: String,
+    user_metadata: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = sqlx::Error;
+
+    fn try_from(row: UserRow) -> Result<Self, Self::Error> {
+        let decode = |e: Box<dyn std::error::Error + Send + Sync>| sqlx::Error::Decode(e);
+        let ts = |v: Option<i64>| v.map(Timestamp::from_unix);
+        Ok(User {
+            id: Uuid::parse_str(&row.id).map_err(|e| decode(Box::new(e)))?,
+            aud: row.aud,
+            role: row.role,
+            email: row.email,
+            password_hash: row.password_hash.map(PasswordHash::from_phc),
+            confirmed_at: ts(row.confirmed_at),
+            invited_at: ts(row.invited_at),
+            confirmation_sent_at: ts(row.confirmation_sent_at),
+            recovery_sent_at: ts(row.recovery_sent_at),
+            new_email: row.email_change,
+            email_change_sent_at: ts(row.email_change_sent_at),
+            last_sign_in_at: ts(row.last_sign_in_at),
+            banned_until: ts(row.banned_until),
+            app_metadata: parse_metadata(&row.app_metadata).map_err(decode)?,
+            user_metadata: parse_metadata(&row.user_metadata).map_err(decode)?,
+            created_at: Timestamp::from_unix(row.created_at),
+            updated_at: Timestamp::from_unix(row.updated_at),
+        })
+    }
+}
+
+fn parse_metadata(text: &str) -> Result<Metadata, Box<dyn std::error::Error + Send + Sync>> {
+    match serde_json::from_str::<Value>(text)? {
+        Value::Object(map) => Ok(map),
+        // A literal `null` imported from GoTrue reads as empty (spec §9.3).
+        Value::Null => Ok(Metadata::new()),
+        _ => Err("metadata is not a JSON object".into()),
+    }
+}
+
+fn metadata_text(m: &Metadata) -> String {
+    serde_json::to_string(m).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// Inserts a new user; a duplicate (aud, email) is a unique violation for the caller to map.
+pub async fn insert_user(executor: impl SqliteExecutor<'_>, user: &User) -> sqlx::Result<()> {
+    let id = user.id.to_string();
+    let password_hash = user.password_hash.as_ref().map(PasswordHash::as_str);
+    let app_metadata = metadata_text(&user.app_metadata);
+    let user_metadata = metadata_text(&user.user_metadata);
+    let confirmed_at = user.confirmed_at.map(Timestamp::unix);
+    let invited_at = user.invited_at.map(Timestamp::unix);
+    let created_at = user.created_at.unix();
+    let updated_at = user.updated_at.unix();
+    sqlx::query!(
+        "insert into users (id, aud, role, email, password_hash, confirmed_at, invited_at,
+             app_metadata, user_metadata, created_at, updated_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        id,
+        user.aud,
+        user.role,
+        user.email,
+        password_hash,
+        confirmed_at,
+        invited_at,
+        app_metadata,
+        user_metadata,
+        created_at,
+        updated_at,
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Writes every mutable column of `user` (services load, change the domain value, save).
+/// A changed email that collides is a unique violation for the caller to map.
+pub async fn update_user(executor: impl SqliteExecutor<'_>, user: &User) -> sqlx::Result<()> {
+    let id = user.id.to_string();
+    let password_hash = user.password_hash.as_ref().map(PasswordHash::as_str);
+    let app_metadata = metadata_text(&user.app_metadata);
+    let user_metadata = metadata_text(&user.user_metadata);
+    let confirmed_at = user.confirmed_at.map(Timestamp::unix);
+    let invited_at = user.invited_at.map(Timestamp::unix);
+    let confirmation_sent_at = user.confirmation_sent_at.map(Timestamp::unix);
+    let recovery_sent_at = user.recovery_sent_at.map(Timestamp::unix);
+    let email_change_sent_at = user.email_change_sent_at.map(Timestamp::unix);
+    let last_sign_in_at = user.last_sign_in_at.map(Timestamp::unix);
+    let banned_until = user.banned_until.map(Timestamp::unix);
+    let updated_at = user.updated_at.unix();
+    sqlx::query!(
+        "update users set aud = ?, role = ?, email = ?, password_hash = ?, confirmed_at = ?,
+             invited_at = ?, confirmation_sent_at = ?, recovery_sent_at = ?, email_change = ?,
+             email_change_sent_at = ?, last_sign_in_at = ?, banned_until = ?, app_metadata = ?,
+             user_metadata = ?, updated_at = ?
+         where id = ?",
+        user.aud,
+        user.role,
+        user.email,
+        password_hash,
+        confirmed_at,
+        invited_at,
+        confirmation_sent_at,
+        recovery_sent_at,
+        user.new_email,
+        email_change_sent_at,
+        last_sign_in_at,
+        banned_until,
+        app_metadata,
+        user_metadata,
+        updated_at,
+        id,
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_user_by_id(
+    executor: impl SqliteExecutor<'_>,
+    id: Uuid,
+) -> sqlx::Result<Option<User>> {
+    let id = id.to_string();
+    sqlx::query_as!(
+        UserRow,
+        r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
+               confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at,
+               last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
+           from users where id = ?"#,
+        id
+    )
+    .fetch_optional(executor)
+    .await?
+    .map(User::try_from)
+    .transpose()
+}
+
+/// Case-insensitive, scoped to the audience (spec §0 "Email match").
+pub async fn find_user_by_email(
+    executor: impl SqliteExecutor<'_>,
+    aud: &str,
+    email: &str,
+) -> sqlx::Result<Option<User>> {
+    sqlx::query_as!(
+        UserRow,
+        r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
+               confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at,
+               last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
+           from users where aud = ? and email = ? collate nocase"#,
+        aud,
+        email
+    )
+    .fetch_optional(executor)
+    .await?
+    .map(User::try_from)
+    .transpose()
+}
+
+pub async fn delete_user(executor: impl SqliteExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
+    let id = id.to_string();
+    let done = sqlx::query!("delete from users where id = ?", id)
+        .execute(executor)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// One page of an audience's users, newest first unless `ascending`; `filter` matches part of
+/// the email or of `user_metadata.full_name`, case-insensitively.
+pub async fn list_users(
+    executor: impl SqliteExecutor<'_>,
+    aud: &str,
+    filter: Option<&str>,
+    ascending: bool,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<User>> {
+    let pattern = filter.map(super::like_contains);
+    // Two statements rather than a computed order, so either direction walks the index.
+    let rows = if ascending {
+        sqlx::query_as!(
+            UserRow,
+            r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
+                   confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at,
+                   last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
+               from users
+               where aud = ?1
+                 and (?2 is null or email like ?2 escape '\'
+                      or json_extract(user_metadata, '$.full_name') like ?2 escape '\')
+               order by created_at asc, id asc
+               limit ?3 offset ?4"#,
+            aud,
+            pattern,
+            limit,
+            offset,
+        )
+        .fetch_all(executor)
+        .await?
+    } else {
+        sqlx::query_as!(
+            UserRow,
+            r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
+                   confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at,
+                   last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
+               from users
+               where aud = ?1
+                 and (?2 is null or email like ?2 escape '\'
+                      or json_extract(user_metadata, '$.full_name') like ?2 escape '\')
+               order by created_at desc, id desc
+               limit ?3 offset ?4"#,
+            aud,
+            pattern,
+            limit,
+            offset,
+        )
+        .fetch_all(executor)
+        .await?
+    };
+    rows.into_iter().map(User::try_from).collect()
+}
+
+pub async fn count_users(
+    executor: impl SqliteExecutor<'_>,
+    aud: &str,
+    filter: Option<&str>,
+) -> sqlx::Result<i64> {
+    let pattern = filter.map(super::like_contains);
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!: i64" from users
+           where aud = ?1
+             and (?2 is null or email like ?2 escape '\'
+                  or json_extract(user_metadata, '$.full_name') like ?2 escape '\')"#,
+        aud,
+        pattern,
+    )
+    .fetch_one(executor)
+    .await
+}

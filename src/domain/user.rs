@@ -1,0 +1,125 @@
+//! The user as the rest of the code sees it, and the rules that read only the user (bans, admin).
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::metadata::Metadata;
+use super::password::PasswordHash;
+use super::timestamp::Timestamp;
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: Uuid,
+    pub aud: String,
+    pub role: String,
+    pub email: String,
+    pub password_hash: Option<PasswordHash>,
+    pub confirmed_at: Option<Timestamp>,
+    pub invited_at: Option<Timestamp>,
+    pub confirmation_sent_at: Option<Timestamp>,
+    pub recovery_sent_at: Option<Timestamp>,
+    pub new_email: Option<String>,
+    pub email_change_sent_at: Option<Timestamp>,
+    pub last_sign_in_at: Option<Timestamp>,
+    pub banned_until: Option<Timestamp>,
+    pub app_metadata: Metadata,
+    pub user_metadata: Metadata,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl User {
+    pub fn is_confirmed(&self) -> bool {
+        self.confirmed_at.is_some()
+    }
+
+    /// DESIGN §5: a role matching `^banned` (any case), or `banned_until` in the future.
+    pub fn is_banned(&self, now: Timestamp) -> bool {
+        self.banned_until.is_some_and(|until| until > now) || has_banned_role(&self.app_metadata)
+    }
+
+    /// DESIGN §3: only the `role` column makes an admin, never `app_metadata.roles`.
+    pub fn is_admin(&self, admin_group: &str) -> bool {
+        !admin_group.is_empty() && self.role == admin_group
+    }
+
+    /// `app_metadata.roles` as strings (non-strings are ignored).
+    pub fn roles(&self) -> Vec<String> {
+        roles_of(&self.app_metadata)
+    }
+}
+
+pub fn roles_of(app_metadata: &Metadata) -> Vec<String> {
+    match app_metadata.get("roles") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+pub fn has_banned_role(app_metadata: &Metadata) -> bool {
+    roles_of(app_metadata)
+        .iter()
+        .any(|role| is_banned_role(role))
+}
+
+/// `^banned`, case-insensitively (the seed's convention).
+pub fn is_banned_role(role: &str) -> bool {
+    role.get(..6)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("banned"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn user_with(app_metadata: Value, banned_until: Option<i64>) -> User {
+        User {
+            id: Uuid::new_v4(),
+            aud: String::new(),
+            role: String::new(),
+            email: "a@example.org".into(),
+            password_hash: None,
+            confirmed_at: None,
+            invited_at: None,
+            confirmation_sent_at: None,
+            recovery_sent_at: None,
+            new_email: None,
+            email_change_sent_at: None,
+            last_sign_in_at: None,
+            banned_until: banned_until.map(Timestamp::from_unix),
+            app_metadata: app_metadata.as_object().cloned().unwrap_or_default(),
+            user_metadata: Metadata::new(),
+            created_at: Timestamp::from_unix(0),
+            updated_at: Timestamp::from_unix(0),
+        }
+    }
+
+    #[test]
+    fn banned_role_matches_prefix_case_insensitively() {
+        let now = Timestamp::from_unix(100);
+        assert!(user_with(json!({"roles": ["editor", "Banned"]}), None).is_banned(now));
+        assert!(user_with(json!({"roles": ["BANNED-spam"]}), None).is_banned(now));
+        assert!(!user_with(json!({"roles": ["unbanned", "ban"]}), None).is_banned(now));
+        assert!(!user_with(json!({"roles": "banned"}), None).is_banned(now));
+    }
+
+    #[test]
+    fn banned_until_counts_only_in_the_future() {
+        let now = Timestamp::from_unix(100);
+        assert!(user_with(json!({}), Some(101)).is_banned(now));
+        assert!(!user_with(json!({}), Some(100)).is_banned(now));
+    }
+
+    #[test]
+    fn only_the_role_column_makes_an_admin() {
+        let mut u = user_with(json!({"roles": ["admin"]}), None);
+        assert!(!u.is_admin("admin"));
+        u.role = "admin".into();
+        assert!(u.is_admin("admin"));
+        assert!(!u.is_admin(""));
+    }
+}

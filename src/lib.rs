@@ -1,0 +1,30 @@
+//! chipflap: a GoTrue-compatible identity server with an Ably token endpoint, in one process.
+//!
+//! Modules, from the inside out. Dependencies point inwards: `domain` uses nothing; `db` and
+//! `auth` use `domain` (except `auth::extractors`, the HTTP edge); `services` use `domain`,
+//! `db`, `auth`, `mail` and `clock`, never actix; `routes` use everything but hold no SQL.
+
+/// Password hashing, access tokens, refresh rotation, request guards.
+pub mod auth;
+/// The command line (`serve`, `migrate`, `users`, `token`).
+pub mod cli;
+/// The one reader of wall time.
+pub mod clock;
+/// Settings from the environment (GoTrue's names), validated at start.
+pub mod config;
+/// Every SQL statement: users, refresh tokens, one-time tokens, audit log.
+pub mod db;
+/// Pure types that parse once: email, password, tokens, durations, the user and its rules.
+pub mod domain;
+/// Mail: SMTP, `.eml` outbox or memory transports, and the typed messages.
+pub mod mail;
+/// HTTP: the route table, handlers, error rendering.
+pub mod routes;
+/// Use cases, one function per GoTrue action; they own the transactions.
+pub mod services;
+/// Building and running the server.
+pub mod startup;
+/// What handlers share.
+pub mod state;
+/// Logging setup.
+pub mod telemetry;

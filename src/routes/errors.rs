@@ -1,0 +1,428 @@
+//! The only place that knows status codes: GoTrue's `{code,msg}` (HttpError) and `/token`'s
+//! OAuth shape (OAuthError), built from the services' error enums.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::cookies;
+use crate::services::admin_users::AdminUserError;
+use crate::services::invite::InviteError;
+use crate::services::recover::RecoverError;
+use crate::services::signup::SignupError;
+use crate::services::token::{LogoutError, TokenError};
+use crate::services::user::UserError;
+use crate::services::verify::{VerifyError, VerifyType};
+
+/// GoTrue's HTTPError. A 5xx says only "Internal server error" plus an `error_id` that is
+/// also in the log line; the cause never reaches the body.
+pub struct HttpError {
+    status: StatusCode,
+    msg: String,
+    cause: Option<anyhow::Error>,
+    /// Clear `nf_jwt` too (spec §3.4: on 401 for a bad token).
+    clear_cookie: bool,
+}
+
+impl HttpError {
+    pub fn new(status: StatusCode, msg: impl Into<String>) -> Self {
+        HttpError {
+            status,
+            msg: msg.into(),
+            cause: None,
+            clear_cookie: false,
+        }
+    }
+
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, msg)
+    }
+
+    pub fn unauthorized(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, msg)
+    }
+
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, msg)
+    }
+
+    pub fn not_found(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, msg)
+    }
+
+    pub fn unprocessable(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, msg)
+    }
+
+    /// A 500 whose public message is `msg` for GoTrue's documented mail failures, or the
+    /// generic text otherwise.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self::internal_with("Internal server error", cause)
+    }
+
+    pub fn internal_with(msg: &str, cause: impl Into<anyhow::Error>) -> Self {
+        HttpError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            msg: msg.to_owned(),
+            cause: Some(cause.into()),
+            clear_cookie: false,
+        }
+    }
+
+    pub fn clearing_cookie(mut self) -> Self {
+        self.clear_cookie = true;
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn msg(&self) -> &str {
+        &self.msg
+    }
+}
+
+impl std::fmt::Debug for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.msg)?;
+        if let Some(cause) = &self.cause {
+            write!(f, ": {cause:?}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+impl ResponseError for HttpError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if self.clear_cookie {
+            response.cookie(cookies::cleared_nf_jwt());
+        }
+        if self.status.is_server_error() {
+            let error_id = Uuid::new_v4().to_string();
+            tracing::error!(error_id = %error_id, error = ?self, "request failed");
+            return response.json(json!({
+                "code": self.status.as_u16(),
+                "msg": self.msg,
+                "error_id": error_id,
+            }));
+        }
+        response.json(json!({"code": self.status.as_u16(), "msg": self.msg}))
+    }
+}
+
+/// `/token`'s OAuth error: always 400, `error_description` left out when empty (spec §1.12).
+pub struct OAuthError {
+    error: &'static str,
+    description: Option<String>,
+    clear_cookie: bool,
+}
+
+impl OAuthError {
+    pub fn new(error: &'static str, description: Option<&str>) -> Self {
+        OAuthError {
+            error,
+            description: description.map(str::to_owned),
+            clear_cookie: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {:?}", self.error, self.description)
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.error)
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::BAD_REQUEST
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::BadRequest();
+        if self.clear_cookie {
+            response.cookie(cookies::cleared_nf_jwt());
+        }
+        match &self.description {
+            Some(d) => response.json(json!({"error": self.error, "error_description": d})),
+            None => response.json(json!({"error": self.error})),
+        }
+    }
+}
+
+/// `/token` answers either shape: OAuth for grant problems, HTTPError for 5xx.
+pub enum TokenEndpointError {
+    OAuth(OAuthError),
+    Http(HttpError),
+}
+
+impl std::fmt::Debug for TokenEndpointError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenEndpointError::OAuth(e) => e.fmt(f),
+            TokenEndpointError::Http(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::fmt::Display for TokenEndpointError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenEndpointError::OAuth(e) => e.fmt(f),
+            TokenEndpointError::Http(e) => e.fmt(f),
+        }
+    }
+}
+
+impl ResponseError for TokenEndpointError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            TokenEndpointError::OAuth(e) => e.status_code(),
+            TokenEndpointError::Http(e) => e.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            TokenEndpointError::OAuth(e) => e.error_response(),
+            TokenEndpointError::Http(e) => e.error_response(),
+        }
+    }
+}
+
+impl From<TokenError> for TokenEndpointError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::InvalidGrant(d) => {
+                let mut err = OAuthError::new("invalid_grant", Some(d));
+                // A dead refresh token also clears the cookie (spec §3.4).
+                err.clear_cookie = d != crate::services::token::BAD_CREDENTIALS;
+                TokenEndpointError::OAuth(err)
+            }
+            TokenError::InvalidRequest(d) => {
+                TokenEndpointError::OAuth(OAuthError::new("invalid_request", Some(d)))
+            }
+            TokenError::Unexpected(e) => TokenEndpointError::Http(HttpError::internal(e)),
+        }
+    }
+}
+
+impl From<SignupError> for HttpError {
+    fn from(e: SignupError) -> Self {
+        match e {
+            SignupError::Disabled => HttpError::forbidden("Signups not allowed for this instance"),
+            SignupError::Invalid(v) => HttpError::unprocessable(v.reason),
+            SignupError::Mail(m) => HttpError::internal_with("Error sending confirmation mail", m),
+            SignupError::Unexpected(e) => HttpError::internal(e),
+        }
+    }
+}
+
+impl From<VerifyError> for HttpError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::NotFound => HttpError::not_found("User not found"),
+            VerifyError::Expired(VerifyType::Signup) => {
+                HttpError::unprocessable("Confirmation token expired")
+            }
+            VerifyError::Expired(VerifyType::Recovery) => {
+                HttpError::unprocessable("Recovery token expired")
+            }
+            VerifyError::PasswordRequired => {
+                HttpError::unprocessable("Invited users must specify a password")
+            }
+            VerifyError::Invalid(v) => HttpError::unprocessable(v.reason),
+            VerifyError::Banned => HttpError::forbidden("User is banned"),
+            VerifyError::Unexpected(e) => HttpError::internal(e),
+        }
+    }
+}
+
+impl From<RecoverError> for HttpError {
+    fn from(e: RecoverError) -> Self {
+        match e {
+            RecoverError::EmailRequired => {
+                HttpError::unprocessable("Password recovery requires an email")
+            }
+            RecoverError::Unexpected(e) => HttpError::internal_with("Error recovering user", e),
+        }
+    }
+}
+
+impl From<UserError> for HttpError {
+    fn from(e: UserError) -> Self {
+        match e {
+            UserError::NotFound => HttpError::not_found("User not found"),
+            UserError::Banned => HttpError::forbidden("User is banned"),
+            UserError::Invalid(v) => HttpError::unprocessable(v.reason),
+            UserError::AppMetadataNotAllowed => {
+                HttpError::unauthorized("Updating app_metadata requires admin privileges")
+            }
+            UserError::EmailChangeTokenMismatch => {
+                HttpError::unauthorized("Email Change Token didn't match token on file")
+            }
+            UserError::EmailChangeTokenExpired => {
+                HttpError::unprocessable("Email change token expired")
+            }
+            UserError::EmailTaken => {
+                HttpError::unprocessable("Email address already registered by another user")
+            }
+            UserError::Mail(m) => HttpError::internal_with("Error sending change email", m),
+            UserError::Unexpected(e) => HttpError::internal(e),
+        }
+    }
+}
+
+impl From<LogoutError> for HttpError {
+    fn from(e: LogoutError) -> Self {
+        match e {
+            LogoutError::UnknownUser => HttpError::unauthorized("Invalid user"),
+            LogoutError::Unexpected(e) => HttpError::internal(e),
+        }
+    }
+}
+
+impl From<InviteError> for HttpError {
+    fn from(e: InviteError) -> Self {
+        match e {
+            InviteError::Invalid(v) => HttpError::unprocessable(v.reason),
+            InviteError::EmailTaken => {
+                HttpError::unprocessable("Email address already registered by another user")
+            }
+            InviteError::Mail(m) => HttpError::internal_with("Error inviting user", m),
+            InviteError::Unexpected(e) => HttpError::internal(e),
+        }
+    }
+}
+
+impl From<AdminUserError> for HttpError {
+    fn from(e: AdminUserError) -> Self {
+        match e {
+            AdminUserError::NotFound => HttpError::not_found("User not found"),
+            AdminUserError::Invalid(v) => HttpError::unprocessable(v.reason),
+            AdminUserError::EmailTaken => {
+                HttpError::unprocessable("Email address already registered by another user")
+            }
+            AdminUserError::Unexpected(e) => HttpError::internal(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+
+    async fn body(e: &impl ResponseError) -> (u16, serde_json::Value) {
+        let r = e.error_response();
+        let status = r.status().as_u16();
+        let bytes = to_bytes(r.into_body()).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[actix_web::test]
+    async fn internal_errors_hide_the_cause_and_carry_an_error_id() {
+        let (status, json) = body(&HttpError::internal(anyhow::anyhow!(
+            "disk I/O error at /var/db"
+        )))
+        .await;
+        assert_eq!(status, 500);
+        assert_eq!(json["msg"], "Internal server error");
+        assert!(json["error_id"].as_str().unwrap().len() == 36);
+        assert!(!json.to_string().contains("disk"));
+    }
+
+    #[actix_web::test]
+    async fn oauth_errors_omit_an_empty_description() {
+        let (status, json) = body(&OAuthError::new("unsupported_grant_type", None)).await;
+        assert_eq!(
+            (status, json),
+            (400, json!({"error": "unsupported_grant_type"}))
+        );
+    }
+
+    #[actix_web::test]
+    async fn each_service_error_maps_to_its_documented_status() {
+        let cases: Vec<(HttpError, u16, &str)> = vec![
+            (
+                SignupError::Disabled.into(),
+                403,
+                "Signups not allowed for this instance",
+            ),
+            (VerifyError::NotFound.into(), 404, "User not found"),
+            (
+                VerifyError::Expired(VerifyType::Signup).into(),
+                422,
+                "Confirmation token expired",
+            ),
+            (
+                VerifyError::Expired(VerifyType::Recovery).into(),
+                422,
+                "Recovery token expired",
+            ),
+            (
+                VerifyError::PasswordRequired.into(),
+                422,
+                "Invited users must specify a password",
+            ),
+            (
+                RecoverError::EmailRequired.into(),
+                422,
+                "Password recovery requires an email",
+            ),
+            (UserError::NotFound.into(), 404, "User not found"),
+            (UserError::Banned.into(), 403, "User is banned"),
+            (
+                UserError::AppMetadataNotAllowed.into(),
+                401,
+                "Updating app_metadata requires admin privileges",
+            ),
+            (
+                UserError::EmailChangeTokenMismatch.into(),
+                401,
+                "Email Change Token didn't match token on file",
+            ),
+            (
+                UserError::EmailChangeTokenExpired.into(),
+                422,
+                "Email change token expired",
+            ),
+            (
+                UserError::EmailTaken.into(),
+                422,
+                "Email address already registered by another user",
+            ),
+            (LogoutError::UnknownUser.into(), 401, "Invalid user"),
+            (
+                InviteError::EmailTaken.into(),
+                422,
+                "Email address already registered by another user",
+            ),
+            (AdminUserError::NotFound.into(), 404, "User not found"),
+        ];
+        for (error, status, msg) in cases {
+            let (s, json) = body(&error).await;
+            assert_eq!((s, json["msg"].as_str().unwrap()), (status, msg));
+            assert_eq!(json["code"], status);
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! `POST /invite` (admin).
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::errors::HttpError;
+use super::json_body::{object, parse_json};
+use super::user_json::UserJson;
+use crate::auth::extractors::AdminUser;
+use crate::services::invite::invite as run_invite;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+struct InviteParams {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+}
+
+pub async fn invite(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let params: InviteParams = parse_json(&body, "Could not read Invite params")?;
+    let user = run_invite(
+        &state,
+        &admin.actor,
+        &admin.aud,
+        &params.email,
+        object(params.data, "data")?,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(UserJson::from(&user)))
+}

@@ -1,0 +1,28 @@
+//! `POST /recover`: always 200 `{}` for a non-empty email (DESIGN §4.4).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::errors::HttpError;
+use super::json_body::parse_json;
+use crate::auth::extractors::request_aud;
+use crate::services::recover::recover as run_recover;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+struct RecoverParams {
+    #[serde(default)]
+    email: String,
+}
+
+pub async fn recover(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let params: RecoverParams = parse_json(&body, "Could not read verification params")?;
+    let aud = request_aud(&request, None, &state.settings.jwt.aud);
+    run_recover(&state, &aud, &params.email).await?;
+    Ok(HttpResponse::Ok().json(json!({})))
+}

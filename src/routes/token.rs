@@ -1,0 +1,66 @@
+//! `POST /token`: the password and refresh_token grants, read from a form body and the query
+//! string alike (Go's FormValue, spec §1.4); a JSON body is ignored.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::cookies::nf_jwt_for;
+use super::errors::{OAuthError, TokenEndpointError};
+use crate::auth::extractors::request_aud;
+use crate::services::token::{TokenResponse, password_grant, refresh_grant};
+use crate::state::AppState;
+
+pub async fn token(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, TokenEndpointError> {
+    let fields = form_fields(&request, &body);
+    let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
+    let response = match field("grant_type") {
+        "password" => {
+            let aud = request_aud(&request, None, &state.settings.jwt.aud);
+            password_grant(&state, &aud, field("username"), field("password")).await?
+        }
+        "refresh_token" => refresh_grant(&state, field("refresh_token")).await?,
+        _ => {
+            return Err(TokenEndpointError::OAuth(OAuthError::new(
+                "unsupported_grant_type",
+                None,
+            )));
+        }
+    };
+    Ok(token_http_response(&request, &state, &response))
+}
+
+/// The token response, with the `nf_jwt` cookie when asked for (also used by `/verify`).
+pub fn token_http_response(
+    request: &HttpRequest,
+    state: &AppState,
+    response: &TokenResponse,
+) -> HttpResponse {
+    let mut http = HttpResponse::Ok();
+    http.insert_header(("cache-control", "no-store"));
+    if let Some(cookie) = nf_jwt_for(request, &state.settings, &response.access_token) {
+        http.cookie(cookie);
+    }
+    http.json(response)
+}
+
+/// Body fields win over query fields, as with Go's `FormValue`.
+fn form_fields(request: &HttpRequest, body: &[u8]) -> HashMap<String, String> {
+    let mut fields: HashMap<String, String> =
+        serde_urlencoded::from_str(request.query_string()).unwrap_or_default();
+    let is_form = request
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        let body_fields: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(body).unwrap_or_default();
+        fields.extend(body_fields);
+    }
+    fields
+}

@@ -1,0 +1,58 @@
+//! `GET /user` and `PUT /user`.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::errors::HttpError;
+use super::json_body::{object, parse_json};
+use super::user_json::UserJson;
+use crate::auth::extractors::BearerUser;
+use crate::services::user::{UserUpdate, get_user as load_user, update_user as run_update};
+use crate::state::AppState;
+
+pub async fn get_user(
+    state: web::Data<AppState>,
+    bearer: BearerUser,
+) -> Result<HttpResponse, HttpError> {
+    let id = bearer.user_id()?;
+    if bearer.aud != bearer.claims.aud() {
+        return Err(HttpError::bad_request(
+            "Token audience doesn't match request audience",
+        ));
+    }
+    let user = load_user(&state, id).await?;
+    Ok(HttpResponse::Ok().json(UserJson::from(&user)))
+}
+
+#[derive(Deserialize)]
+struct UpdateParams {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    email_change_token: Option<String>,
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+    #[serde(default)]
+    app_metadata: Option<serde_json::Value>,
+}
+
+pub async fn update_user(
+    state: web::Data<AppState>,
+    bearer: BearerUser,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let id = bearer.user_id()?;
+    let params: UpdateParams = parse_json(&body, "Could not read User Update params")?;
+    let update = UserUpdate {
+        email: params.email,
+        password: params.password,
+        email_change_token: params.email_change_token,
+        data: object(params.data, "data")?,
+        app_metadata: object(params.app_metadata, "app_metadata")?,
+    };
+    let issued_at = bearer.issued_at(state.settings.jwt.exp);
+    let user = run_update(&state, id, issued_at, update).await?;
+    Ok(HttpResponse::Ok().json(UserJson::from(&user)))
+}

@@ -1,0 +1,42 @@
+//! `POST /verify`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::errors::HttpError;
+use super::json_body::parse_json;
+use super::token::token_http_response;
+use crate::services::verify::{VerifyType, verify as run_verify};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+struct VerifyParams {
+    #[serde(default, rename = "type")]
+    kind: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+pub async fn verify(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let params: VerifyParams = parse_json(&body, "Could not read verification params")?;
+    if params.token.trim().is_empty() {
+        return Err(HttpError::unprocessable("Verify requires a token"));
+    }
+    let kind = match params.kind.as_str() {
+        "signup" => VerifyType::Signup,
+        "recovery" => VerifyType::Recovery,
+        _ => {
+            return Err(HttpError::unprocessable(
+                "Verify requires a verification type",
+            ));
+        }
+    };
+    let response = run_verify(&state, kind, &params.token, params.password.as_deref()).await?;
+    Ok(token_http_response(&request, &state, &response))
+}

@@ -1,0 +1,435 @@
+//! Admin use cases on users, shared by the JSON admin API, the console and the command line.
+
+use anyhow::Context;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::audit::{self, Action};
+use super::signup::provider_email;
+use super::{Actor, new_user_id};
+use crate::db::{UniqueViolationExt, refresh_tokens, users};
+use crate::domain::ValidationError;
+use crate::domain::duration::parse_duration;
+use crate::domain::email_address::EmailAddress;
+use crate::domain::metadata::{self, Metadata};
+use crate::domain::password::Password;
+use crate::domain::timestamp::Timestamp;
+use crate::domain::user::User;
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminUserError {
+    #[error("user not found")]
+    NotFound,
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("email address already registered by another user")]
+    EmailTaken,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Newest first unless `ascending`; `filter` matches part of the email or full name.
+#[derive(Debug, Clone)]
+pub struct UserQuery {
+    pub aud: String,
+    pub filter: Option<String>,
+    pub ascending: bool,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+pub struct UserPage {
+    pub users: Vec<User>,
+    pub total: i64,
+}
+
+pub async fn list_users(state: &AppState, query: &UserQuery) -> Result<UserPage, AdminUserError> {
+    let filter = query
+        .filter
+        .as_deref()
+        .map(str::trim)
+        .filter(|f| !f.is_empty());
+    let limit = i64::from(query.per_page);
+    let offset = i64::from(query.page.saturating_sub(1)) * limit;
+    let users = users::list_users(
+        &state.db,
+        &query.aud,
+        filter,
+        query.ascending,
+        limit,
+        offset,
+    )
+    .await
+    .context("listing users")?;
+    let total = users::count_users(&state.db, &query.aud, filter)
+        .await
+        .context("counting users")?;
+    Ok(UserPage { users, total })
+}
+
+pub async fn get_user(state: &AppState, id: Uuid) -> Result<User, AdminUserError> {
+    users::find_user_by_id(&state.db, id)
+        .await
+        .context("loading the user")?
+        .ok_or(AdminUserError::NotFound)
+}
+
+#[derive(Debug, Default)]
+pub struct NewUser {
+    pub aud: String,
+    pub email: String,
+    pub password: Option<String>,
+    pub confirm: bool,
+    pub role: Option<String>,
+    pub user_metadata: Option<Metadata>,
+    pub app_metadata: Option<Metadata>,
+}
+
+/// `POST /admin/users`. Without a password the user cannot log in until they set one through
+/// an invite or recovery link (DESIGN §4.6; GoTrue stored the hash of "").
+#[tracing::instrument(skip_all)]
+pub async fn create_user(
+    state: &AppState,
+    actor: &Actor,
+    new: NewUser,
+) -> Result<User, AdminUserError> {
+    let email = EmailAddress::parse(&new.email)?;
+    let password = match new.password.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => Some(Password::parse(
+            p,
+            state.settings.signup.password_min_length,
+        )?),
+        None => None,
+    };
+    let user_metadata = new.user_metadata.unwrap_or_default();
+    metadata::check_size("user_metadata", &user_metadata)?;
+    // GoTrue ignores app_metadata here; honouring it over {"provider":"email"} is a superset.
+    let mut app_metadata = provider_email();
+    if let Some(app) = new.app_metadata {
+        metadata::check_size("app_metadata", &app)?;
+        metadata::merge(&mut app_metadata, app);
+    }
+    let password_hash = match &password {
+        Some(p) => Some(state.hasher.hash(p).await.context("hashing a password")?),
+        None => None,
+    };
+    let now = state.clock.now();
+    let user = User {
+        id: new_user_id(),
+        aud: new.aud,
+        role: new
+            .role
+            .map(|r| r.trim().to_owned())
+            .unwrap_or_else(|| state.settings.jwt.default_group.clone()),
+        email: email.into_string(),
+        password_hash,
+        confirmed_at: new.confirm.then_some(now),
+        invited_at: None,
+        confirmation_sent_at: None,
+        recovery_sent_at: None,
+        new_email: None,
+        email_change_sent_at: None,
+        last_sign_in_at: None,
+        banned_until: None,
+        app_metadata,
+        user_metadata,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    users::insert_user(&mut *tx, &user)
+        .await
+        .on_unique_violation(|| AdminUserError::EmailTaken)
+        .context("inserting the user")??;
+    audit::record(&mut *tx, actor, Action::UserSignedUp, target(&user), now)
+        .await
+        .context("auditing the creation")?;
+    tx.commit().await.context("committing the creation")?;
+    Ok(user)
+}
+
+/// How an update changes a ban (`ban_duration` in the admin API, DESIGN §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BanChange {
+    /// `"none"`: lift a `banned_until` ban.
+    Lift,
+    /// Banned until now + this long.
+    For(std::time::Duration),
+}
+
+impl BanChange {
+    /// `"none"` or a Go duration such as `"24h"` (`"0"` also lifts).
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("none") {
+            return Ok(BanChange::Lift);
+        }
+        match parse_duration(t) {
+            Ok(d) if d.is_zero() => Ok(BanChange::Lift),
+            Ok(d) if d.as_secs() > 100 * 365 * 86_400 => Err(ValidationError::new(
+                "ban_duration",
+                "ban_duration must be at most 100 years",
+            )),
+            Ok(d) => Ok(BanChange::For(d)),
+            Err(e) => Err(ValidationError::new(
+                "ban_duration",
+                format!("ban_duration must be \"none\" or a duration such as \"24h\": {e}"),
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct UserChanges {
+    pub role: Option<String>,
+    pub confirm: bool,
+    pub password: Option<String>,
+    pub email: Option<String>,
+    pub app_metadata: Option<Metadata>,
+    pub user_metadata: Option<Metadata>,
+    pub ban: Option<BanChange>,
+    /// Why the admin banned or unbanned, for the audit log.
+    pub reason: Option<String>,
+}
+
+/// `PUT /admin/users/{id}`, applied in GoTrue's order (spec §1.11). Unlike GoTrue, a new email
+/// is validated and checked for uniqueness (DESIGN §4.10), a new password ends every session,
+/// and a ban (by role or `ban_duration`) ends every session at once (DESIGN §5).
+#[tracing::instrument(skip_all, fields(user_id = %id))]
+pub async fn update_user(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    changes: UserChanges,
+) -> Result<User, AdminUserError> {
+    let password = match changes.password.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => Some(Password::parse(
+            p,
+            state.settings.signup.password_min_length,
+        )?),
+        None => None,
+    };
+    let email = match changes
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        Some(e) => Some(EmailAddress::parse(e)?),
+        None => None,
+    };
+    for (field, m) in [
+        ("app_metadata", &changes.app_metadata),
+        ("user_metadata", &changes.user_metadata),
+    ] {
+        if let Some(m) = m {
+            metadata::check_size(field, m)?;
+        }
+    }
+    let hash = match &password {
+        Some(p) => Some(state.hasher.hash(p).await.context("hashing a password")?),
+        None => None,
+    };
+    let now = state.clock.now();
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let mut user = users::find_user_by_id(&mut *tx, id)
+        .await
+        .context("loading the user")?
+        .ok_or(AdminUserError::NotFound)?;
+    let was_banned = user.is_banned(now);
+    if let Some(role) = changes.role {
+        user.role = role.trim().to_owned();
+    }
+    if changes.confirm && user.confirmed_at.is_none() {
+        user.confirmed_at = Some(now);
+    }
+    let password_changed = hash.is_some();
+    if let Some(hash) = hash {
+        user.password_hash = Some(hash);
+    }
+    if let Some(email) = email {
+        user.email = email.into_string();
+    }
+    if let Some(app) = changes.app_metadata {
+        metadata::merge(&mut user.app_metadata, app);
+    }
+    if let Some(data) = changes.user_metadata {
+        metadata::merge(&mut user.user_metadata, data);
+    }
+    match changes.ban {
+        Some(BanChange::Lift) => user.banned_until = None,
+        Some(BanChange::For(d)) => user.banned_until = Some(now.plus(d)),
+        None => {}
+    }
+    user.updated_at = now;
+    users::update_user(&mut *tx, &user)
+        .await
+        .on_unique_violation(|| AdminUserError::EmailTaken)
+        .context("saving the user")??;
+
+    let banned = user.is_banned(now);
+    if password_changed || (banned && (!was_banned || changes.ban.is_some())) {
+        refresh_tokens::revoke_user_refresh_tokens(&mut *tx, id, None, now)
+            .await
+            .context("ending the user's sessions")?;
+    }
+    let mut traits = target(&user);
+    if let Some(reason) = changes
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        traits["reason"] = json!(reason);
+    }
+    audit::record(&mut *tx, actor, Action::UserModified, target(&user), now)
+        .await
+        .context("auditing the update")?;
+    if banned != was_banned || (banned && changes.ban.is_some()) {
+        if let Some(until) = user.banned_until.filter(|_| banned) {
+            traits["banned_until"] = json!(until.to_rfc3339());
+        }
+        let action = if banned {
+            Action::UserBanned
+        } else {
+            Action::UserUnbanned
+        };
+        audit::record(&mut *tx, actor, action, traits, now)
+            .await
+            .context("auditing the ban")?;
+    }
+    tx.commit().await.context("committing the update")?;
+    Ok(user)
+}
+
+/// `DELETE /admin/users/{id}`: the user's sessions and links go with the row (foreign keys).
+#[tracing::instrument(skip_all, fields(user_id = %id))]
+pub async fn delete_user(state: &AppState, actor: &Actor, id: Uuid) -> Result<(), AdminUserError> {
+    let now = state.clock.now();
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let user = users::find_user_by_id(&mut *tx, id)
+        .await
+        .context("loading the user")?
+        .ok_or(AdminUserError::NotFound)?;
+    users::delete_user(&mut *tx, id)
+        .await
+        .context("deleting the user")?;
+    audit::record(&mut *tx, actor, Action::UserDeleted, target(&user), now)
+        .await
+        .context("auditing the deletion")?;
+    tx.commit().await.context("committing the deletion")?;
+    Ok(())
+}
+
+/// Finds a user by email in the default audience (for the command line).
+pub async fn find_by_email(state: &AppState, email: &str) -> Result<User, AdminUserError> {
+    users::find_user_by_email(&state.db, &state.settings.jwt.aud, email)
+        .await
+        .context("looking up the user")?
+        .ok_or(AdminUserError::NotFound)
+}
+
+fn target(user: &User) -> serde_json::Value {
+    json!({"user_id": user.id.to_string(), "user_email": user.email})
+}
+
+/// Ends every session of a user now (console "end all sessions").
+pub async fn end_sessions(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<u64, AdminUserError> {
+    let now: Timestamp = state.clock.now();
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let user = users::find_user_by_id(&mut *tx, id)
+        .await
+        .context("loading the user")?
+        .ok_or(AdminUserError::NotFound)?;
+    let ended = refresh_tokens::revoke_user_refresh_tokens(&mut *tx, id, None, now)
+        .await
+        .context("revoking sessions")?;
+    audit::record(&mut *tx, actor, Action::TokenRevoked, target(&user), now)
+        .await
+        .context("auditing the revocation")?;
+    tx.commit().await.context("committing")?;
+    Ok(ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn ban_durations_parse() {
+        assert_eq!(BanChange::parse("none").unwrap(), BanChange::Lift);
+        assert_eq!(BanChange::parse("0").unwrap(), BanChange::Lift);
+        assert_eq!(
+            BanChange::parse("24h").unwrap(),
+            BanChange::For(Duration::from_secs(86_400))
+        );
+        assert!(BanChange::parse("forever").is_err());
+        assert!(BanChange::parse("1000000h").is_err());
+    }
+}
+
+/// Lifts every kind of ban: clears `banned_until` and drops `^banned` roles (console and CLI
+/// "unban"). Sessions ended by the ban stay ended.
+pub async fn unban(state: &AppState, actor: &Actor, id: Uuid) -> Result<User, AdminUserError> {
+    let user = get_user(state, id).await?;
+    let roles: Vec<serde_json::Value> = crate::domain::user::roles_of(&user.app_metadata)
+        .into_iter()
+        .filter(|r| !crate::domain::user::is_banned_role(r))
+        .map(serde_json::Value::from)
+        .collect();
+    let mut app = Metadata::new();
+    app.insert("roles".into(), serde_json::Value::Array(roles));
+    let changes = UserChanges {
+        app_metadata: Some(app),
+        ban: Some(BanChange::Lift),
+        ..UserChanges::default()
+    };
+    update_user(state, actor, id, changes).await
+}
+
+/// Bans until an admin unbans (role `banned`, the seed's convention) or, with `duration`, for
+/// that long (`banned_until`).
+pub async fn ban(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    duration: Option<std::time::Duration>,
+    reason: Option<String>,
+) -> Result<User, AdminUserError> {
+    let changes = match duration {
+        Some(d) => UserChanges {
+            ban: Some(BanChange::For(d)),
+            reason,
+            ..UserChanges::default()
+        },
+        None => {
+            let user = get_user(state, id).await?;
+            let mut roles = crate::domain::user::roles_of(&user.app_metadata);
+            if !roles.iter().any(|r| crate::domain::user::is_banned_role(r)) {
+                roles.push("banned".into());
+            }
+            let mut app = Metadata::new();
+            app.insert("roles".into(), json!(roles));
+            UserChanges {
+                app_metadata: Some(app),
+                reason,
+                ..UserChanges::default()
+            }
+        }
+    };
+    update_user(state, actor, id, changes).await
+}

@@ -1,0 +1,109 @@
+//! Appends audit entries; every service that changes an account calls `record` in its transaction.
+
+use serde_json::Value;
+use sqlx::SqliteExecutor;
+use uuid::Uuid;
+
+use super::Actor;
+use crate::db::audit_log::{self, AuditEntry};
+use crate::domain::timestamp::Timestamp;
+
+/// GoTrue's actions, plus chipflap's ban actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Login,
+    Logout,
+    InviteAccepted,
+    UserSignedUp,
+    UserInvited,
+    UserDeleted,
+    UserModified,
+    UserRecoveryRequested,
+    TokenRevoked,
+    TokenRefreshed,
+    UserBanned,
+    UserUnbanned,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Login => "login",
+            Action::Logout => "logout",
+            Action::InviteAccepted => "invite_accepted",
+            Action::UserSignedUp => "user_signedup",
+            Action::UserInvited => "user_invited",
+            Action::UserDeleted => "user_deleted",
+            Action::UserModified => "user_modified",
+            Action::UserRecoveryRequested => "user_recovery_requested",
+            Action::TokenRevoked => "token_revoked",
+            Action::TokenRefreshed => "token_refreshed",
+            Action::UserBanned => "user_banned",
+            Action::UserUnbanned => "user_unbanned",
+        }
+    }
+
+    /// GoTrue's log types: account, team, token, user.
+    pub fn log_type(self) -> &'static str {
+        match self {
+            Action::Login | Action::Logout | Action::TokenRevoked | Action::TokenRefreshed => {
+                "token"
+            }
+            Action::UserSignedUp | Action::InviteAccepted | Action::UserRecoveryRequested => {
+                "account"
+            }
+            Action::UserInvited
+            | Action::UserDeleted
+            | Action::UserBanned
+            | Action::UserUnbanned => "team",
+            Action::UserModified => "user",
+        }
+    }
+}
+
+/// `traits` should name the target (`user_id`, `user_email`) when the actor is someone else.
+pub async fn record(
+    executor: impl SqliteExecutor<'_>,
+    actor: &Actor,
+    action: Action,
+    traits: Value,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    audit_log::append_audit_entry(
+        executor,
+        &AuditEntry {
+            id: Uuid::new_v4(),
+            actor_id: actor.id.clone(),
+            actor_email: actor.email.clone(),
+            action: action.as_str().to_owned(),
+            log_type: action.log_type().to_owned(),
+            traits,
+            created_at: now,
+        },
+    )
+    .await
+}
+
+pub struct AuditPage {
+    pub entries: Vec<audit_log::AuditEntry>,
+    pub total: i64,
+}
+
+/// One page of the audit log, newest first.
+pub async fn list(
+    state: &crate::state::AppState,
+    filter: &audit_log::AuditFilter,
+    page: u32,
+    per_page: u32,
+) -> anyhow::Result<AuditPage> {
+    use anyhow::Context;
+    let limit = i64::from(per_page);
+    let offset = i64::from(page.saturating_sub(1)) * limit;
+    let entries = audit_log::list_audit_entries(&state.db, filter, limit, offset)
+        .await
+        .context("listing audit entries")?;
+    let total = audit_log::count_audit_entries(&state.db, filter)
+        .await
+        .context("counting audit entries")?;
+    Ok(AuditPage { entries, total })
+}

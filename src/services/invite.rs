@@ -1,0 +1,100 @@
+//! `POST /invite`: creates a user without a password and mails an invite link.
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::Actor;
+use super::audit::{self, Action};
+use super::mail_links::{self, human_duration, store_link_token};
+use super::new_user_id;
+use super::signup::provider_email;
+use crate::db::{UniqueViolationExt, users};
+use crate::domain::ValidationError;
+use crate::domain::email_address::EmailAddress;
+use crate::domain::metadata::{self, Metadata};
+use crate::domain::one_time_token::TokenPurpose;
+use crate::domain::user::User;
+use crate::mail::InviteEmail;
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InviteError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("email address already registered by another user")]
+    EmailTaken,
+    /// The invite mail failed; the invited user was removed again.
+    #[error("the invite mail could not be sent")]
+    Mail(#[source] crate::mail::MailError),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// The invite link expires `GOTRUE_MAILER_INVITE_MAX_AGE` after `invited_at` (GoTrue's never did).
+#[tracing::instrument(skip_all)]
+pub async fn invite(
+    state: &AppState,
+    actor: &Actor,
+    aud: &str,
+    email: &str,
+    data: Option<Metadata>,
+) -> Result<User, InviteError> {
+    let email = EmailAddress::parse(email)?;
+    let data = data.unwrap_or_default();
+    metadata::check_size("data", &data)?;
+    let now = state.clock.now();
+    let max_age = state.settings.mailer.invite_max_age;
+    let user = User {
+        id: new_user_id(),
+        aud: aud.to_owned(),
+        role: state.settings.jwt.default_group.clone(),
+        email: email.into_string(),
+        password_hash: None,
+        confirmed_at: None,
+        invited_at: Some(now),
+        confirmation_sent_at: None,
+        recovery_sent_at: None,
+        new_email: None,
+        email_change_sent_at: None,
+        last_sign_in_at: None,
+        banned_until: None,
+        app_metadata: provider_email(),
+        user_metadata: data,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    users::insert_user(&mut *tx, &user)
+        .await
+        .on_unique_violation(|| InviteError::EmailTaken)
+        .context("inserting the user")??;
+    let token = store_link_token(&mut tx, user.id, TokenPurpose::Invite, None, now, max_age)
+        .await
+        .context("storing the invite token")?;
+    audit::record(
+        &mut *tx,
+        actor,
+        Action::UserInvited,
+        json!({"user_id": user.id.to_string(), "user_email": user.email}),
+        now,
+    )
+    .await
+    .context("auditing the invite")?;
+    tx.commit().await.context("committing the invite")?;
+
+    let mail = InviteEmail {
+        site_url: mail_links::site_url(state),
+        action_url: mail_links::link(state, "invite_token", &token),
+        email: user.email.clone(),
+        valid_for: human_duration(max_age),
+    };
+    if let Err(e) = state.mailer.send(&user.email, &mail).await {
+        users::delete_user(&state.db, user.id)
+            .await
+            .context("undoing an invite whose mail failed")?;
+        return Err(InviteError::Mail(e));
+    }
+    Ok(user)
+}

@@ -1,0 +1,88 @@
+//! Mailed links: `GOTRUE_SITE_URL` with path `/` and `#<kind>_token=<token>` (spec §6.2), and the
+//! per-user throttle (`GOTRUE_SMTP_MAX_FREQUENCY`).
+
+use std::time::Duration;
+
+use sqlx::SqliteConnection;
+use uuid::Uuid;
+
+use crate::db::one_time_tokens;
+use crate::domain::one_time_token::{SecretToken, TokenPurpose};
+use crate::domain::timestamp::Timestamp;
+use crate::state::AppState;
+
+/// `fragment_key` is `confirmation_token`, `recovery_token`, `invite_token` or `email_change_token`.
+pub fn link(state: &AppState, fragment_key: &str, token: &SecretToken) -> String {
+    let mut url = state.settings.http.site_url.clone();
+    // GoTrue resolves the default path "/" against SITE_URL, replacing any path it had.
+    url.set_path("/");
+    url.set_query(None);
+    url.set_fragment(Some(&format!("{fragment_key}={}", token.expose())));
+    url.to_string()
+}
+
+pub fn site_url(state: &AppState) -> String {
+    state.settings.http.site_url.to_string()
+}
+
+/// Creates the token a mailed link carries and stores its digest, replacing any earlier link of
+/// the same purpose for this user.
+pub async fn store_link_token(
+    conn: &mut SqliteConnection,
+    user_id: Uuid,
+    purpose: TokenPurpose,
+    new_email: Option<&str>,
+    now: Timestamp,
+    max_age: Duration,
+) -> sqlx::Result<SecretToken> {
+    let token = SecretToken::generate();
+    one_time_tokens::replace_token(
+        conn,
+        user_id,
+        purpose,
+        &token.digest(),
+        new_email,
+        now,
+        now.plus(max_age),
+    )
+    .await?;
+    Ok(token)
+}
+
+/// True when a mail of this kind went out less than the throttle interval ago.
+pub fn throttled(state: &AppState, last_sent: Option<Timestamp>, now: Timestamp) -> bool {
+    last_sent.is_some_and(|sent| sent.plus(state.settings.mailer.max_frequency) > now)
+}
+
+/// "24 hours", "1 hour", "7 days", "15 minutes": how long a link stays valid, for the mail text.
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let (n, unit) = if s >= 86_400 && s % 86_400 == 0 {
+        (s / 86_400, "day")
+    } else if s >= 3_600 && s % 3_600 == 0 {
+        (s / 3_600, "hour")
+    } else if s >= 60 {
+        (s / 60, "minute")
+    } else {
+        (s, "second")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_duration(Duration::from_secs(86_400)), "1 day");
+        assert_eq!(human_duration(Duration::from_secs(7 * 86_400)), "7 days");
+        assert_eq!(human_duration(Duration::from_secs(3_600)), "1 hour");
+        assert_eq!(human_duration(Duration::from_secs(24 * 3_600)), "1 day");
+        assert_eq!(human_duration(Duration::from_secs(900)), "15 minutes");
+    }
+}

@@ -1,0 +1,64 @@
+//! Use cases: one public async fn per GoTrue action. Each owns its transaction and returns an
+//! error enum with exactly the outcomes its caller must tell apart.
+
+pub mod admin_users;
+pub mod audit;
+pub mod invite;
+pub mod mail_links;
+pub mod recover;
+pub mod signup;
+pub mod token;
+pub mod user;
+pub mod verify;
+
+use uuid::Uuid;
+
+use crate::domain::user::User;
+
+/// Who did something, as the audit log records it.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub id: String,
+    pub email: String,
+}
+
+impl Actor {
+    pub fn user(user: &User) -> Self {
+        Actor {
+            id: user.id.to_string(),
+            email: user.email.clone(),
+        }
+    }
+
+    /// The `sub: "0"` token Netlify hands to functions (spec §4).
+    pub fn system() -> Self {
+        Actor {
+            id: "0".into(),
+            email: "system".into(),
+        }
+    }
+
+    /// A bearer equal to `GOTRUE_OPERATOR_TOKEN`; GoTrue names it `operator@netlify.com`.
+    pub fn operator() -> Self {
+        Actor {
+            id: "operator".into(),
+            email: "operator".into(),
+        }
+    }
+
+    /// The command line (`chipflap users …`).
+    pub fn command_line() -> Self {
+        Actor {
+            id: "cli".into(),
+            email: "command line".into(),
+        }
+    }
+}
+
+/// Whether a failure came from the store or the mailer matters to nobody but the log.
+pub type Unexpected = anyhow::Error;
+
+/// A fresh user id: UUIDv4, unguessable (the seed's function trusted bare ids).
+pub fn new_user_id() -> Uuid {
+    Uuid::new_v4()
+}

@@ -1,0 +1,228 @@
+//! `POST /signup`: new accounts, without revealing which addresses already have one (DESIGN §4.4).
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::audit::{self, Action};
+use super::mail_links::{self, human_duration, store_link_token, throttled};
+use super::{Actor, new_user_id};
+use crate::db::{UniqueViolationExt, one_time_tokens, users};
+use crate::domain::ValidationError;
+use crate::domain::email_address::EmailAddress;
+use crate::domain::metadata::{self, Metadata};
+use crate::domain::one_time_token::TokenPurpose;
+use crate::domain::password::Password;
+use crate::domain::timestamp::Timestamp;
+use crate::domain::user::User;
+use crate::mail::{AccountExistsEmail, ConfirmationEmail};
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignupError {
+    #[error("signups are disabled")]
+    Disabled,
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The confirmation mail could not be sent; the signup was undone.
+    #[error("the confirmation mail could not be sent")]
+    Mail(#[source] crate::mail::MailError),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+pub struct SignupRequest<'a> {
+    pub aud: &'a str,
+    pub email: &'a str,
+    pub password: &'a str,
+    pub data: Option<Metadata>,
+}
+
+/// Answers the user object of the new account. For an address that already has an account the
+/// answer looks the same (a made-up unsaved user) and the owner gets a mail instead: nothing
+/// stored is changed (DESIGN §4.4, §4.5).
+#[tracing::instrument(skip_all)]
+pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User, SignupError> {
+    let settings = &state.settings;
+    if settings.signup.disabled {
+        return Err(SignupError::Disabled);
+    }
+    let password = Password::parse(request.password, settings.signup.password_min_length)?;
+    let email = EmailAddress::parse(request.email)?;
+    let data = request.data.unwrap_or_default();
+    metadata::check_size("data", &data)?;
+    // Hash before looking up, so both outcomes do the same argon2 work.
+    let hash = state
+        .hasher
+        .hash(&password)
+        .await
+        .context("hashing a password")?;
+    let now = state.clock.now();
+    let candidate = User {
+        id: new_user_id(),
+        aud: request.aud.to_owned(),
+        role: settings.jwt.default_group.clone(),
+        email: email.as_str().to_owned(),
+        password_hash: Some(hash),
+        confirmed_at: settings.signup.autoconfirm.then_some(now),
+        invited_at: None,
+        confirmation_sent_at: None,
+        recovery_sent_at: None,
+        new_email: None,
+        email_change_sent_at: None,
+        last_sign_in_at: None,
+        banned_until: None,
+        app_metadata: provider_email(),
+        user_metadata: data,
+        created_at: now,
+        updated_at: now,
+    };
+
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let inserted = users::insert_user(&mut *tx, &candidate)
+        .await
+        .on_unique_violation(|| ())
+        .context("inserting the user")?;
+    if inserted.is_err() {
+        tx.rollback().await.context("rolling back")?;
+        return existing_account(state, candidate, now).await;
+    }
+    audit::record(
+        &mut *tx,
+        &Actor::user(&candidate),
+        Action::UserSignedUp,
+        json!({"provider": "email"}),
+        now,
+    )
+    .await
+    .context("auditing the signup")?;
+    if settings.signup.autoconfirm {
+        tx.commit().await.context("committing the signup")?;
+        return Ok(candidate);
+    }
+    let mut user = candidate;
+    let token = store_link_token(
+        &mut tx,
+        user.id,
+        TokenPurpose::Confirmation,
+        None,
+        now,
+        settings.mailer.confirmation_max_age,
+    )
+    .await
+    .context("storing the confirmation token")?;
+    user.confirmation_sent_at = Some(now);
+    users::update_user(&mut *tx, &user)
+        .await
+        .context("recording the confirmation mail")?;
+    tx.commit().await.context("committing the signup")?;
+
+    let mail = ConfirmationEmail {
+        site_url: mail_links::site_url(state),
+        action_url: mail_links::link(state, "confirmation_token", &token),
+        email: user.email.clone(),
+        valid_for: human_duration(settings.mailer.confirmation_max_age),
+    };
+    if let Err(e) = state.mailer.send(&user.email, &mail).await {
+        // Undo the whole signup, so retrying it starts afresh with the password typed then.
+        users::delete_user(&state.db, user.id)
+            .await
+            .context("undoing a signup whose mail failed")?;
+        return Err(SignupError::Mail(e));
+    }
+    Ok(user)
+}
+
+/// The address has an account: mail its owner (a confirmation link if still unconfirmed, else
+/// a "you already have an account" note), throttled, and answer with the unsaved candidate.
+async fn existing_account(
+    state: &AppState,
+    candidate: User,
+    now: Timestamp,
+) -> Result<User, SignupError> {
+    let settings = &state.settings;
+    let Some(mut owner) = users::find_user_by_email(&state.db, &candidate.aud, &candidate.email)
+        .await
+        .context("loading the existing account")?
+    else {
+        // Deleted between the insert and now; the caller may simply retry.
+        return Err(SignupError::Unexpected(anyhow::anyhow!(
+            "account vanished during signup"
+        )));
+    };
+    let mut response = candidate;
+    response.password_hash = None;
+    if !settings.signup.autoconfirm {
+        response.confirmation_sent_at = Some(now);
+    }
+    if throttled(state, owner.confirmation_sent_at, now) {
+        return Ok(response);
+    }
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let token = if owner.is_confirmed() {
+        None
+    } else {
+        Some(
+            store_link_token(
+                &mut tx,
+                owner.id,
+                TokenPurpose::Confirmation,
+                None,
+                now,
+                settings.mailer.confirmation_max_age,
+            )
+            .await
+            .context("storing the confirmation token")?,
+        )
+    };
+    let previous_sent_at = owner.confirmation_sent_at;
+    owner.confirmation_sent_at = Some(now);
+    users::update_user(&mut *tx, &owner)
+        .await
+        .context("recording the mail")?;
+    tx.commit().await.context("committing")?;
+
+    let sent = match &token {
+        Some(token) => {
+            let mail = ConfirmationEmail {
+                site_url: mail_links::site_url(state),
+                action_url: mail_links::link(state, "confirmation_token", token),
+                email: owner.email.clone(),
+                valid_for: human_duration(settings.mailer.confirmation_max_age),
+            };
+            state.mailer.send(&owner.email, &mail).await
+        }
+        None => {
+            let mail = AccountExistsEmail {
+                site_url: mail_links::site_url(state),
+                action_url: mail_links::site_url(state),
+                email: owner.email.clone(),
+            };
+            state.mailer.send(&owner.email, &mail).await
+        }
+    };
+    if let Err(e) = sent {
+        let mut tx = crate::db::begin_write(&state.db)
+            .await
+            .context("starting a transaction")?;
+        owner.confirmation_sent_at = previous_sent_at;
+        users::update_user(&mut *tx, &owner)
+            .await
+            .context("undoing the mail record")?;
+        one_time_tokens::delete_user_tokens(&mut *tx, owner.id, TokenPurpose::Confirmation)
+            .await
+            .context("dropping the unsent token")?;
+        tx.commit().await.context("committing the undo")?;
+        return Err(SignupError::Mail(e));
+    }
+    Ok(response)
+}
+
+pub fn provider_email() -> Metadata {
+    let mut m = Metadata::new();
+    m.insert("provider".into(), json!("email"));
+    m
+}

@@ -1,0 +1,282 @@
+//! `/token` (password and refresh grants), `/logout`, and issuing a session for any flow.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::SqliteConnection;
+use uuid::Uuid;
+
+use super::Actor;
+use super::audit::{self, Action};
+use crate::auth::jwt::AccessClaims;
+use crate::db::{refresh_tokens, users};
+use crate::domain::one_time_token::SecretToken;
+use crate::domain::password::Password;
+use crate::domain::timestamp::Timestamp;
+use crate::domain::user::User;
+use crate::state::AppState;
+
+/// DESIGN §4.3: a rotated refresh token presented again this soon answers with its successor
+/// (two tabs refreshing at once both survive); later, the whole family is revoked.
+pub const REUSE_GRACE: Duration = Duration::from_secs(10);
+
+/// The token response (spec §3.3).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub refresh_token: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// `invalid_grant` with this description.
+    #[error("invalid grant: {0}")]
+    InvalidGrant(&'static str),
+    /// `invalid_request` with this description.
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+pub const BAD_CREDENTIALS: &str = "No user found with that email, or password invalid.";
+pub const INVALID_REFRESH_TOKEN: &str = "Invalid Refresh Token";
+pub const BANNED: &str = "User is banned";
+
+/// Mints an access token for `user` and starts a new session family with a random refresh token.
+pub async fn start_session(
+    state: &AppState,
+    conn: &mut SqliteConnection,
+    user: &User,
+    now: Timestamp,
+) -> anyhow::Result<TokenResponse> {
+    let refresh = SecretToken::generate();
+    let family = Uuid::new_v4().to_string();
+    refresh_tokens::insert_refresh_token(
+        &mut *conn,
+        &refresh.digest(),
+        user.id,
+        &family,
+        None,
+        now,
+    )
+    .await
+    .context("storing a refresh token")?;
+    token_response(state, user, refresh, now)
+}
+
+fn token_response(
+    state: &AppState,
+    user: &User,
+    refresh: SecretToken,
+    now: Timestamp,
+) -> anyhow::Result<TokenResponse> {
+    let exp = state.settings.jwt.exp;
+    let claims = AccessClaims {
+        aud: &user.aud,
+        exp: now.plus(exp).unix(),
+        sub: user.id.to_string(),
+        email: &user.email,
+        app_metadata: &user.app_metadata,
+        user_metadata: &user.user_metadata,
+    };
+    Ok(TokenResponse {
+        access_token: state
+            .jwt
+            .issue(&claims)
+            .context("signing an access token")?,
+        token_type: "bearer",
+        expires_in: exp.as_secs(),
+        refresh_token: refresh.expose().to_owned(),
+    })
+}
+
+/// The password grant. The password is checked first, always with the same argon2 work, so
+/// "unknown", "unconfirmed" and "wrong password" cannot be told apart without the password
+/// (DESIGN §4.4).
+#[tracing::instrument(skip_all)]
+pub async fn password_grant(
+    state: &AppState,
+    aud: &str,
+    email: &str,
+    password: &str,
+) -> Result<TokenResponse, TokenError> {
+    let user = users::find_user_by_email(&state.db, aud, email.trim())
+        .await
+        .context("looking up the user")?;
+    let Some(password) = Password::for_login(password) else {
+        return Err(TokenError::InvalidGrant(BAD_CREDENTIALS));
+    };
+    let hash = user.as_ref().and_then(|u| u.password_hash.as_ref());
+    let matched = state
+        .hasher
+        .verify(&password, hash)
+        .await
+        .context("verifying a password")?;
+    let user = match user {
+        Some(user) if matched => user,
+        _ => return Err(TokenError::InvalidGrant(BAD_CREDENTIALS)),
+    };
+    let now = state.clock.now();
+    if !user.is_confirmed() {
+        return Err(TokenError::InvalidGrant("Email not confirmed"));
+    }
+    if user.is_banned(now) {
+        return Err(TokenError::InvalidGrant(BANNED));
+    }
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let mut user = user;
+    user.last_sign_in_at = Some(now);
+    users::update_user(&mut *tx, &user)
+        .await
+        .context("recording the sign-in")?;
+    let response = start_session(state, &mut tx, &user, now).await?;
+    audit::record(
+        &mut *tx,
+        &Actor::user(&user),
+        Action::Login,
+        json!({"provider": "email"}),
+        now,
+    )
+    .await
+    .context("auditing the login")?;
+    tx.commit().await.context("committing the login")?;
+    Ok(response)
+}
+
+/// The refresh grant with rotation and reuse detection (DESIGN §4.3).
+#[tracing::instrument(skip_all)]
+pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenResponse, TokenError> {
+    if presented.is_empty() {
+        return Err(TokenError::InvalidRequest("refresh_token required"));
+    }
+    let presented = SecretToken::presented(presented);
+    let now = state.clock.now();
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let Some(record) = refresh_tokens::find_refresh_token(&mut *tx, &presented.digest())
+        .await
+        .context("looking up a refresh token")?
+    else {
+        return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN));
+    };
+    if record.revoked_at.is_some() {
+        return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN));
+    }
+    // Each refresh creates a new row, so this is an inactivity timeout (spec §3.2).
+    if record
+        .created_at
+        .plus(state.settings.jwt.refresh_token_lifetime)
+        <= now
+    {
+        return Err(TokenError::InvalidGrant("Refresh token expired"));
+    }
+    let Some(user) = users::find_user_by_id(&mut *tx, record.user_id)
+        .await
+        .context("loading the token's user")?
+    else {
+        return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN));
+    };
+    if user.is_banned(now) {
+        return Err(TokenError::InvalidGrant(BANNED));
+    }
+
+    let successor = state.rotation.successor_of(&presented);
+    let rotated_now = match record.rotated_at {
+        None => refresh_tokens::mark_rotated(&mut *tx, record.id, now)
+            .await
+            .context("rotating a refresh token")?,
+        Some(_) => false,
+    };
+    if rotated_now {
+        refresh_tokens::insert_refresh_token(
+            &mut *tx,
+            &successor.digest(),
+            user.id,
+            &record.family_id,
+            Some(record.id),
+            now,
+        )
+        .await
+        .context("storing the successor token")?;
+        audit::record(
+            &mut *tx,
+            &Actor::user(&user),
+            Action::TokenRefreshed,
+            json!({}),
+            now,
+        )
+        .await
+        .context("auditing the refresh")?;
+        tx.commit().await.context("committing the refresh")?;
+        return Ok(token_response(state, &user, successor, now)?);
+    }
+
+    // Already rotated: inside the grace window answer with the same successor, else it is reuse.
+    let rotated_at = record.rotated_at.unwrap_or(now);
+    let live_successor = refresh_tokens::find_successor(&mut *tx, record.id)
+        .await
+        .context("looking up the successor")?
+        .filter(|s| s.revoked_at.is_none());
+    if rotated_at.plus(REUSE_GRACE) >= now && live_successor.is_some() {
+        tx.commit().await.context("ending the read")?;
+        return Ok(token_response(state, &user, successor, now)?);
+    }
+    refresh_tokens::revoke_family(&mut *tx, &record.family_id, now)
+        .await
+        .context("revoking a reused family")?;
+    audit::record(
+        &mut *tx,
+        &Actor::user(&user),
+        Action::TokenRevoked,
+        json!({"reason": "refresh token reused"}),
+        now,
+    )
+    .await
+    .context("auditing the revocation")?;
+    tx.commit().await.context("committing the revocation")?;
+    tracing::warn!(user_id = %user.id, "a rotated refresh token was reused: session revoked");
+    Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogoutError {
+    #[error("the token's user does not exist")]
+    UnknownUser,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Ends every session of the user (spec §1.7); access tokens live until they expire.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn logout(state: &AppState, user_id: Uuid) -> Result<(), LogoutError> {
+    let now = state.clock.now();
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let user = users::find_user_by_id(&mut *tx, user_id)
+        .await
+        .context("loading the user")?
+        .ok_or(LogoutError::UnknownUser)?;
+    refresh_tokens::revoke_user_refresh_tokens(&mut *tx, user.id, None, now)
+        .await
+        .context("revoking refresh tokens")?;
+    audit::record(
+        &mut *tx,
+        &Actor::user(&user),
+        Action::Logout,
+        json!({}),
+        now,
+    )
+    .await
+    .context("auditing the logout")?;
+    tx.commit().await.context("committing the logout")?;
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! `POST /verify`: confirmation and invite links (`type: signup`) and recovery links.
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::Actor;
+use super::audit::{self, Action};
+use super::token::{TokenResponse, start_session};
+use crate::db::{one_time_tokens, users};
+use crate::domain::ValidationError;
+use crate::domain::one_time_token::{SecretToken, TokenPurpose};
+use crate::domain::password::Password;
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyType {
+    Signup,
+    Recovery,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// No live token like that (unknown, used, or replaced by a newer link): 404 "User not found".
+    #[error("no such token")]
+    NotFound,
+    #[error("token expired")]
+    Expired(VerifyType),
+    #[error("invited users must specify a password")]
+    PasswordRequired,
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("user is banned")]
+    Banned,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Consumes the token (single use) and starts a session. An invite accepted here sets the
+/// password; a recovery link confirms an unconfirmed address but does not change the password
+/// (the client then sends `PUT /user {password}`).
+#[tracing::instrument(skip_all)]
+pub async fn verify(
+    state: &AppState,
+    kind: VerifyType,
+    token: &str,
+    password: Option<&str>,
+) -> Result<TokenResponse, VerifyError> {
+    let password = match password.filter(|p| !p.is_empty()) {
+        Some(p) if kind == VerifyType::Signup => Some(Password::parse(
+            p,
+            state.settings.signup.password_min_length,
+        )?),
+        _ => None,
+    };
+    let hash = match &password {
+        Some(p) => Some(state.hasher.hash(p).await.context("hashing a password")?),
+        None => None,
+    };
+    let now = state.clock.now();
+    let purposes = match kind {
+        VerifyType::Signup => (TokenPurpose::Confirmation, TokenPurpose::Invite),
+        VerifyType::Recovery => (TokenPurpose::Recovery, TokenPurpose::Recovery),
+    };
+    let digest = SecretToken::presented(token.trim()).digest();
+
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let consumed = one_time_tokens::consume_token(&mut *tx, &digest, purposes, None, now)
+        .await
+        .context("consuming the token")?
+        .ok_or(VerifyError::NotFound)?;
+    // Returning drops the transaction, which rolls back: a refused token stays unused.
+    if consumed.expires_at <= now {
+        return Err(VerifyError::Expired(kind));
+    }
+    let mut user = users::find_user_by_id(&mut *tx, consumed.user_id)
+        .await
+        .context("loading the user")?
+        .ok_or(VerifyError::NotFound)?;
+    if user.is_banned(now) {
+        return Err(VerifyError::Banned);
+    }
+    let action = match consumed.purpose {
+        TokenPurpose::Invite => {
+            match hash {
+                Some(hash) => user.password_hash = Some(hash),
+                None if user.password_hash.is_none() => return Err(VerifyError::PasswordRequired),
+                None => {}
+            }
+            Action::InviteAccepted
+        }
+        TokenPurpose::Confirmation => Action::UserSignedUp,
+        TokenPurpose::Recovery | TokenPurpose::EmailChange => Action::Login,
+    };
+    if user.confirmed_at.is_none() {
+        user.confirmed_at = Some(now);
+    }
+    user.last_sign_in_at = Some(now);
+    user.updated_at = now;
+    users::update_user(&mut *tx, &user)
+        .await
+        .context("confirming the user")?;
+    let response = start_session(state, &mut tx, &user, now).await?;
+    audit::record(
+        &mut *tx,
+        &Actor::user(&user),
+        action,
+        json!({"provider": "email", "via": consumed.purpose.as_str()}),
+        now,
+    )
+    .await
+    .context("auditing the verification")?;
+    tx.commit().await.context("committing the verification")?;
+    Ok(response)
+}

@@ -1,0 +1,159 @@
+//! Builds the application: store, migrations, mailer, keys, HTTP server. Tests and `main` share it.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::http::Method;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use lettre::message::Mailbox;
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password_hasher::PasswordHasher;
+use crate::auth::refresh_rotation::RotationKey;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::db;
+use crate::mail::Mailer;
+use crate::routes;
+use crate::state::AppState;
+
+/// Request bodies larger than this are refused (413): nothing we accept comes close.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects and migrates the store, then binds `host:port` (port 0: the OS picks one).
+    pub async fn build(settings: Settings, mailer: Mailer, clock: Clock) -> anyhow::Result<Self> {
+        let state = build_state(settings, mailer, clock).await?;
+        let settings = state.settings.clone();
+        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
+            .with_context(|| {
+                format!(
+                    "binding {}:{} (GOTRUE_API_HOST, PORT)",
+                    settings.http.host, settings.http.port
+                )
+            })?;
+        let port = listener.local_addr()?.port();
+        let data = web::Data::new(state.clone());
+        let server_settings = settings.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .service(
+                    web::scope("/.netlify/identity")
+                        .wrap(cors(&server_settings))
+                        .configure(routes::identity)
+                        .default_service(web::to(routes::not_found)),
+                )
+                .default_service(web::to(routes::not_found))
+        })
+        .listen(listener)?;
+        if let Some(workers) = settings.http.workers {
+            server = server.workers(workers);
+        }
+        Ok(Application {
+            port,
+            server: server.run(),
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Everything but the HTTP server: used by the command line too.
+pub async fn build_state(
+    settings: Settings,
+    mailer: Mailer,
+    clock: Clock,
+) -> anyhow::Result<AppState> {
+    let db = db::connect_pool(&settings.database)
+        .await
+        .with_context(|| format!("opening the database {}", settings.database.path.display()))?;
+    db::MIGRATOR
+        .run(&db)
+        .await
+        .context("applying database migrations")?;
+    let hasher = PasswordHasher::new(&settings.hashing).context("configuring argon2")?;
+    let secret = settings.jwt.secret_bytes();
+    Ok(AppState {
+        db,
+        mailer,
+        jwt: JwtKeys::new(secret),
+        rotation: RotationKey::from_secret(secret),
+        hasher,
+        clock,
+        settings: Arc::new(settings),
+    })
+}
+
+/// The mailer the settings ask for: SMTP when a host is set, else the `.eml` outbox.
+pub fn mailer_from_settings(settings: &Settings) -> anyhow::Result<Mailer> {
+    let mailer = &settings.mailer;
+    let from: Mailbox = mailer.admin_email.parse().with_context(|| {
+        format!(
+            "GOTRUE_SMTP_ADMIN_EMAIL {:?} is not an address",
+            mailer.admin_email
+        )
+    })?;
+    match &mailer.smtp {
+        Some(smtp) => {
+            let credentials = match (&smtp.user, &smtp.pass) {
+                (Some(user), Some(pass)) => Some((user.clone(), pass.clone())),
+                _ => None,
+            };
+            Mailer::smtp(
+                from,
+                &smtp.host,
+                smtp.port,
+                credentials,
+                mailer.send_timeout,
+            )
+            .map_err(|e| anyhow::anyhow!("GOTRUE_SMTP_HOST: {e}"))
+        }
+        None => Mailer::file(from, &mailer.mail_dir)
+            .map_err(|e| anyhow::anyhow!("CHIPFLAP_MAIL_DIR {}: {e}", mailer.mail_dir.display())),
+    }
+}
+
+/// Only the configured origins, never `*` with credentials (DESIGN §1).
+fn cors(settings: &Settings) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allowed_headers([
+            "accept",
+            "authorization",
+            "content-type",
+            "x-jwt-aud",
+            "x-use-cookie",
+            "x-nf-client",
+        ])
+        .expose_headers(["x-total-count", "link"])
+        .supports_credentials()
+        .max_age(3600);
+    for origin in &settings.http.cors_origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}

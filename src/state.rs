@@ -1,0 +1,23 @@
+//! What every request handler and service can reach; built once in `startup`.
+
+use std::sync::Arc;
+
+use sqlx::SqlitePool;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password_hasher::PasswordHasher;
+use crate::auth::refresh_rotation::RotationKey;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::mail::Mailer;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: SqlitePool,
+    pub mailer: Mailer,
+    pub jwt: JwtKeys,
+    pub rotation: RotationKey,
+    pub hasher: PasswordHasher,
+    pub clock: Clock,
+    pub settings: Arc<Settings>,
+}
