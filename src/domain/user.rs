@@ -76,7 +76,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn user_with(app_metadata: Value, banned_until: Option<i64>) -> User {
+    fn user_with(app_metadata: &Value, banned_until: Option<i64>) -> User {
         User {
             id: Uuid::new_v4(),
             aud: String::new(),
@@ -101,22 +101,22 @@ mod tests {
     #[test]
     fn banned_role_matches_prefix_case_insensitively() {
         let now = Timestamp::from_unix(100);
-        assert!(user_with(json!({"roles": ["editor", "Banned"]}), None).is_banned(now));
-        assert!(user_with(json!({"roles": ["BANNED-spam"]}), None).is_banned(now));
-        assert!(!user_with(json!({"roles": ["unbanned", "ban"]}), None).is_banned(now));
-        assert!(!user_with(json!({"roles": "banned"}), None).is_banned(now));
+        assert!(user_with(&json!({"roles": ["editor", "Banned"]}), None).is_banned(now));
+        assert!(user_with(&json!({"roles": ["BANNED-spam"]}), None).is_banned(now));
+        assert!(!user_with(&json!({"roles": ["unbanned", "ban"]}), None).is_banned(now));
+        assert!(!user_with(&json!({"roles": "banned"}), None).is_banned(now));
     }
 
     #[test]
     fn banned_until_counts_only_in_the_future() {
         let now = Timestamp::from_unix(100);
-        assert!(user_with(json!({}), Some(101)).is_banned(now));
-        assert!(!user_with(json!({}), Some(100)).is_banned(now));
+        assert!(user_with(&json!({}), Some(101)).is_banned(now));
+        assert!(!user_with(&json!({}), Some(100)).is_banned(now));
     }
 
     #[test]
     fn only_the_role_column_makes_an_admin() {
-        let mut u = user_with(json!({"roles": ["admin"]}), None);
+        let mut u = user_with(&json!({"roles": ["admin"]}), None);
         assert!(!u.is_admin("admin"));
         u.role = "admin".into();
         assert!(u.is_admin("admin"));

@@ -364,24 +364,6 @@ pub async fn end_sessions(
     Ok(ended)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn ban_durations_parse() {
-        assert_eq!(BanChange::parse("none").unwrap(), BanChange::Lift);
-        assert_eq!(BanChange::parse("0").unwrap(), BanChange::Lift);
-        assert_eq!(
-            BanChange::parse("24h").unwrap(),
-            BanChange::For(Duration::from_secs(86_400))
-        );
-        assert!(BanChange::parse("forever").is_err());
-        assert!(BanChange::parse("1000000h").is_err());
-    }
-}
-
 /// Lifts every kind of ban: clears `banned_until` and drops `^banned` roles (console and CLI
 /// "unban"). Sessions ended by the ban stay ended.
 pub async fn unban(state: &AppState, actor: &Actor, id: Uuid) -> Result<User, AdminUserError> {
@@ -432,4 +414,22 @@ pub async fn ban(
         }
     };
     update_user(state, actor, id, changes).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn ban_durations_parse() {
+        assert_eq!(BanChange::parse("none").unwrap(), BanChange::Lift);
+        assert_eq!(BanChange::parse("0").unwrap(), BanChange::Lift);
+        assert_eq!(
+            BanChange::parse("24h").unwrap(),
+            BanChange::For(Duration::from_secs(86_400))
+        );
+        assert!(BanChange::parse("forever").is_err());
+        assert!(BanChange::parse("1000000h").is_err());
+    }
 }

@@ -57,9 +57,9 @@ pub fn throttled(state: &AppState, last_sent: Option<Timestamp>, now: Timestamp)
 /// "24 hours", "1 hour", "7 days", "15 minutes": how long a link stays valid, for the mail text.
 pub fn human_duration(d: Duration) -> String {
     let s = d.as_secs();
-    let (n, unit) = if s >= 86_400 && s % 86_400 == 0 {
+    let (n, unit) = if s >= 86_400 && s.is_multiple_of(86_400) {
         (s / 86_400, "day")
-    } else if s >= 3_600 && s % 3_600 == 0 {
+    } else if s >= 3_600 && s.is_multiple_of(3_600) {
         (s / 3_600, "hour")
     } else if s >= 60 {
         (s / 60, "minute")

@@ -66,13 +66,13 @@ pub async fn start_session(
     )
     .await
     .context("storing a refresh token")?;
-    token_response(state, user, refresh, now)
+    token_response(state, user, &refresh, now)
 }
 
 fn token_response(
     state: &AppState,
     user: &User,
-    refresh: SecretToken,
+    refresh: &SecretToken,
     now: Timestamp,
 ) -> anyhow::Result<TokenResponse> {
     let exp = state.settings.jwt.exp;
@@ -216,7 +216,7 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         .await
         .context("auditing the refresh")?;
         tx.commit().await.context("committing the refresh")?;
-        return Ok(token_response(state, &user, successor, now)?);
+        return Ok(token_response(state, &user, &successor, now)?);
     }
 
     // Already rotated: inside the grace window answer with the same successor, else it is reuse.
@@ -227,7 +227,7 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         .filter(|s| s.revoked_at.is_none());
     if rotated_at.plus(REUSE_GRACE) >= now && live_successor.is_some() {
         tx.commit().await.context("ending the read")?;
-        return Ok(token_response(state, &user, successor, now)?);
+        return Ok(token_response(state, &user, &successor, now)?);
     }
     refresh_tokens::revoke_family(&mut *tx, &record.family_id, now)
         .await

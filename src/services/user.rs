@@ -154,13 +154,11 @@ pub async fn update_user(
         user.new_email = None;
         user.email_change_sent_at = None;
     } else if let Some(new_email) = new_email.filter(|e| e.as_str() != user.email) {
-        if let Some(other) = users::find_user_by_email(&mut *tx, &user.aud, new_email.as_str())
+        let holder = users::find_user_by_email(&mut *tx, &user.aud, new_email.as_str())
             .await
-            .context("checking the new address")?
-        {
-            if other.id != user.id {
-                return Err(UserError::EmailTaken);
-            }
+            .context("checking the new address")?;
+        if holder.is_some_and(|other| other.id != user.id) {
+            return Err(UserError::EmailTaken);
         }
         let token = store_link_token(
             &mut tx,

@@ -1,4 +1,10 @@
 //! The one integration-test binary: a module per route family.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed step should fail the test loudly"
+)]
 
 mod admin_users;
 mod binary;
