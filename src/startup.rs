@@ -47,7 +47,7 @@ impl Application {
         let server_settings = settings.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .app_data(data.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .service(

@@ -17,27 +17,38 @@ pub mod verify;
 
 use actix_web::{HttpResponse, web};
 
-/// The GoTrue API, mounted at `/.netlify/identity` by `startup`.
+/// The GoTrue API, mounted at `/.netlify/identity` by `startup`. A known path with another
+/// method answers 405 with an empty body, as GoTrue's router does.
 pub fn identity(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health::health))
-        .route("/settings", web::get().to(health::settings))
-        .route("/signup", web::post().to(signup::signup))
-        .route("/token", web::post().to(token::token))
-        .route("/verify", web::post().to(verify::verify))
-        .route("/recover", web::post().to(recover::recover))
-        .route("/user", web::get().to(user::get_user))
-        .route("/user", web::put().to(user::update_user))
-        .route("/logout", web::post().to(logout::logout))
-        .route("/invite", web::post().to(invite::invite))
-        .route("/admin/users", web::get().to(admin_users::list_users))
-        .route("/admin/users", web::post().to(admin_users::create_user))
-        .route("/admin/users/{id}", web::get().to(admin_users::get_user))
-        .route("/admin/users/{id}", web::put().to(admin_users::update_user))
-        .route(
-            "/admin/users/{id}",
-            web::delete().to(admin_users::delete_user),
+    cfg.service(resource("/health").route(web::get().to(health::health)))
+        .service(resource("/settings").route(web::get().to(health::settings)))
+        .service(resource("/signup").route(web::post().to(signup::signup)))
+        .service(resource("/token").route(web::post().to(token::token)))
+        .service(resource("/verify").route(web::post().to(verify::verify)))
+        .service(resource("/recover").route(web::post().to(recover::recover)))
+        .service(
+            resource("/user")
+                .route(web::get().to(user::get_user))
+                .route(web::put().to(user::update_user)),
         )
-        .route("/admin/audit", web::get().to(admin_users::list_audit));
+        .service(resource("/logout").route(web::post().to(logout::logout)))
+        .service(resource("/invite").route(web::post().to(invite::invite)))
+        .service(
+            resource("/admin/users")
+                .route(web::get().to(admin_users::list_users))
+                .route(web::post().to(admin_users::create_user)),
+        )
+        .service(
+            resource("/admin/users/{id}")
+                .route(web::get().to(admin_users::get_user))
+                .route(web::put().to(admin_users::update_user))
+                .route(web::delete().to(admin_users::delete_user)),
+        )
+        .service(resource("/admin/audit").route(web::get().to(admin_users::list_audit)));
+}
+
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(HttpResponse::MethodNotAllowed))
 }
 
 /// chi's default for unknown routes (spec §0).

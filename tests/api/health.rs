@@ -126,3 +126,12 @@ async fn oversized_bodies_are_refused() {
     assert_eq!(r.status(), 413);
     assert_eq!(app.count("users").await, 0);
 }
+
+#[tokio::test]
+async fn a_known_path_with_another_method_is_405() {
+    let app = spawn_app().await;
+    let r = app.get("/signup", None).await;
+    assert_eq!(r.status(), 405);
+    let r = app.client.delete(app.url("/user")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+}
