@@ -164,6 +164,9 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
             admin_users::ban(&state, &actor, user.id, duration, reason)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            // Let the Ably revocation finish before the process exits.
+            state.background.close();
+            state.background.wait().await;
             write_line(&format!("banned {}", user.email))
         }
         UsersCommand::Unban { email } => {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::auth::ably::{AblyKey, Capability};
 use crate::domain::duration::parse_duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,7 @@ pub struct Settings {
     pub signup: SignupSettings,
     pub mailer: MailerSettings,
     pub hashing: PasswordHashingSettings,
+    pub ably: AblySettings,
     /// Things worth a warning at start (development conveniences in use); logged by `main`.
     pub warnings: Vec<String>,
 }
@@ -97,6 +99,21 @@ pub struct PasswordHashingSettings {
     pub concurrency: usize,
 }
 
+#[derive(Debug, Clone)]
+pub struct AblySettings {
+    /// `ABLY_APIKEY`; without it the token endpoint answers 503 and the rest runs.
+    pub key: Option<AblyKey>,
+    /// Granted to every user.
+    pub capability: Capability,
+    /// Added per role in `app_metadata.roles`.
+    pub role_capabilities: std::collections::BTreeMap<String, Capability>,
+    pub ttl_seconds: u64,
+    /// Base of Ably's REST API, where revocations go.
+    pub rest_url: Url,
+    /// Revoke a user's live Ably tokens when they are banned.
+    pub revoke_on_ban: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{name}: {message}")]
@@ -149,6 +166,14 @@ impl<F: Fn(&str) -> Option<String>> Source<F> {
             Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
             Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
             Some(v) => Err(invalid(name, format!("expected true or false, got {v:?}"))),
+        }
+    }
+
+    /// `None` when unset, so a default can depend on other settings.
+    fn optional_flag(&self, name: &'static str) -> Result<Option<bool>, ConfigError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(_) => self.flag(name).map(Some),
         }
     }
 
@@ -389,6 +414,8 @@ impl Settings {
                 .push("argon2 cost is below the OWASP minimum (19456 KiB, 2 iterations)".into());
         }
 
+        let ably = ably_settings(&env)?;
+
         let http = HttpSettings {
             host,
             port,
@@ -407,6 +434,7 @@ impl Settings {
             signup,
             mailer,
             hashing,
+            ably,
             warnings,
         })
     }
@@ -436,6 +464,77 @@ impl Settings {
     pub fn secure_cookies(&self) -> bool {
         self.http.site_url.scheme() == "https"
     }
+}
+
+fn ably_settings<F: Fn(&str) -> Option<String>>(
+    env: &Source<F>,
+) -> Result<AblySettings, ConfigError> {
+    let key = env
+        .get("ABLY_APIKEY")
+        .map(|k| AblyKey::parse(&k).map_err(|e| invalid("ABLY_APIKEY", e)))
+        .transpose()?;
+    let capability = Capability::parse(&env.string("ABLY_CAPABILITY", r#"{"*":["subscribe"]}"#))
+        .map_err(|e| {
+            invalid(
+                "ABLY_CAPABILITY",
+                format!("expected a JSON object of operation arrays such as {{\"*\":[\"subscribe\"]}}: {e}"),
+            )
+        })?;
+    let mut role_capabilities = std::collections::BTreeMap::new();
+    if let Some(text) = env.get("CHIPFLAP_ABLY_ROLE_CAPABILITIES") {
+        let expected = "expected a JSON object from role to capability, such as {\"editor\":{\"chat:*\":[\"publish\"]}}";
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&text).map_err(|e| {
+                invalid(
+                    "CHIPFLAP_ABLY_ROLE_CAPABILITIES",
+                    format!("{expected}: {e}"),
+                )
+            })?;
+        for (role, cap) in map {
+            let cap = Capability::parse(&cap.to_string()).map_err(|e| {
+                invalid(
+                    "CHIPFLAP_ABLY_ROLE_CAPABILITIES",
+                    format!("role {role:?}: {e}"),
+                )
+            })?;
+            role_capabilities.insert(role, cap);
+        }
+    }
+    let ttl_seconds: u64 = env.parsed("ABLY_TTLSECONDS", 3600, "seconds from 1 to 86400")?;
+    if !(1..=86_400).contains(&ttl_seconds) {
+        return Err(invalid(
+            "ABLY_TTLSECONDS",
+            "expected seconds from 1 to 86400",
+        ));
+    }
+    let rest_text = env.string("CHIPFLAP_ABLY_REST_URL", "https://main.realtime.ably.net");
+    let rest_url = Url::parse(&rest_text)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or_else(|| {
+            invalid(
+                "CHIPFLAP_ABLY_REST_URL",
+                format!("expected an http(s) URL, got {rest_text:?}"),
+            )
+        })?;
+    let revoke_on_ban = env
+        .optional_flag("CHIPFLAP_ABLY_REVOKE_ON_BAN")?
+        .unwrap_or(key.is_some());
+    // Ably refuses tokens longer than an hour from keys with revocable tokens (spec §1).
+    if key.is_some() && revoke_on_ban && ttl_seconds > 3600 {
+        return Err(invalid(
+            "ABLY_TTLSECONDS",
+            "must be at most 3600 while CHIPFLAP_ABLY_REVOKE_ON_BAN is on (Ably's limit for revocable keys)",
+        ));
+    }
+    Ok(AblySettings {
+        key,
+        capability,
+        role_capabilities,
+        ttl_seconds,
+        rest_url,
+        revoke_on_ban,
+    })
 }
 
 /// `sqlite://data/x.db`, `sqlite:data/x.db` and `sqlite:///abs/x.db` all name a file.
@@ -521,6 +620,12 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "CHIPFLAP_ARGON2_ITERATIONS",
     "CHIPFLAP_ARGON2_PARALLELISM",
     "CHIPFLAP_HASH_CONCURRENCY",
+    "ABLY_APIKEY",
+    "ABLY_CAPABILITY",
+    "ABLY_TTLSECONDS",
+    "CHIPFLAP_ABLY_ROLE_CAPABILITIES",
+    "CHIPFLAP_ABLY_REST_URL",
+    "CHIPFLAP_ABLY_REVOKE_ON_BAN",
     "RUST_LOG",
 ];
 
@@ -602,10 +707,41 @@ mod tests {
             ("CHIPFLAP_ARGON2_ITERATIONS", "0"),
             ("CHIPFLAP_CORS_ORIGINS", "nope"),
             ("CHIPFLAP_ENV", "staging"),
+            ("ABLY_APIKEY", "no-colon"),
+            ("ABLY_CAPABILITY", r#"{"*":["fly"]}"#),
+            ("ABLY_CAPABILITY", "[]"),
+            ("ABLY_TTLSECONDS", "0"),
+            ("ABLY_TTLSECONDS", "86401"),
+            ("CHIPFLAP_ABLY_ROLE_CAPABILITIES", r#"{"editor":{"x":[]}}"#),
+            ("CHIPFLAP_ABLY_REST_URL", "ftp://x"),
+            ("CHIPFLAP_ABLY_REVOKE_ON_BAN", "sometimes"),
         ] {
             let message = error_names(&[secret, (name, value)]);
             assert!(message.starts_with(name), "{name}: {message}");
         }
+    }
+
+    #[test]
+    fn ably_settings_default_and_guard_revocable_ttls() {
+        let secret = ("GOTRUE_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        let s = settings(&[secret]).unwrap();
+        assert!(s.ably.key.is_none());
+        assert!(!s.ably.revoke_on_ban);
+        assert_eq!(s.ably.capability.canonical_json(), r#"{"*":["subscribe"]}"#);
+        let key = ("ABLY_APIKEY", "app.key:secret");
+        let s = settings(&[secret, key]).unwrap();
+        assert!(s.ably.revoke_on_ban, "on by default once a key is set");
+        assert_eq!(s.ably.rest_url.as_str(), "https://main.realtime.ably.net/");
+        let message = error_names(&[secret, key, ("ABLY_TTLSECONDS", "7200")]);
+        assert!(message.starts_with("ABLY_TTLSECONDS"), "{message}");
+        let s = settings(&[
+            secret,
+            key,
+            ("ABLY_TTLSECONDS", "7200"),
+            ("CHIPFLAP_ABLY_REVOKE_ON_BAN", "false"),
+        ])
+        .unwrap();
+        assert_eq!(s.ably.ttl_seconds, 7200);
     }
 
     #[test]

@@ -56,6 +56,12 @@ impl Application {
                         .configure(routes::identity)
                         .default_service(web::to(routes::not_found)),
                 )
+                .service(
+                    web::scope("/.netlify/functions")
+                        .wrap(cors(&server_settings))
+                        .configure(routes::functions)
+                        .default_service(web::to(routes::not_found)),
+                )
                 .default_service(web::to(routes::not_found))
         })
         .listen(listener)?;
@@ -105,6 +111,12 @@ pub async fn build_state(
         hasher,
         clock,
         settings: Arc::new(settings),
+        http: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .user_agent(concat!("chipflap/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the HTTP client")?,
+        background: tokio_util::task::TaskTracker::new(),
     })
 }
 
@@ -149,7 +161,7 @@ fn cors(settings: &Settings) -> Cors {
             "x-use-cookie",
             "x-nf-client",
         ])
-        .expose_headers(["x-total-count", "link"])
+        .expose_headers(["x-total-count", "link", "x-ably-errorcode"])
         .supports_credentials()
         .max_age(3600);
     for origin in &settings.http.cors_origins {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use sqlx::SqlitePool;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password_hasher::PasswordHasher;
@@ -20,4 +21,9 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub clock: Clock,
     pub settings: Arc<Settings>,
+    /// Outgoing HTTP (Ably's REST API).
+    pub http: reqwest::Client,
+    /// Work that continues after a response (mail, Ably revocations); the command line waits
+    /// for it before exiting.
+    pub background: TaskTracker,
 }

@@ -1,5 +1,6 @@
 //! Credentials and token mechanics; no HTTP responses are built here.
 
+pub mod ably;
 pub mod extractors;
 pub mod jwt;
 pub mod password_hasher;

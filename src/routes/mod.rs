@@ -1,5 +1,6 @@
 //! HTTP only: extract, call one service, shape the response. The whole route table is here.
 
+pub mod ably;
 pub mod admin_users;
 pub mod cookies;
 pub mod errors;
@@ -45,6 +46,15 @@ pub fn identity(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(admin_users::delete_user)),
         )
         .service(resource("/admin/audit").route(web::get().to(admin_users::list_audit)));
+}
+
+/// The Ably token endpoint at the path the seed's page already uses.
+pub fn functions(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/ably-jwt")
+            .route(web::get().to(ably::ably_token))
+            .route(web::post().to(ably::ably_token)),
+    );
 }
 
 fn resource(path: &str) -> actix_web::Resource {

@@ -4,6 +4,7 @@ use anyhow::Context;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::ably_revocation;
 use super::audit::{self, Action};
 use super::signup::provider_email;
 use super::{Actor, new_user_id};
@@ -290,7 +291,8 @@ pub async fn update_user(
     audit::record(&mut *tx, actor, Action::UserModified, target(&user), now)
         .await
         .context("auditing the update")?;
-    if banned != was_banned || (banned && changes.ban.is_some()) {
+    let ban_changed = banned != was_banned || (banned && changes.ban.is_some());
+    if ban_changed {
         if let Some(until) = user.banned_until.filter(|_| banned) {
             traits["banned_until"] = json!(until.to_rfc3339());
         }
@@ -304,6 +306,9 @@ pub async fn update_user(
             .context("auditing the ban")?;
     }
     tx.commit().await.context("committing the update")?;
+    if banned && ban_changed {
+        ably_revocation::revoke_in_background(state, actor, &user);
+    }
     Ok(user)
 }
 

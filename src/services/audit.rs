@@ -23,6 +23,9 @@ pub enum Action {
     TokenRefreshed,
     UserBanned,
     UserUnbanned,
+    AblyTokenIssued,
+    AblyTokensRevoked,
+    AblyRevocationFailed,
 }
 
 impl Action {
@@ -40,15 +43,22 @@ impl Action {
             Action::TokenRefreshed => "token_refreshed",
             Action::UserBanned => "user_banned",
             Action::UserUnbanned => "user_unbanned",
+            Action::AblyTokenIssued => "ably_token_issued",
+            Action::AblyTokensRevoked => "ably_tokens_revoked",
+            Action::AblyRevocationFailed => "ably_revocation_failed",
         }
     }
 
     /// GoTrue's log types: account, team, token, user.
     pub fn log_type(self) -> &'static str {
         match self {
-            Action::Login | Action::Logout | Action::TokenRevoked | Action::TokenRefreshed => {
-                "token"
-            }
+            Action::Login
+            | Action::Logout
+            | Action::TokenRevoked
+            | Action::TokenRefreshed
+            | Action::AblyTokenIssued
+            | Action::AblyTokensRevoked
+            | Action::AblyRevocationFailed => "token",
             Action::UserSignedUp | Action::InviteAccepted | Action::UserRecoveryRequested => {
                 "account"
             }

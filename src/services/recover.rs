@@ -68,7 +68,7 @@ pub async fn recover(state: &AppState, aud: &str, email: &str) -> Result<(), Rec
         valid_for: human_duration(max_age),
     };
     let state = state.clone();
-    tokio::spawn(async move {
+    state.clone().background.spawn(async move {
         if let Err(e) = state.mailer.send(&user.email, &mail).await {
             tracing::error!(user_id = %user.id, error = ?e, "recovery mail failed");
             // Forget the unsent link so the user may ask again at once.

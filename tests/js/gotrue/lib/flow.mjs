@@ -556,6 +556,66 @@ export function defineCompatSuite({ generation, GoTrue, JSONHTTPError }) {
         assert.equal(r.json?.error, 'invalid_grant', r.text);
       });
 
+      step('setCookie: true → X-Use-Cookie gives an HttpOnly nf_jwt cookie, cleared on logout (spec §1.6)', ['alicePassword'], async () => {
+        const warn = console.warn;
+        console.warn = () => {};
+        let cg;
+        try {
+          cg = new GoTrue({ APIUrl: server.apiUrl, setCookie: true });
+        } finally {
+          console.warn = warn;
+        }
+        const cookieOf = (call) => {
+          const sc = call?.resHeaders['set-cookie'] || '';
+          return sc.split(/,(?=\s*[A-Za-z0-9_-]+=)/).map((s) => s.trim()).find((s) => s.startsWith('nf_jwt='));
+        };
+
+        let m = mark();
+        const remembered = await cg.login(alice.email, S.alicePassword, true);
+        let call = callsSince(m, { method: 'POST', path: '/token' })[0];
+        assert.equal(call.reqHeaders['x-use-cookie'], '1', 'client sent X-Use-Cookie: 1');
+        let c = cookieOf(call);
+        assert.ok(c, `Set-Cookie nf_jwt on POST /token with X-Use-Cookie: 1; set-cookie=${JSON.stringify(call.resHeaders['set-cookie'])}`);
+        assert.equal(c.split(';')[0], `nf_jwt=${remembered.token.access_token}`, 'cookie value is the access token');
+        assert.match(c, /;\s*HttpOnly/i, c);
+        assert.match(c, /;\s*Path=\//i, c);
+        assert.match(c, /;\s*(Max-Age=[1-9]|Expires=)/i, `a persistent cookie for X-Use-Cookie: 1; ${c}`);
+        assert.doesNotMatch(c, /;\s*Secure/i, `plain-http site: no Secure (DESIGN §6); ${c}`);
+
+        m = mark();
+        const session = await cg.login(alice.email, S.alicePassword, false);
+        call = callsSince(m, { method: 'POST', path: '/token' })[0];
+        assert.equal(call.reqHeaders['x-use-cookie'], 'session');
+        c = cookieOf(call);
+        assert.ok(c, `Set-Cookie nf_jwt for X-Use-Cookie: session; set-cookie=${JSON.stringify(call.resHeaders['set-cookie'])}`);
+        assert.doesNotMatch(c, /;\s*(Max-Age|Expires)=/i, `X-Use-Cookie: session gives a session cookie; ${c}`);
+
+        m = mark();
+        await session.logout();
+        call = callsSince(m, { method: 'POST', path: '/logout' })[0];
+        assert.equal(call?.status, 204, describeCall(call));
+        c = cookieOf(call);
+        assert.ok(c, `logout clears nf_jwt; set-cookie=${JSON.stringify(call?.resHeaders['set-cookie'])}`);
+        assert.match(c, /;\s*(Max-Age=(0|-\d+)|Expires=Thu, 01 Jan 1970)/i, `cleared cookie is expired; ${c}`);
+      });
+
+      step('CORS preflight from the site origin allows X-Nf-Client (DESIGN §1)', [], async () => {
+        const r = await rawRequest(api('/user'), {
+          method: 'OPTIONS',
+          headers: {
+            Origin: server.siteUrl,
+            'Access-Control-Request-Method': 'PUT',
+            'Access-Control-Request-Headers': 'authorization,content-type,x-nf-client,x-use-cookie,x-jwt-aud',
+          },
+        });
+        assert.ok(r.status === 200 || r.status === 204, `preflight status ${r.status} ${r.text}`);
+        assert.equal(r.headers['access-control-allow-origin'], server.siteUrl, JSON.stringify(r.headers));
+        const allowed = (r.headers['access-control-allow-headers'] || '').toLowerCase();
+        for (const h of ['authorization', 'content-type', 'x-nf-client', 'x-use-cookie', 'x-jwt-aud']) {
+          assert.ok(allowed === '*' || allowed.split(/\s*,\s*/).includes(h), `${h} allowed; access-control-allow-headers=${allowed}`);
+        }
+      });
+
       if (legacy) {
         step('0.9.x sends Content-Type: application/json on bodiless requests and the server accepts it', [], async () => {
           const bodiless = calls.filter((c) => c.reqBody == null && c.status !== undefined);

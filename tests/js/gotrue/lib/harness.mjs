@@ -134,6 +134,7 @@ export class Server {
     let lastErr = '';
     while (Date.now() < deadline) {
       if (exitInfo) {
+        await this.stop();
         throw new Error(
           `chipflap serve exited before becoming healthy (code=${exitInfo.code} signal=${exitInfo.signal})\n` +
             `--- server output ---\n${this.log.slice(-4000)}`,
@@ -151,7 +152,7 @@ export class Server {
       }
       await sleep(100);
     }
-    await this.stop({ keep: true });
+    await this.stop();
     throw new Error(
       `chipflap serve did not answer 200 on /health within ${timeoutMs} ms (last: ${lastErr})\n` +
         `--- server output ---\n${this.log.slice(-4000)}`,

@@ -1,0 +1,174 @@
+//! `GET|POST /.netlify/functions/ably-jwt`: an Ably token for the logged-in user (DESIGN §6).
+//! Refusals use Ably's error shape, so ably-js stops retrying a banned user (403) and keeps
+//! retrying a logged-out one (401) (spec/ably.md §3).
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::cookies::NF_JWT;
+use crate::auth::extractors::bearer_token;
+use crate::services::ably_token::{AblyFormat, AblyGrant, AblyTokenError, issue_ably_token};
+use crate::state::AppState;
+
+pub async fn ably_token(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, AblyError> {
+    let params = parameters(&request, &body);
+    let token = bearer_token(&request)
+        .map(str::to_owned)
+        .or_else(|| request.cookie(NF_JWT).map(|c| c.value().to_owned()))
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            AblyError::unauthorized(
+                "No session: send the access token as a Bearer header or the nf_jwt cookie",
+            )
+        })?;
+    let claims = state
+        .jwt
+        .verify(&token, state.clock.now())
+        .map_err(|e| AblyError::unauthorized(format!("Invalid token: {e}")))?;
+    let user_id = Uuid::parse_str(&claims.sub)
+        .ok()
+        .filter(|id| !id.is_nil())
+        .ok_or_else(|| AblyError::forbidden("This token does not belong to a user"))?;
+    // The seed page sends ?id=<user id>: it must be the caller, never someone else.
+    if params
+        .get("id")
+        .is_some_and(|id| !id.is_empty() && *id != claims.sub)
+    {
+        return Err(AblyError::forbidden("id does not match the logged-in user"));
+    }
+    if params
+        .get("clientId")
+        .is_some_and(|c| !c.is_empty() && *c != claims.sub)
+    {
+        return Err(AblyError::forbidden(
+            "clientId does not match the logged-in user",
+        ));
+    }
+    let format = match params.get("format").map(String::as_str) {
+        Some("token_request") => AblyFormat::TokenRequest,
+        _ => AblyFormat::Jwt,
+    };
+    let grant = issue_ably_token(&state, user_id, format).await?;
+    let mut response = HttpResponse::Ok();
+    response.insert_header(("cache-control", "no-store"));
+    Ok(match grant {
+        AblyGrant::Jwt(jwt) => response.content_type("application/jwt").body(jwt.token),
+        AblyGrant::TokenRequest(request) => response.json(request),
+    })
+}
+
+/// Query parameters, and for a form POST the body's fields over them. Everything but `id`,
+/// `clientId` and `format` is ignored (`rnd`, `ttl`, `capability`, …): never trusted.
+fn parameters(request: &HttpRequest, body: &[u8]) -> HashMap<String, String> {
+    let mut params: HashMap<String, String> =
+        serde_urlencoded::from_str(request.query_string()).unwrap_or_default();
+    let is_form = request
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+        params.extend(fields);
+    }
+    params
+}
+
+/// `{"error":{"code","statusCode","message"}}` with `Content-Type: application/json` exactly
+/// (ably-js in Node compares it exactly) and `x-ably-errorcode` (browsers need it to read the body).
+pub struct AblyError {
+    status: StatusCode,
+    code: u32,
+    message: String,
+    cause: Option<anyhow::Error>,
+}
+
+impl AblyError {
+    fn unauthorized(message: impl Into<String>) -> Self {
+        AblyError {
+            status: StatusCode::UNAUTHORIZED,
+            code: 40100,
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    fn forbidden(message: impl Into<String>) -> Self {
+        AblyError {
+            status: StatusCode::FORBIDDEN,
+            code: 40300,
+            message: message.into(),
+            cause: None,
+        }
+    }
+}
+
+impl From<AblyTokenError> for AblyError {
+    fn from(e: AblyTokenError) -> Self {
+        match e {
+            AblyTokenError::NotConfigured => AblyError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: 50300,
+                message: "Ably is not configured on this server (ABLY_APIKEY is not set)".into(),
+                cause: None,
+            },
+            AblyTokenError::UnknownUser => AblyError::forbidden("User not found"),
+            AblyTokenError::Banned => AblyError::forbidden("User is banned"),
+            AblyTokenError::Unconfirmed => AblyError::forbidden("Email not confirmed"),
+            AblyTokenError::Unexpected(cause) => AblyError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                code: 50000,
+                message: "Internal server error".into(),
+                cause: Some(cause),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for AblyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code, self.message)?;
+        if let Some(cause) = &self.cause {
+            write!(f, ": {cause:?}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for AblyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl ResponseError for AblyError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut body = json!({"error": {
+            "code": self.code,
+            "statusCode": self.status.as_u16(),
+            "message": self.message,
+        }});
+        if self.status.is_server_error() && self.cause.is_some() {
+            let error_id = Uuid::new_v4().to_string();
+            tracing::error!(error_id = %error_id, error = ?self, "Ably token request failed");
+            body["error"]["error_id"] = json!(error_id);
+        }
+        HttpResponse::build(self.status)
+            .insert_header(("content-type", "application/json"))
+            .insert_header(("x-ably-errorcode", self.code.to_string()))
+            .insert_header(("cache-control", "no-store"))
+            .body(body.to_string())
+    }
+}
