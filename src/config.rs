@@ -345,6 +345,13 @@ impl Settings {
         };
 
         let smtp = match env.get("GOTRUE_SMTP_HOST") {
+            // The outbox keeps mails (and their links) on disk and in the log: development only.
+            None if production => {
+                return Err(invalid(
+                    "GOTRUE_SMTP_HOST",
+                    "is required when CHIPFLAP_ENV=production (mail cannot go to the outbox folder)",
+                ));
+            }
             None => None,
             Some(host) => Some(SmtpSettings {
                 host: host.trim().to_owned(),
@@ -690,8 +697,20 @@ mod tests {
             ])
             .contains("GOTRUE_JWT_SECRET")
         );
-        assert!(error_names(&[("CHIPFLAP_ENV", "production"), good]).contains("GOTRUE_SITE_URL"));
-        assert!(settings(&[("CHIPFLAP_ENV", "production"), https, good]).is_ok());
+        assert!(
+            error_names(&[
+                ("CHIPFLAP_ENV", "production"),
+                good,
+                ("GOTRUE_SMTP_HOST", "smtp.example.org")
+            ])
+            .contains("GOTRUE_SITE_URL")
+        );
+        let smtp = ("GOTRUE_SMTP_HOST", "smtp.example.org");
+        assert!(
+            error_names(&[("CHIPFLAP_ENV", "production"), https, good])
+                .contains("GOTRUE_SMTP_HOST")
+        );
+        assert!(settings(&[("CHIPFLAP_ENV", "production"), https, good, smtp]).is_ok());
     }
 
     #[test]

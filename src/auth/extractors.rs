@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::jwt::VerifiedClaims;
 use crate::db::users;
-use crate::domain::timestamp::Timestamp;
+use crate::domain::one_time_token::{SecretToken, TokenDigest};
 use crate::routes::errors::HttpError;
 use crate::services::Actor;
 use crate::state::AppState;
@@ -56,6 +56,8 @@ pub fn request_aud(
 pub struct BearerUser {
     pub claims: VerifiedClaims,
     pub aud: String,
+    /// SHA-256 of the presented token: identifies the caller's session.
+    pub token_digest: TokenDigest,
 }
 
 impl BearerUser {
@@ -65,11 +67,6 @@ impl BearerUser {
             .ok()
             .filter(|id| !id.is_nil())
             .ok_or_else(|| HttpError::bad_request("Could not read User ID claim"))
-    }
-
-    /// When the token was minted: its session is the refresh family created at that instant.
-    pub fn issued_at(&self, jwt_exp: std::time::Duration) -> Timestamp {
-        Timestamp::from_unix(self.claims.exp).minus(jwt_exp)
     }
 }
 
@@ -82,7 +79,11 @@ fn verify_bearer(request: &HttpRequest) -> Result<BearerUser, HttpError> {
         .verify(token, state.clock.now())
         .map_err(|e| HttpError::unauthorized(format!("Invalid token: {e}")).clearing_cookie())?;
     let aud = request_aud(request, Some(&claims), &state.settings.jwt.aud);
-    Ok(BearerUser { claims, aud })
+    Ok(BearerUser {
+        claims,
+        aud,
+        token_digest: SecretToken::presented(token).digest(),
+    })
 }
 
 impl FromRequest for BearerUser {

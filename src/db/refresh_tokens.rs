@@ -40,21 +40,25 @@ impl TryFrom<Row> for RefreshTokenRecord {
     }
 }
 
+/// `access_digest` is the SHA-256 of the access token handed out with this refresh token.
 pub async fn insert_refresh_token(
     executor: impl SqliteExecutor<'_>,
     digest: &TokenDigest,
+    access_digest: &TokenDigest,
     user_id: Uuid,
     family_id: &str,
     parent_id: Option<i64>,
     now: Timestamp,
 ) -> sqlx::Result<i64> {
     let digest = digest.as_bytes();
+    let access_digest = access_digest.as_bytes();
     let user_id = user_id.to_string();
     let now = now.unix();
     sqlx::query_scalar!(
-        r#"insert into refresh_tokens (digest, user_id, family_id, parent_id, created_at)
-           values (?, ?, ?, ?, ?) returning id as "id!: i64""#,
+        r#"insert into refresh_tokens (digest, access_digest, user_id, family_id, parent_id, created_at)
+           values (?, ?, ?, ?, ?, ?) returning id as "id!: i64""#,
         digest,
+        access_digest,
         user_id,
         family_id,
         parent_id,
@@ -152,22 +156,52 @@ pub async fn revoke_user_refresh_tokens(
     Ok(done.rows_affected())
 }
 
-/// The session family whose token was issued at `issued_at` together with an access token.
-pub async fn find_family_issued_at(
+/// Records the access token most recently handed out with a refresh token (grace-window reissue).
+pub async fn set_access_digest(
+    executor: impl SqliteExecutor<'_>,
+    id: i64,
+    access_digest: &TokenDigest,
+) -> sqlx::Result<()> {
+    let access_digest = access_digest.as_bytes();
+    sqlx::query!(
+        "update refresh_tokens set access_digest = ? where id = ?",
+        access_digest,
+        id
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+pub async fn access_digest_exists(
+    executor: impl SqliteExecutor<'_>,
+    access_digest: &TokenDigest,
+) -> sqlx::Result<bool> {
+    let access_digest = access_digest.as_bytes();
+    sqlx::query_scalar!(
+        r#"select exists(select 1 from refresh_tokens where access_digest = ?) as "found!: bool""#,
+        access_digest
+    )
+    .fetch_one(executor)
+    .await
+}
+
+/// The live session families an access token was issued with. Usually one; two logins of one
+/// user in the same second get byte-identical access tokens (GoTrue's claims carry no nonce).
+pub async fn find_families_by_access_token(
     executor: impl SqliteExecutor<'_>,
     user_id: Uuid,
-    issued_at: Timestamp,
-) -> sqlx::Result<Option<String>> {
+    access_digest: &TokenDigest,
+) -> sqlx::Result<Vec<String>> {
     let user_id = user_id.to_string();
-    let issued_at = issued_at.unix();
+    let access_digest = access_digest.as_bytes();
     sqlx::query_scalar!(
-        "select family_id from refresh_tokens
-         where user_id = ? and created_at = ? and revoked_at is null
-         order by id desc limit 1",
-        user_id,
-        issued_at
+        r#"select distinct family_id as "family_id!" from refresh_tokens
+           where access_digest = ? and user_id = ? and revoked_at is null"#,
+        access_digest,
+        user_id
     )
-    .fetch_optional(executor)
+    .fetch_all(executor)
     .await
 }
 

@@ -144,6 +144,52 @@ pub async fn update_user(executor: impl SqliteExecutor<'_>, user: &User) -> sqlx
     Ok(())
 }
 
+/// Only `last_sign_in_at`: a login must not write back anything else it read earlier.
+pub async fn record_sign_in(
+    executor: impl SqliteExecutor<'_>,
+    id: Uuid,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    let id = id.to_string();
+    let now = now.unix();
+    sqlx::query!("update users set last_sign_in_at = ? where id = ?", now, id)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// Only `confirmation_sent_at` (the mail throttle's stamp).
+pub async fn set_confirmation_sent_at(
+    executor: impl SqliteExecutor<'_>,
+    id: Uuid,
+    at: Option<Timestamp>,
+) -> sqlx::Result<()> {
+    let id = id.to_string();
+    let at = at.map(Timestamp::unix);
+    sqlx::query!(
+        "update users set confirmation_sent_at = ? where id = ?",
+        at,
+        id
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Only `recovery_sent_at` (the mail throttle's stamp).
+pub async fn set_recovery_sent_at(
+    executor: impl SqliteExecutor<'_>,
+    id: Uuid,
+    at: Option<Timestamp>,
+) -> sqlx::Result<()> {
+    let id = id.to_string();
+    let at = at.map(Timestamp::unix);
+    sqlx::query!("update users set recovery_sent_at = ? where id = ?", at, id)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
 pub async fn find_user_by_id(
     executor: impl SqliteExecutor<'_>,
     id: Uuid,

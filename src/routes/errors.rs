@@ -263,7 +263,6 @@ impl From<RecoverError> for HttpError {
             RecoverError::EmailRequired => {
                 HttpError::unprocessable("Password recovery requires an email")
             }
-            RecoverError::Unexpected(e) => HttpError::internal_with("Error recovering user", e),
         }
     }
 }

@@ -52,7 +52,6 @@ pub async fn update_user(
         data: object(params.data, "data")?,
         app_metadata: object(params.app_metadata, "app_metadata")?,
     };
-    let issued_at = bearer.issued_at(state.settings.jwt.exp);
-    let user = run_update(&state, id, issued_at, update).await?;
+    let user = run_update(&state, id, &bearer.token_digest, update).await?;
     Ok(HttpResponse::Ok().json(UserJson::from(&user)))
 }

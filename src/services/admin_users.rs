@@ -252,15 +252,29 @@ pub async fn update_user(
     let password_changed = hash.is_some();
     if let Some(hash) = hash {
         user.password_hash = Some(hash);
+        super::user::forget_password_links(&mut tx, id).await?;
     }
-    if let Some(email) = email {
+    if let Some(email) = email.filter(|e| e.as_str() != user.email) {
+        // Links mailed to the old address, and a pending change, must not outlive it.
         user.email = email.into_string();
+        user.new_email = None;
+        user.email_change_sent_at = None;
+        super::user::forget_password_links(&mut tx, id).await?;
+        crate::db::one_time_tokens::delete_user_tokens(
+            &mut *tx,
+            id,
+            crate::domain::one_time_token::TokenPurpose::EmailChange,
+        )
+        .await
+        .context("dropping the pending email change")?;
     }
     if let Some(app) = changes.app_metadata {
         metadata::merge(&mut user.app_metadata, app);
+        metadata::check_size("app_metadata", &user.app_metadata)?;
     }
     if let Some(data) = changes.user_metadata {
         metadata::merge(&mut user.user_metadata, data);
+        metadata::check_size("user_metadata", &user.user_metadata)?;
     }
     match changes.ban {
         Some(BanChange::Lift) => user.banned_until = None,
@@ -274,7 +288,8 @@ pub async fn update_user(
         .context("saving the user")??;
 
     let banned = user.is_banned(now);
-    if password_changed || (banned && (!was_banned || changes.ban.is_some())) {
+    let ban_changed = banned != was_banned || (banned && changes.ban.is_some());
+    if password_changed || (banned && ban_changed) {
         refresh_tokens::revoke_user_refresh_tokens(&mut *tx, id, None, now)
             .await
             .context("ending the user's sessions")?;
@@ -288,10 +303,9 @@ pub async fn update_user(
     {
         traits["reason"] = json!(reason);
     }
-    audit::record(&mut *tx, actor, Action::UserModified, target(&user), now)
+    audit::record(&mut *tx, actor, Action::UserModified, traits.clone(), now)
         .await
         .context("auditing the update")?;
-    let ban_changed = banned != was_banned || (banned && changes.ban.is_some());
     if ban_changed {
         if let Some(until) = user.banned_until.filter(|_| banned) {
             traits["banned_until"] = json!(until.to_rfc3339());

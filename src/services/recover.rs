@@ -1,5 +1,6 @@
-//! `POST /recover`: mails a recovery link. Always answers the same way (DESIGN §4.4), and the
-//! mail goes out after the answer, so response time does not reveal whether the account exists.
+//! `POST /recover`: mails a recovery link. Always answers the same way, at once (DESIGN §4.4):
+//! the lookup, the write and the mail all happen after the answer, so neither the body nor the
+//! response time tells whether the address has an account.
 
 use anyhow::Context;
 use serde_json::json;
@@ -9,6 +10,7 @@ use super::audit::{self, Action};
 use super::mail_links::{self, human_duration, store_link_token, throttled};
 use crate::db::{one_time_tokens, users};
 use crate::domain::one_time_token::TokenPurpose;
+use crate::domain::timestamp::Timestamp;
 use crate::mail::RecoveryEmail;
 use crate::state::AppState;
 
@@ -16,18 +18,31 @@ use crate::state::AppState;
 pub enum RecoverError {
     #[error("an email is required")]
     EmailRequired,
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn recover(state: &AppState, aud: &str, email: &str) -> Result<(), RecoverError> {
-    let email = email.trim();
+    let email = email.trim().to_owned();
     if email.is_empty() {
         return Err(RecoverError::EmailRequired);
     }
+    let task_state = state.clone();
+    let aud = aud.to_owned();
+    state.background.spawn(async move {
+        if let Err(e) = send_recovery(&task_state, &aud, &email).await {
+            tracing::error!(error = ?e, "password recovery failed");
+        }
+    });
+    Ok(())
+}
+
+async fn send_recovery(state: &AppState, aud: &str, email: &str) -> anyhow::Result<()> {
     let now = state.clock.now();
-    let Some(mut user) = users::find_user_by_email(&state.db, aud, email)
+    let max_age = state.settings.mailer.recovery_max_age;
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let Some(user) = users::find_user_by_email(&mut *tx, aud, email)
         .await
         .context("looking up the user")?
     else {
@@ -36,16 +51,10 @@ pub async fn recover(state: &AppState, aud: &str, email: &str) -> Result<(), Rec
     if throttled(state, user.recovery_sent_at, now) {
         return Ok(());
     }
-    let max_age = state.settings.mailer.recovery_max_age;
-    let mut tx = crate::db::begin_write(&state.db)
-        .await
-        .context("starting a transaction")?;
     let token = store_link_token(&mut tx, user.id, TokenPurpose::Recovery, None, now, max_age)
         .await
         .context("storing the recovery token")?;
-    let previous_sent_at = user.recovery_sent_at;
-    user.recovery_sent_at = Some(now);
-    users::update_user(&mut *tx, &user)
+    users::set_recovery_sent_at(&mut *tx, user.id, Some(now))
         .await
         .context("recording the recovery mail")?;
     audit::record(
@@ -67,25 +76,23 @@ pub async fn recover(state: &AppState, aud: &str, email: &str) -> Result<(), Rec
         email: user.email.clone(),
         valid_for: human_duration(max_age),
     };
-    let state = state.clone();
-    state.clone().background.spawn(async move {
-        if let Err(e) = state.mailer.send(&user.email, &mail).await {
-            tracing::error!(user_id = %user.id, error = ?e, "recovery mail failed");
-            // Forget the unsent link so the user may ask again at once.
-            let undo = async {
-                let mut tx = crate::db::begin_write(&state.db).await?;
-                one_time_tokens::delete_user_tokens(&mut *tx, user.id, TokenPurpose::Recovery)
-                    .await?;
-                if let Some(mut fresh) = users::find_user_by_id(&mut *tx, user.id).await? {
-                    fresh.recovery_sent_at = previous_sent_at;
-                    users::update_user(&mut *tx, &fresh).await?;
-                }
-                tx.commit().await
-            };
-            if let Err(e) = undo.await {
-                tracing::error!(user_id = %user.id, error = ?e, "could not undo a failed recovery mail");
-            }
-        }
-    });
+    if let Err(e) = state.mailer.send(&user.email, &mail).await {
+        // Forget the unsent link so the user may ask again at once.
+        forget_unsent(state, user.id, user.recovery_sent_at)
+            .await
+            .context("undoing a failed recovery mail")?;
+        return Err(anyhow::Error::new(e).context("sending the recovery mail"));
+    }
     Ok(())
+}
+
+async fn forget_unsent(
+    state: &AppState,
+    id: uuid::Uuid,
+    previous_sent_at: Option<Timestamp>,
+) -> sqlx::Result<()> {
+    let mut tx = crate::db::begin_write(&state.db).await?;
+    one_time_tokens::delete_user_tokens(&mut *tx, id, TokenPurpose::Recovery).await?;
+    users::set_recovery_sent_at(&mut *tx, id, previous_sent_at).await?;
+    tx.commit().await
 }

@@ -14,7 +14,7 @@ use crate::domain::one_time_token::TokenPurpose;
 use crate::domain::password::Password;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::User;
-use crate::mail::{AccountExistsEmail, ConfirmationEmail};
+use crate::mail::{AccountExistsEmail, ConfirmationEmail, EmailMessage, InviteEmail};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -134,91 +134,120 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
     Ok(user)
 }
 
-/// The address has an account: mail its owner (a confirmation link if still unconfirmed, else
-/// a "you already have an account" note), throttled, and answer with the unsaved candidate.
+/// The address has an account: mail its owner (a new confirmation or invite link while the
+/// account is not set up, else a "you already have an account" note), throttled, and answer with
+/// the unsaved candidate. Nothing else about the account changes (DESIGN §4.5).
 async fn existing_account(
     state: &AppState,
     candidate: User,
     now: Timestamp,
 ) -> Result<User, SignupError> {
     let settings = &state.settings;
-    let Some(mut owner) = users::find_user_by_email(&state.db, &candidate.aud, &candidate.email)
-        .await
-        .context("loading the existing account")?
-    else {
-        // Deleted between the insert and now; the caller may simply retry.
-        return Err(SignupError::Unexpected(anyhow::anyhow!(
-            "account vanished during signup"
-        )));
-    };
     let mut response = candidate;
     response.password_hash = None;
     if !settings.signup.autoconfirm {
         response.confirmation_sent_at = Some(now);
     }
-    if throttled(state, owner.confirmation_sent_at, now) {
-        return Ok(response);
-    }
+
     let mut tx = crate::db::begin_write(&state.db)
         .await
         .context("starting a transaction")?;
-    let token = if owner.is_confirmed() {
-        None
-    } else {
-        Some(
-            store_link_token(
-                &mut tx,
-                owner.id,
-                TokenPurpose::Confirmation,
-                None,
-                now,
-                settings.mailer.confirmation_max_age,
-            )
-            .await
-            .context("storing the confirmation token")?,
-        )
+    let Some(owner) = users::find_user_by_email(&mut *tx, &response.aud, &response.email)
+        .await
+        .context("loading the existing account")?
+    else {
+        return Err(SignupError::Unexpected(anyhow::anyhow!(
+            "account vanished during signup"
+        )));
     };
-    let previous_sent_at = owner.confirmation_sent_at;
-    owner.confirmation_sent_at = Some(now);
-    users::update_user(&mut *tx, &owner)
+    if throttled(state, owner.confirmation_sent_at, now) {
+        return Ok(response);
+    }
+    let link = if owner.is_confirmed() {
+        None
+    } else if owner.invited_at.is_some() && owner.password_hash.is_none() {
+        let max_age = settings.mailer.invite_max_age;
+        let token = store_link_token(&mut tx, owner.id, TokenPurpose::Invite, None, now, max_age)
+            .await
+            .context("storing the invite token")?;
+        Some((TokenPurpose::Invite, token))
+    } else {
+        let max_age = settings.mailer.confirmation_max_age;
+        let token = store_link_token(
+            &mut tx,
+            owner.id,
+            TokenPurpose::Confirmation,
+            None,
+            now,
+            max_age,
+        )
+        .await
+        .context("storing the confirmation token")?;
+        Some((TokenPurpose::Confirmation, token))
+    };
+    users::set_confirmation_sent_at(&mut *tx, owner.id, Some(now))
         .await
         .context("recording the mail")?;
     tx.commit().await.context("committing")?;
 
-    let sent = match &token {
-        Some(token) => {
-            let mail = ConfirmationEmail {
-                site_url: mail_links::site_url(state),
-                action_url: mail_links::link(state, "confirmation_token", token),
-                email: owner.email.clone(),
-                valid_for: human_duration(settings.mailer.confirmation_max_age),
-            };
-            state.mailer.send(&owner.email, &mail).await
-        }
-        None => {
-            let mail = AccountExistsEmail {
-                site_url: mail_links::site_url(state),
-                action_url: mail_links::site_url(state),
-                email: owner.email.clone(),
-            };
-            state.mailer.send(&owner.email, &mail).await
-        }
+    let previous_sent_at = owner.confirmation_sent_at;
+    let purpose = link.as_ref().map(|(p, _)| *p);
+    let mail: Box<dyn EmailMessage + Send + Sync> = match link {
+        Some((TokenPurpose::Invite, token)) => Box::new(InviteEmail {
+            site_url: mail_links::site_url(state),
+            action_url: mail_links::link(state, "invite_token", &token),
+            email: owner.email.clone(),
+            valid_for: human_duration(settings.mailer.invite_max_age),
+        }),
+        Some((_, token)) => Box::new(ConfirmationEmail {
+            site_url: mail_links::site_url(state),
+            action_url: mail_links::link(state, "confirmation_token", &token),
+            email: owner.email.clone(),
+            valid_for: human_duration(settings.mailer.confirmation_max_age),
+        }),
+        None => Box::new(AccountExistsEmail {
+            site_url: mail_links::site_url(state),
+            action_url: mail_links::site_url(state),
+            email: owner.email.clone(),
+        }),
     };
-    if let Err(e) = sent {
-        let mut tx = crate::db::begin_write(&state.db)
-            .await
-            .context("starting a transaction")?;
-        owner.confirmation_sent_at = previous_sent_at;
-        users::update_user(&mut *tx, &owner)
-            .await
-            .context("undoing the mail record")?;
-        one_time_tokens::delete_user_tokens(&mut *tx, owner.id, TokenPurpose::Confirmation)
-            .await
-            .context("dropping the unsent token")?;
-        tx.commit().await.context("committing the undo")?;
+    // A fresh signup under autoconfirm sends nothing, so mailing here must not delay the
+    // answer either; otherwise both paths send one mail before answering.
+    if settings.signup.autoconfirm {
+        let state = state.clone();
+        state.clone().background.spawn(async move {
+            if let Err(e) = state.mailer.send(&owner.email, mail.as_ref()).await {
+                tracing::error!(user_id = %owner.id, error = ?e, "account notice mail failed");
+                undo_notice(&state, owner.id, purpose, previous_sent_at).await;
+            }
+        });
+        return Ok(response);
+    }
+    if let Err(e) = state.mailer.send(&owner.email, mail.as_ref()).await {
+        undo_notice(state, owner.id, purpose, previous_sent_at).await;
         return Err(SignupError::Mail(e));
     }
     Ok(response)
+}
+
+/// Forgets an unsent link and its throttle stamp, so the owner can be mailed again at once.
+async fn undo_notice(
+    state: &AppState,
+    id: uuid::Uuid,
+    purpose: Option<TokenPurpose>,
+    previous_sent_at: Option<Timestamp>,
+) {
+    let undo = async {
+        let mut tx = crate::db::begin_write(&state.db).await?;
+        users::set_confirmation_sent_at(&mut *tx, id, previous_sent_at).await?;
+        if let Some(purpose) = purpose {
+            one_time_tokens::delete_user_tokens(&mut *tx, id, purpose).await?;
+        }
+        tx.commit().await
+    };
+    if let Err(e) = undo.await {
+        tracing::error!(user_id = %id, error = ?e, "could not undo an unsent account mail");
+    }
 }
 
 pub fn provider_email() -> Metadata {

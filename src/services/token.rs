@@ -12,7 +12,7 @@ use super::Actor;
 use super::audit::{self, Action};
 use crate::auth::jwt::AccessClaims;
 use crate::db::{refresh_tokens, users};
-use crate::domain::one_time_token::SecretToken;
+use crate::domain::one_time_token::{SecretToken, TokenDigest};
 use crate::domain::password::Password;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::User;
@@ -56,9 +56,11 @@ pub async fn start_session(
 ) -> anyhow::Result<TokenResponse> {
     let refresh = SecretToken::generate();
     let family = Uuid::new_v4().to_string();
+    let (access_token, access_digest) = mint_unique_access_token(state, conn, user, now).await?;
     refresh_tokens::insert_refresh_token(
         &mut *conn,
         &refresh.digest(),
+        &access_digest,
         user.id,
         &family,
         None,
@@ -66,33 +68,63 @@ pub async fn start_session(
     )
     .await
     .context("storing a refresh token")?;
-    token_response(state, user, &refresh, now)
+    Ok(token_response(state, access_token, &refresh))
 }
 
-fn token_response(
+/// GoTrue's claims carry no nonce, so two sessions of one user issued in the same second would
+/// get byte-identical access tokens, and a password change could not tell the caller's session
+/// from another. The store keeps each session's access-token digest; on a collision `exp` is
+/// moved a second earlier until the token is unique (callers hold the write transaction, so
+/// two issuances cannot race).
+async fn mint_unique_access_token(
     state: &AppState,
+    conn: &mut SqliteConnection,
     user: &User,
-    refresh: &SecretToken,
     now: Timestamp,
-) -> anyhow::Result<TokenResponse> {
-    let exp = state.settings.jwt.exp;
+) -> anyhow::Result<(String, TokenDigest)> {
+    let exp = now.plus(state.settings.jwt.exp);
+    let mut token = mint_access_token(state, user, exp)?;
+    for earlier in 1..=60 {
+        let digest = digest_of(&token);
+        if !refresh_tokens::access_digest_exists(&mut *conn, &digest)
+            .await
+            .context("checking the access token is unique")?
+        {
+            return Ok((token, digest));
+        }
+        token = mint_access_token(
+            state,
+            user,
+            exp.minus(std::time::Duration::from_secs(earlier)),
+        )?;
+    }
+    anyhow::bail!("could not mint a unique access token")
+}
+
+fn mint_access_token(state: &AppState, user: &User, exp: Timestamp) -> anyhow::Result<String> {
     let claims = AccessClaims {
         aud: &user.aud,
-        exp: now.plus(exp).unix(),
+        exp: exp.unix(),
         sub: user.id.to_string(),
         email: &user.email,
         app_metadata: &user.app_metadata,
         user_metadata: &user.user_metadata,
     };
-    Ok(TokenResponse {
-        access_token: state
-            .jwt
-            .issue(&claims)
-            .context("signing an access token")?,
+    state.jwt.issue(&claims).context("signing an access token")
+}
+
+/// What the store keeps of an access token: enough to find its session, nothing to replay.
+pub fn digest_of(access_token: &str) -> TokenDigest {
+    SecretToken::presented(access_token).digest()
+}
+
+fn token_response(state: &AppState, access_token: String, refresh: &SecretToken) -> TokenResponse {
+    TokenResponse {
+        access_token,
         token_type: "bearer",
-        expires_in: exp.as_secs(),
+        expires_in: state.settings.jwt.exp.as_secs(),
         refresh_token: refresh.expose().to_owned(),
-    })
+    }
 }
 
 /// The password grant. The password is checked first, always with the same argon2 work, so
@@ -121,6 +153,18 @@ pub async fn password_grant(
         Some(user) if matched => user,
         _ => return Err(TokenError::InvalidGrant(BAD_CREDENTIALS)),
     };
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    // Decide on the row as it is now: a ban or a password change may have landed while the
+    // password was being hashed, and that must win.
+    let Some(user) = users::find_user_by_id(&mut *tx, user.id)
+        .await
+        .context("reloading the user")?
+        .filter(|fresh| fresh.password_hash == user.password_hash)
+    else {
+        return Err(TokenError::InvalidGrant(BAD_CREDENTIALS));
+    };
     let now = state.clock.now();
     if !user.is_confirmed() {
         return Err(TokenError::InvalidGrant("Email not confirmed"));
@@ -128,12 +172,7 @@ pub async fn password_grant(
     if user.is_banned(now) {
         return Err(TokenError::InvalidGrant(BANNED));
     }
-    let mut tx = crate::db::begin_write(&state.db)
-        .await
-        .context("starting a transaction")?;
-    let mut user = user;
-    user.last_sign_in_at = Some(now);
-    users::update_user(&mut *tx, &user)
+    users::record_sign_in(&mut *tx, user.id, now)
         .await
         .context("recording the sign-in")?;
     let response = start_session(state, &mut tx, &user, now).await?;
@@ -188,17 +227,18 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         return Err(TokenError::InvalidGrant(BANNED));
     }
 
+    let (access_token, access_digest) =
+        mint_unique_access_token(state, &mut tx, &user, now).await?;
     let successor = state.rotation.successor_of(&presented);
-    let rotated_now = match record.rotated_at {
-        None => refresh_tokens::mark_rotated(&mut *tx, record.id, now)
+    let rotated_now = record.rotated_at.is_none()
+        && refresh_tokens::mark_rotated(&mut *tx, record.id, now)
             .await
-            .context("rotating a refresh token")?,
-        Some(_) => false,
-    };
+            .context("rotating a refresh token")?;
     if rotated_now {
         refresh_tokens::insert_refresh_token(
             &mut *tx,
             &successor.digest(),
+            &access_digest,
             user.id,
             &record.family_id,
             Some(record.id),
@@ -216,18 +256,23 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         .await
         .context("auditing the refresh")?;
         tx.commit().await.context("committing the refresh")?;
-        return Ok(token_response(state, &user, &successor, now)?);
+        return Ok(token_response(state, access_token, &successor));
     }
 
-    // Already rotated: inside the grace window answer with the same successor, else it is reuse.
+    // Already rotated: inside the grace window answer with the family's live head, found by
+    // deriving successors along the chain; later, it is reuse.
     let rotated_at = record.rotated_at.unwrap_or(now);
-    let live_successor = refresh_tokens::find_successor(&mut *tx, record.id)
-        .await
-        .context("looking up the successor")?
-        .filter(|s| s.revoked_at.is_none());
-    if rotated_at.plus(REUSE_GRACE) >= now && live_successor.is_some() {
-        tx.commit().await.context("ending the read")?;
-        return Ok(token_response(state, &user, &successor, now)?);
+    let head = if rotated_at.plus(REUSE_GRACE) >= now {
+        live_head(state, &mut tx, successor).await?
+    } else {
+        None
+    };
+    if let Some((head, head_id)) = head {
+        refresh_tokens::set_access_digest(&mut *tx, head_id, &access_digest)
+            .await
+            .context("recording the reissued access token")?;
+        tx.commit().await.context("committing the reissue")?;
+        return Ok(token_response(state, access_token, &head));
     }
     refresh_tokens::revoke_family(&mut *tx, &record.family_id, now)
         .await
@@ -244,6 +289,32 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
     tx.commit().await.context("committing the revocation")?;
     tracing::warn!(user_id = %user.id, "a rotated refresh token was reused: session revoked");
     Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN))
+}
+
+/// Follows derived successors from `first` to the live, unrotated token at the end of the
+/// chain (two tabs may each have refreshed more than once inside the window).
+async fn live_head(
+    state: &AppState,
+    conn: &mut SqliteConnection,
+    first: SecretToken,
+) -> anyhow::Result<Option<(SecretToken, i64)>> {
+    let mut candidate = first;
+    for _ in 0..16 {
+        let Some(record) = refresh_tokens::find_refresh_token(&mut *conn, &candidate.digest())
+            .await
+            .context("following the rotation chain")?
+        else {
+            return Ok(None);
+        };
+        if record.revoked_at.is_some() {
+            return Ok(None);
+        }
+        if record.rotated_at.is_none() {
+            return Ok(Some((candidate, record.id)));
+        }
+        candidate = state.rotation.successor_of(&candidate);
+    }
+    Ok(None)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -6,14 +6,13 @@ use uuid::Uuid;
 
 use super::Actor;
 use super::audit::{self, Action};
-use super::mail_links::{self, human_duration, store_link_token};
+use super::mail_links::{self, human_duration};
 use crate::db::{UniqueViolationExt, one_time_tokens, refresh_tokens, users};
 use crate::domain::ValidationError;
 use crate::domain::email_address::EmailAddress;
 use crate::domain::metadata::{self, Metadata};
-use crate::domain::one_time_token::{SecretToken, TokenPurpose};
+use crate::domain::one_time_token::{SecretToken, TokenDigest, TokenPurpose};
 use crate::domain::password::Password;
-use crate::domain::timestamp::Timestamp;
 use crate::domain::user::User;
 use crate::mail::EmailChangeEmail;
 use crate::state::AppState;
@@ -61,14 +60,15 @@ pub struct UserUpdate {
     pub app_metadata: Option<Metadata>,
 }
 
-/// Applies the update in GoTrue's order (spec §1.9), in one transaction. `session_issued_at` is
-/// when the caller's access token was minted: its session survives a password change, the
-/// user's other sessions end (DESIGN §4.7).
+/// Applies the update in GoTrue's order (spec §1.9), in one transaction. `session` is the
+/// digest of the caller's access token: its session survives a password change, the user's
+/// other sessions end (DESIGN §4.7). An email change mails the new address *before* anything
+/// is stored, so a failed mail leaves nothing half-done (at worst a link that never works).
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn update_user(
     state: &AppState,
     id: Uuid,
-    session_issued_at: Timestamp,
+    session: &TokenDigest,
     update: UserUpdate,
 ) -> Result<User, UserError> {
     let settings = &state.settings;
@@ -76,12 +76,6 @@ pub async fn update_user(
         Some(p) => Some(Password::parse(p, settings.signup.password_min_length)?),
         None => None,
     };
-    if let Some(data) = &update.data {
-        metadata::check_size("data", data)?;
-    }
-    if let Some(app) = &update.app_metadata {
-        metadata::check_size("app_metadata", app)?;
-    }
     let new_email = match update
         .email
         .as_deref()
@@ -91,12 +85,30 @@ pub async fn update_user(
         Some(e) => Some(EmailAddress::parse(e)?),
         None => None,
     };
+    let change_token = update
+        .email_change_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
     let hash = match &password {
         Some(p) => Some(state.hasher.hash(p).await.context("hashing a password")?),
         None => None,
     };
-    let now = state.clock.now();
 
+    // An email change (without a token to apply) is checked and mailed first.
+    let pending_change = match new_email {
+        Some(new_email) if change_token.is_none() => {
+            let current = get_user(state, id).await?;
+            if new_email.as_str() == current.email {
+                None
+            } else {
+                Some(mail_email_change(state, &current, new_email).await?)
+            }
+        }
+        _ => None,
+    };
+
+    let now = state.clock.now();
     let mut tx = crate::db::begin_write(&state.db)
         .await
         .context("starting a transaction")?;
@@ -109,30 +121,32 @@ pub async fn update_user(
     }
     if let Some(hash) = hash {
         user.password_hash = Some(hash);
-        let keep = refresh_tokens::find_family_issued_at(&mut *tx, id, session_issued_at)
+        // Keep the caller's session only when it is known for sure; otherwise end them all.
+        let families = refresh_tokens::find_families_by_access_token(&mut *tx, id, session)
             .await
             .context("finding the caller's session")?;
-        refresh_tokens::revoke_user_refresh_tokens(&mut *tx, id, keep.as_deref(), now)
+        let keep = match families.as_slice() {
+            [only] => Some(only.as_str()),
+            _ => None,
+        };
+        refresh_tokens::revoke_user_refresh_tokens(&mut *tx, id, keep, now)
             .await
             .context("ending other sessions")?;
+        forget_password_links(&mut tx, id).await?;
     }
     if let Some(data) = update.data {
         metadata::merge(&mut user.user_metadata, data);
+        metadata::check_size("data", &user.user_metadata)?;
     }
     if let Some(app) = update.app_metadata {
         if !user.is_admin(&settings.jwt.admin_group) {
             return Err(UserError::AppMetadataNotAllowed);
         }
         metadata::merge(&mut user.app_metadata, app);
+        metadata::check_size("app_metadata", &user.app_metadata)?;
     }
 
-    let mut change_mail = None;
-    if let Some(token) = update
-        .email_change_token
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
+    if let Some(token) = change_token {
         let digest = SecretToken::presented(token).digest();
         let consumed = one_time_tokens::consume_token(
             &mut *tx,
@@ -147,38 +161,26 @@ pub async fn update_user(
         if consumed.expires_at <= now {
             return Err(UserError::EmailChangeTokenExpired);
         }
-        let target = consumed
+        user.email = consumed
             .new_email
             .ok_or_else(|| anyhow::anyhow!("email change token without an address"))?;
-        user.email = target;
         user.new_email = None;
         user.email_change_sent_at = None;
-    } else if let Some(new_email) = new_email.filter(|e| e.as_str() != user.email) {
-        let holder = users::find_user_by_email(&mut *tx, &user.aud, new_email.as_str())
-            .await
-            .context("checking the new address")?;
-        if holder.is_some_and(|other| other.id != user.id) {
-            return Err(UserError::EmailTaken);
-        }
-        let token = store_link_token(
+        forget_password_links(&mut tx, id).await?;
+    } else if let Some((token, new_email)) = &pending_change {
+        one_time_tokens::replace_token(
             &mut tx,
             id,
             TokenPurpose::EmailChange,
-            Some(new_email.as_str()),
+            &token.digest(),
+            Some(new_email),
             now,
-            settings.mailer.confirmation_max_age,
+            now.plus(settings.mailer.confirmation_max_age),
         )
         .await
         .context("storing the email change token")?;
-        user.new_email = Some(new_email.as_str().to_owned());
+        user.new_email = Some(new_email.clone());
         user.email_change_sent_at = Some(now);
-        change_mail = Some(EmailChangeEmail {
-            site_url: mail_links::site_url(state),
-            action_url: mail_links::link(state, "email_change_token", &token),
-            email: user.email.clone(),
-            new_email: new_email.into_string(),
-            valid_for: human_duration(settings.mailer.confirmation_max_age),
-        });
     }
 
     user.updated_at = now;
@@ -196,24 +198,49 @@ pub async fn update_user(
     .await
     .context("auditing the update")?;
     tx.commit().await.context("committing the update")?;
-
-    if let Some(mail) = change_mail {
-        // The mail goes to the new address only (spec §5.4).
-        if let Err(e) = state.mailer.send(&mail.new_email, &mail).await {
-            let mut tx = crate::db::begin_write(&state.db)
-                .await
-                .context("starting a transaction")?;
-            one_time_tokens::delete_user_tokens(&mut *tx, id, TokenPurpose::EmailChange)
-                .await
-                .context("dropping the unsent token")?;
-            user.new_email = None;
-            user.email_change_sent_at = None;
-            users::update_user(&mut *tx, &user)
-                .await
-                .context("undoing the pending change")?;
-            tx.commit().await.context("committing the undo")?;
-            return Err(UserError::Mail(e));
-        }
-    }
     Ok(user)
+}
+
+/// Checks the new address is free and mails it a link (spec §5.4: the new address only).
+/// Answers the token to store once the rest of the update commits.
+async fn mail_email_change(
+    state: &AppState,
+    user: &User,
+    new_email: EmailAddress,
+) -> Result<(SecretToken, String), UserError> {
+    let holder = users::find_user_by_email(&state.db, &user.aud, new_email.as_str())
+        .await
+        .context("checking the new address")?;
+    if holder.is_some_and(|other| other.id != user.id) {
+        return Err(UserError::EmailTaken);
+    }
+    let token = SecretToken::generate();
+    let max_age = state.settings.mailer.confirmation_max_age;
+    let mail = EmailChangeEmail {
+        site_url: mail_links::site_url(state),
+        action_url: mail_links::link(state, "email_change_token", &token),
+        email: user.email.clone(),
+        new_email: new_email.as_str().to_owned(),
+        valid_for: human_duration(max_age),
+    };
+    state
+        .mailer
+        .send(new_email.as_str(), &mail)
+        .await
+        .map_err(UserError::Mail)?;
+    Ok((token, new_email.into_string()))
+}
+
+/// Once the password or the address changes, links mailed earlier must stop working: an old
+/// invite or recovery link would otherwise reset the new password.
+pub(crate) async fn forget_password_links(
+    conn: &mut sqlx::SqliteConnection,
+    id: Uuid,
+) -> anyhow::Result<()> {
+    for purpose in [TokenPurpose::Recovery, TokenPurpose::Invite] {
+        one_time_tokens::delete_user_tokens(&mut *conn, id, purpose)
+            .await
+            .context("dropping stale links")?;
+    }
+    Ok(())
 }

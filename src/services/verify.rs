@@ -83,11 +83,13 @@ pub async fn verify(
     }
     let action = match consumed.purpose {
         TokenPurpose::Invite => {
-            match hash {
-                Some(hash) => user.password_hash = Some(hash),
-                None if user.password_hash.is_none() => return Err(VerifyError::PasswordRequired),
-                None => {}
+            // An invite is for an account nobody has set up yet; once it has a password (set
+            // through recovery or by an admin) the link is stale, not a password reset.
+            if user.password_hash.is_some() || user.is_confirmed() {
+                return Err(VerifyError::NotFound);
             }
+            user.password_hash = Some(hash.ok_or(VerifyError::PasswordRequired)?);
+            super::user::forget_password_links(&mut tx, user.id).await?;
             Action::InviteAccepted
         }
         TokenPurpose::Confirmation => Action::UserSignedUp,

@@ -490,3 +490,26 @@ async fn the_audit_log_records_admin_actions_with_the_actor() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_admin_email_change_kills_links_sent_to_the_old_address() {
+    let app = spawn_app().await;
+    let t = app.confirmed_user("ada@example.org").await;
+    let id = app.user_id(t["access_token"].as_str().unwrap()).await;
+    app.post_json("/recover", None, &json!({"email": "ada@example.org"}))
+        .await;
+    let sent = app.wait_for_emails(2).await;
+    let recovery = crate::helpers::link_token(&sent[1].text, "recovery");
+    app.put_json(
+        &format!("/admin/users/{id}"),
+        OPERATOR_TOKEN,
+        &json!({"email": "ada@new.example"}),
+    )
+    .await;
+    assert_gotrue_error(
+        app.post_verify("recovery", &recovery, None).await,
+        404,
+        "User not found",
+    )
+    .await;
+}

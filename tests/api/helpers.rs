@@ -169,6 +169,17 @@ impl TestApp {
         self.post_json("/verify", None, &body).await
     }
 
+    /// Waits until work started after a response (mail, revocations) has finished.
+    pub async fn settle(&self) {
+        for _ in 0..500 {
+            if self.state.background.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("background work did not finish");
+    }
+
     pub async fn sent_emails(&self) -> Vec<SentEmail> {
         self.mailer.sent().await
     }

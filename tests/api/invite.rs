@@ -150,3 +150,69 @@ async fn invite_audits_the_admin() {
         "guest@example.org"
     );
 }
+
+#[tokio::test]
+async fn an_invite_link_is_dead_once_the_account_has_a_password() {
+    let app = spawn_app().await;
+    app.post_json(
+        "/invite",
+        Some(OPERATOR_TOKEN),
+        &json!({"email": "guest@example.org"}),
+    )
+    .await;
+    let invite = app.token_in_last_email("guest@example.org", "invite").await;
+    // The guest sets a password through recovery instead.
+    app.post_json("/recover", None, &json!({"email": "guest@example.org"}))
+        .await;
+    let sent = app.wait_for_emails(2).await;
+    let recovery = crate::helpers::link_token(&sent[1].text, "recovery");
+    let t: Value = app
+        .post_verify("recovery", &recovery, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.put_json(
+        "/user",
+        t["access_token"].as_str().unwrap(),
+        &json!({"password": PASSWORD}),
+    )
+    .await;
+    assert_gotrue_error(
+        app.post_verify("signup", &invite, Some("attacker password"))
+            .await,
+        404,
+        "User not found",
+    )
+    .await;
+    assert_eq!(
+        app.post_token_password("guest@example.org", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn signing_up_with_an_invited_address_resends_the_invite() {
+    let app = spawn_app().await;
+    app.post_json(
+        "/invite",
+        Some(OPERATOR_TOKEN),
+        &json!({"email": "guest@example.org"}),
+    )
+    .await;
+    app.advance(Duration::from_secs(3600));
+    let r = app.post_signup("guest@example.org", PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    let sent = app.sent_emails().await;
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].subject, "You have been invited");
+    let token = crate::helpers::link_token(&sent[1].text, "invite");
+    assert_eq!(
+        app.post_verify("signup", &token, Some(PASSWORD))
+            .await
+            .status(),
+        200
+    );
+}

@@ -287,3 +287,18 @@ async fn emails_are_unique_per_audience_case_insensitively() {
     assert_eq!(user["aud"], "other");
     assert_eq!(app.count("users").await, 2);
 }
+
+#[tokio::test]
+async fn under_autoconfirm_a_taken_address_is_still_mailed_but_after_the_answer() {
+    let app = spawn_app_with(|s| s.signup.autoconfirm = true, Mailer::memory(test_from())).await;
+    app.post_signup("ada@example.org", PASSWORD).await;
+    let r = app.post_signup("ada@example.org", "another password").await;
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert!(
+        answer.get("confirmed_at").is_some(),
+        "looks like a fresh autoconfirmed signup"
+    );
+    let sent = app.wait_for_emails(1).await;
+    assert_eq!(sent[0].subject, "You already have an account");
+}

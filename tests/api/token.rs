@@ -21,6 +21,7 @@ fn claims(access_token: &str) -> Value {
 async fn password_grant_answers_gotrue_token_response_and_claims() {
     let app = spawn_app().await;
     app.confirmed_user("ada@example.org").await;
+    app.advance(Duration::from_secs(1));
     let r = app.post_token_password("ada@example.org", PASSWORD).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/json");
@@ -41,7 +42,7 @@ async fn password_grant_answers_gotrue_token_response_and_claims() {
         ["exp", "sub", "email", "app_metadata", "user_metadata"],
         "no aud when empty, no iat/role"
     );
-    assert_eq!(c["exp"], crate::helpers::START + 3600);
+    assert_eq!(c["exp"], crate::helpers::START + 1 + 3600);
     assert_eq!(c["email"], "ada@example.org");
     assert_eq!(c["app_metadata"], json!({"provider": "email"}));
 }
@@ -301,6 +302,70 @@ async fn deleted_users_cannot_refresh() {
             .await,
         "invalid_grant",
         "Invalid Refresh Token",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn inside_the_grace_window_a_stale_token_gets_the_live_end_of_the_chain() {
+    let app = spawn_app().await;
+    let first = app.confirmed_user("ada@example.org").await;
+    let t0 = first["refresh_token"].as_str().unwrap();
+    // Tab A refreshes twice; tab B still holds t0.
+    let a1: Value = app.post_token_refresh(t0).await.json().await.unwrap();
+    app.advance(Duration::from_secs(2));
+    let a2: Value = app
+        .post_token_refresh(a1["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.advance(Duration::from_secs(2));
+    let b: Value = app.post_token_refresh(t0).await.json().await.unwrap();
+    assert_eq!(b["refresh_token"], a2["refresh_token"]);
+    assert_eq!(
+        app.post_token_refresh(b["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_ban_landing_during_logins_is_never_undone() {
+    let app = spawn_app().await;
+    let t = app.confirmed_user("ada@example.org").await;
+    let id = app.user_id(t["access_token"].as_str().unwrap()).await;
+    let logins = (0..4).map(|_| async {
+        for _ in 0..10 {
+            app.post_token_password("ada@example.org", PASSWORD).await;
+        }
+    });
+    let ban = async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        app.put_json(
+            &format!("/admin/users/{id}"),
+            crate::helpers::OPERATOR_TOKEN,
+            &json!({"app_metadata": {"roles": ["banned"]}}),
+        )
+        .await
+    };
+    let (_, ban) = tokio::join!(futures_util::future::join_all(logins), ban);
+    assert_eq!(ban.status(), 200);
+    let user: Value = app
+        .get(
+            &format!("/admin/users/{id}"),
+            Some(crate::helpers::OPERATOR_TOKEN),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["app_metadata"]["roles"], json!(["banned"]));
+    assert_oauth_error(
+        app.post_token_password("ada@example.org", PASSWORD).await,
+        "invalid_grant",
+        "User is banned",
     )
     .await;
 }

@@ -277,3 +277,154 @@ async fn put_user_rejects_non_json() {
             .starts_with("Could not read User Update params: ")
     );
 }
+
+#[tokio::test]
+async fn sessions_started_in_the_same_second_are_told_apart() {
+    // GoTrue's claims carry no nonce; chipflap keeps each session's access token unique so a
+    // password change keeps exactly the caller's session.
+    let app = spawn_app().await;
+    app.confirmed_user("ada@example.org").await;
+    app.advance(Duration::from_secs(1));
+    let mine: Value = app
+        .post_token_password("ada@example.org", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let theirs: Value = app
+        .post_token_password("ada@example.org", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(mine["access_token"], theirs["access_token"]);
+    let r = app
+        .put_json(
+            "/user",
+            mine["access_token"].as_str().unwrap(),
+            &json!({"password": "new password 123"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        app.post_token_refresh(mine["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.post_token_refresh(theirs["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        400
+    );
+}
+
+#[tokio::test]
+async fn a_token_reissued_in_the_grace_window_still_identifies_its_session() {
+    let app = spawn_app().await;
+    let first = app.confirmed_user("ada@example.org").await;
+    let t0 = first["refresh_token"].as_str().unwrap();
+    app.advance(Duration::from_secs(30));
+    app.post_token_refresh(t0).await;
+    app.advance(Duration::from_secs(5));
+    // The second tab presents the rotated token: same successor, fresh access token.
+    let tab_b: Value = app.post_token_refresh(t0).await.json().await.unwrap();
+    app.advance(Duration::from_secs(5));
+    let elsewhere: Value = app
+        .post_token_password("ada@example.org", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let r = app
+        .put_json(
+            "/user",
+            tab_b["access_token"].as_str().unwrap(),
+            &json!({"password": "new password 123"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        app.post_token_refresh(tab_b["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.post_token_refresh(elsewhere["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        400
+    );
+}
+
+#[tokio::test]
+async fn metadata_cannot_grow_past_its_limit_by_merging() {
+    let app = spawn_app().await;
+    let t = app.confirmed_user("ada@example.org").await;
+    let token = t["access_token"].as_str().unwrap();
+    let chunk = "x".repeat(6000);
+    for key in ["a", "b"] {
+        assert_eq!(
+            app.put_json("/user", token, &json!({"data": {key: chunk}}))
+                .await
+                .status(),
+            200
+        );
+    }
+    let r = app
+        .put_json("/user", token, &json!({"data": {"c": chunk}}))
+        .await;
+    assert_eq!(r.status(), 422);
+}
+
+#[tokio::test]
+async fn a_failed_email_change_mail_stores_nothing() {
+    let app = crate::helpers::spawn_app_with(
+        |_| {},
+        chipflap::mail::Mailer::memory_failing(crate::helpers::test_from()),
+    )
+    .await;
+    chipflap::services::admin_users::create_user(
+        &app.state,
+        &chipflap::services::Actor::command_line(),
+        chipflap::services::admin_users::NewUser {
+            email: "ada@example.org".into(),
+            password: Some(PASSWORD.into()),
+            confirm: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let t: Value = app
+        .post_token_password("ada@example.org", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = t["access_token"].as_str().unwrap();
+    let r = app
+        .put_json(
+            "/user",
+            token,
+            &json!({"email": "ada@new.example", "password": "another password", "data": {"x": 1}}),
+        )
+        .await;
+    assert_eq!(r.status(), 500);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["msg"],
+        "Error sending change email"
+    );
+    let me: Value = app.get("/user", Some(token)).await.json().await.unwrap();
+    assert!(me.get("new_email").is_none());
+    assert!(me["user_metadata"].get("x").is_none());
+    assert_eq!(
+        app.post_token_password("ada@example.org", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(app.count("one_time_tokens").await, 0);
+}
