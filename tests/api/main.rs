@@ -6,6 +6,7 @@
     reason = "test code: a failed step should fail the test loudly"
 )]
 
+mod ably;
 mod admin_users;
 mod binary;
 mod health;

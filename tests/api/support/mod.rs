@@ -1,1 +1,2 @@
+pub mod ably_standin;
 pub mod smtp_sink;
