@@ -56,6 +56,7 @@ impl Application {
                         .configure(routes::identity)
                         .default_service(web::to(routes::not_found)),
                 )
+                .configure(routes::console::configure)
                 .service(
                     web::scope("/.netlify/functions")
                         .wrap(cors(&server_settings))

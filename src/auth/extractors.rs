@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::auth::jwt::VerifiedClaims;
 use crate::db::users;
 use crate::domain::one_time_token::{SecretToken, TokenDigest};
-use crate::routes::errors::HttpError;
+use crate::routes::errors::{HttpError, PageError};
 use crate::services::Actor;
 use crate::state::AppState;
 
@@ -150,5 +150,56 @@ impl FromRequest for AdminUser {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         Box::pin(authorize_admin(request.clone()))
+    }
+}
+
+/// The console session cookie's name.
+pub const CONSOLE_COOKIE: &str = "chipflap_console";
+
+/// A logged-in console admin (DESIGN §7): a server-side session from an HttpOnly,
+/// SameSite=Strict cookie. Without one, pages redirect to the login page.
+pub struct ConsoleSession {
+    pub admin: crate::domain::user::User,
+    pub token: SecretToken,
+    /// The session's CSRF token, put in every form.
+    pub csrf: String,
+}
+
+impl ConsoleSession {
+    /// Every state-changing console request must carry the session's CSRF token.
+    pub fn check_csrf(&self, state: &AppState, presented: &str) -> Result<(), PageError> {
+        if crate::services::console_session::csrf_matches(state, &self.token, presented) {
+            Ok(())
+        } else {
+            Err(PageError::Forbidden(
+                "This form has expired or did not come from this console. Go back, reload the page and try again.",
+            ))
+        }
+    }
+}
+
+async fn console_session(request: HttpRequest) -> Result<ConsoleSession, PageError> {
+    let state = request
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| PageError::internal(anyhow::anyhow!("AppState is not registered")))?;
+    let token = request
+        .cookie(CONSOLE_COOKIE)
+        .map(|c| SecretToken::presented(c.value()))
+        .ok_or(PageError::LoginRequired)?;
+    let admin = crate::services::console_session::session_admin(&state, &token)
+        .await
+        .map_err(PageError::internal)?
+        .ok_or(PageError::LoginRequired)?;
+    let csrf = crate::services::console_session::csrf_token(&state, &token);
+    Ok(ConsoleSession { admin, token, csrf })
+}
+
+impl FromRequest for ConsoleSession {
+    type Error = PageError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, PageError>>>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(console_session(request.clone()))
     }
 }

@@ -50,6 +50,14 @@ pub enum AuditFilter {
     LogType(String),
     /// Entries about one user: as actor or as the target named in the traits.
     User(String),
+    /// One action about one user.
+    UserAction(String, String),
+    /// Part of the actor's email and an action, both optional (the console's filters).
+    Combined {
+        author: Option<String>,
+        action: Option<String>,
+        user: Option<String>,
+    },
 }
 
 struct Row {
@@ -138,5 +146,16 @@ fn filter_params(filter: &AuditFilter) -> FilterParams {
         AuditFilter::Action(a) => (None, Some(a.clone()), None, None),
         AuditFilter::LogType(t) => (None, None, Some(t.clone()), None),
         AuditFilter::User(u) => (None, None, None, Some(u.clone())),
+        AuditFilter::UserAction(u, a) => (None, Some(a.clone()), None, Some(u.clone())),
+        AuditFilter::Combined {
+            author,
+            action,
+            user,
+        } => (
+            author.as_deref().map(super::like_contains),
+            action.clone(),
+            None,
+            user.clone(),
+        ),
     }
 }

@@ -1,6 +1,7 @@
 //! The store: every SQL statement lives under this module, behind plain async functions.
 
 pub mod audit_log;
+pub mod console_sessions;
 pub mod one_time_tokens;
 pub mod refresh_tokens;
 pub mod users;

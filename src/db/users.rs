@@ -238,19 +238,52 @@ pub async fn delete_user(executor: impl SqliteExecutor<'_>, id: Uuid) -> sqlx::R
     Ok(done.rows_affected() == 1)
 }
 
-/// One page of an audience's users, newest first unless `ascending`; `filter` matches part of
-/// the email or of `user_metadata.full_name`, case-insensitively.
+/// Which users a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserStatus {
+    All,
+    Unconfirmed,
+    /// Banned now: `banned_until` in the future or a `^banned` role.
+    Banned,
+    /// `role` equals the admin group.
+    Admins,
+}
+
+impl UserStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::All => "all",
+            UserStatus::Unconfirmed => "unconfirmed",
+            UserStatus::Banned => "banned",
+            UserStatus::Admins => "admins",
+        }
+    }
+}
+
+/// A page of users in one audience; shared by the admin API and the console.
+#[derive(Debug, Clone)]
+pub struct UserListQuery<'a> {
+    pub aud: &'a str,
+    /// Part of the email or of `user_metadata.full_name`, case-insensitively.
+    pub search: Option<&'a str>,
+    pub status: UserStatus,
+    pub admin_group: &'a str,
+    pub now: Timestamp,
+    /// Newest first unless set.
+    pub ascending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
 pub async fn list_users(
     executor: impl SqliteExecutor<'_>,
-    aud: &str,
-    filter: Option<&str>,
-    ascending: bool,
-    limit: i64,
-    offset: i64,
+    q: &UserListQuery<'_>,
 ) -> sqlx::Result<Vec<User>> {
-    let pattern = filter.map(super::like_contains);
+    let pattern = q.search.map(super::like_contains);
+    let status = q.status.as_str();
+    let now = q.now.unix();
     // Two statements rather than a computed order, so either direction walks the index.
-    let rows = if ascending {
+    let rows = if q.ascending {
         sqlx::query_as!(
             UserRow,
             r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
@@ -260,12 +293,22 @@ pub async fn list_users(
                where aud = ?1
                  and (?2 is null or email like ?2 escape '\'
                       or json_extract(user_metadata, '$.full_name') like ?2 escape '\')
+                 and (?3 = 'all'
+                      or (?3 = 'unconfirmed' and confirmed_at is null)
+                      or (?3 = 'banned' and (banned_until > ?4
+                          or (json_type(app_metadata, '$.roles') = 'array'
+                              and exists (select 1 from json_each(users.app_metadata, '$.roles') r
+                                          where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
+                      or (?3 = 'admins' and role = ?5))
                order by created_at asc, id asc
-               limit ?3 offset ?4"#,
-            aud,
+               limit ?6 offset ?7"#,
+            q.aud,
             pattern,
-            limit,
-            offset,
+            status,
+            now,
+            q.admin_group,
+            q.limit,
+            q.offset,
         )
         .fetch_all(executor)
         .await?
@@ -279,12 +322,22 @@ pub async fn list_users(
                where aud = ?1
                  and (?2 is null or email like ?2 escape '\'
                       or json_extract(user_metadata, '$.full_name') like ?2 escape '\')
+                 and (?3 = 'all'
+                      or (?3 = 'unconfirmed' and confirmed_at is null)
+                      or (?3 = 'banned' and (banned_until > ?4
+                          or (json_type(app_metadata, '$.roles') = 'array'
+                              and exists (select 1 from json_each(users.app_metadata, '$.roles') r
+                                          where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
+                      or (?3 = 'admins' and role = ?5))
                order by created_at desc, id desc
-               limit ?3 offset ?4"#,
-            aud,
+               limit ?6 offset ?7"#,
+            q.aud,
             pattern,
-            limit,
-            offset,
+            status,
+            now,
+            q.admin_group,
+            q.limit,
+            q.offset,
         )
         .fetch_all(executor)
         .await?
@@ -292,19 +345,31 @@ pub async fn list_users(
     rows.into_iter().map(User::try_from).collect()
 }
 
+/// How many users `list_users` would page through (limit and offset ignored).
 pub async fn count_users(
     executor: impl SqliteExecutor<'_>,
-    aud: &str,
-    filter: Option<&str>,
+    q: &UserListQuery<'_>,
 ) -> sqlx::Result<i64> {
-    let pattern = filter.map(super::like_contains);
+    let pattern = q.search.map(super::like_contains);
+    let status = q.status.as_str();
+    let now = q.now.unix();
     sqlx::query_scalar!(
         r#"select count(*) as "n!: i64" from users
            where aud = ?1
              and (?2 is null or email like ?2 escape '\'
-                  or json_extract(user_metadata, '$.full_name') like ?2 escape '\')"#,
-        aud,
+                  or json_extract(user_metadata, '$.full_name') like ?2 escape '\')
+             and (?3 = 'all'
+                  or (?3 = 'unconfirmed' and confirmed_at is null)
+                  or (?3 = 'banned' and (banned_until > ?4
+                      or (json_type(app_metadata, '$.roles') = 'array'
+                          and exists (select 1 from json_each(users.app_metadata, '$.roles') r
+                                      where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
+                  or (?3 = 'admins' and role = ?5))"#,
+        q.aud,
         pattern,
+        status,
+        now,
+        q.admin_group,
     )
     .fetch_one(executor)
     .await

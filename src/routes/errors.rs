@@ -209,6 +209,100 @@ impl ResponseError for TokenEndpointError {
     }
 }
 
+/// Errors of the console's HTML pages: a missing or dead session redirects to the login page,
+/// everything else renders `templates/console/error.html` (kanidm's `HtmxError`).
+pub enum PageError {
+    LoginRequired,
+    NotFound,
+    BadRequest(String),
+    Forbidden(&'static str),
+    Internal(anyhow::Error),
+}
+
+impl PageError {
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        PageError::Internal(cause.into())
+    }
+}
+
+impl std::fmt::Debug for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PageError::LoginRequired => f.write_str("login required"),
+            PageError::NotFound => f.write_str("not found"),
+            PageError::BadRequest(m) => write!(f, "bad request: {m}"),
+            PageError::Forbidden(m) => write!(f, "forbidden: {m}"),
+            PageError::Internal(e) => write!(f, "internal: {e:?}"),
+        }
+    }
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "console/error.html")]
+struct ErrorPage<'a> {
+    chrome: Option<crate::routes::console::Chrome>,
+    section: &'a str,
+    heading: &'a str,
+    message: &'a str,
+    error_id: Option<String>,
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::LoginRequired => StatusCode::SEE_OTHER,
+            PageError::NotFound => StatusCode::NOT_FOUND,
+            PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::Forbidden(_) => StatusCode::FORBIDDEN,
+            PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        use askama::Template;
+        if let PageError::LoginRequired = self {
+            return HttpResponse::SeeOther()
+                .insert_header(("location", "/console/login"))
+                .finish();
+        }
+        let (heading, message, error_id) = match self {
+            PageError::LoginRequired | PageError::NotFound => {
+                ("Not found", "There is nothing at this address.", None)
+            }
+            PageError::BadRequest(m) => ("That did not work", m.as_str(), None),
+            PageError::Forbidden(m) => ("Not allowed", *m, None),
+            PageError::Internal(cause) => {
+                let error_id = Uuid::new_v4().to_string();
+                tracing::error!(error_id = %error_id, error = ?cause, "console page failed");
+                (
+                    "Something went wrong",
+                    "The server could not finish this request.",
+                    Some(error_id),
+                )
+            }
+        };
+        let page = ErrorPage {
+            chrome: None,
+            section: "",
+            heading,
+            message,
+            error_id,
+        };
+        let body = page
+            .render()
+            .unwrap_or_else(|_| "Internal server error".to_owned());
+        HttpResponse::build(self.status_code())
+            .content_type("text/html; charset=utf-8")
+            .body(body)
+    }
+}
+
 impl From<TokenError> for TokenEndpointError {
     fn from(e: TokenError) -> Self {
         match e {

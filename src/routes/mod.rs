@@ -2,6 +2,7 @@
 
 pub mod ably;
 pub mod admin_users;
+pub mod console;
 pub mod cookies;
 pub mod errors;
 pub mod health;

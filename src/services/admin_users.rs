@@ -8,6 +8,8 @@ use super::ably_revocation;
 use super::audit::{self, Action};
 use super::signup::provider_email;
 use super::{Actor, new_user_id};
+use crate::db::users::UserListQuery;
+pub use crate::db::users::UserStatus;
 use crate::db::{UniqueViolationExt, refresh_tokens, users};
 use crate::domain::ValidationError;
 use crate::domain::duration::parse_duration;
@@ -35,6 +37,7 @@ pub enum AdminUserError {
 pub struct UserQuery {
     pub aud: String,
     pub filter: Option<String>,
+    pub status: UserStatus,
     pub ascending: bool,
     pub page: u32,
     pub per_page: u32,
@@ -46,24 +49,25 @@ pub struct UserPage {
 }
 
 pub async fn list_users(state: &AppState, query: &UserQuery) -> Result<UserPage, AdminUserError> {
-    let filter = query
-        .filter
-        .as_deref()
-        .map(str::trim)
-        .filter(|f| !f.is_empty());
     let limit = i64::from(query.per_page);
-    let offset = i64::from(query.page.saturating_sub(1)) * limit;
-    let users = users::list_users(
-        &state.db,
-        &query.aud,
-        filter,
-        query.ascending,
+    let q = UserListQuery {
+        aud: &query.aud,
+        search: query
+            .filter
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty()),
+        status: query.status,
+        admin_group: &state.settings.jwt.admin_group,
+        now: state.clock.now(),
+        ascending: query.ascending,
         limit,
-        offset,
-    )
-    .await
-    .context("listing users")?;
-    let total = users::count_users(&state.db, &query.aud, filter)
+        offset: i64::from(query.page.saturating_sub(1)) * limit,
+    };
+    let users = users::list_users(&state.db, &q)
+        .await
+        .context("listing users")?;
+    let total = users::count_users(&state.db, &q)
         .await
         .context("counting users")?;
     Ok(UserPage { users, total })
@@ -381,6 +385,119 @@ pub async fn end_sessions(
         .context("auditing the revocation")?;
     tx.commit().await.context("committing")?;
     Ok(ended)
+}
+
+/// What the console shows beside a user: live sessions, recent audit entries, and how the
+/// last Ably revocation went (`(succeeded, when, error)`).
+pub struct UserDetails {
+    pub sessions: Vec<refresh_tokens::Session>,
+    pub recent_activity: Vec<crate::db::audit_log::AuditEntry>,
+    pub ably_revocation: Option<(bool, Timestamp, String)>,
+}
+
+pub async fn user_details(state: &AppState, id: Uuid) -> Result<UserDetails, AdminUserError> {
+    use crate::db::audit_log::{self, AuditFilter};
+    let sessions = refresh_tokens::list_user_sessions(&state.db, id)
+        .await
+        .context("listing sessions")?;
+    let filter = AuditFilter::User(id.to_string());
+    let recent_activity = audit_log::list_audit_entries(&state.db, &filter, 20, 0)
+        .await
+        .context("listing recent activity")?;
+    let mut ably_revocation = None;
+    for action in [Action::AblyTokensRevoked, Action::AblyRevocationFailed] {
+        let filter = AuditFilter::UserAction(id.to_string(), action.as_str().to_owned());
+        if let Some(entry) = audit_log::list_audit_entries(&state.db, &filter, 1, 0)
+            .await
+            .context("finding the last revocation")?
+            .into_iter()
+            .next()
+        {
+            let newer = ably_revocation
+                .as_ref()
+                .is_none_or(|(_, at, _): &(bool, Timestamp, String)| entry.created_at >= *at);
+            if newer {
+                let error = entry.traits["error"].as_str().unwrap_or("").to_owned();
+                ably_revocation =
+                    Some((action == Action::AblyTokensRevoked, entry.created_at, error));
+            }
+        }
+    }
+    Ok(UserDetails {
+        sessions,
+        recent_activity,
+        ably_revocation,
+    })
+}
+
+/// Mails an unconfirmed user a new confirmation link (console "resend confirmation"); no throttle,
+/// an admin asked for it. A failed mail forgets the link.
+pub async fn resend_confirmation(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<(), AdminUserError> {
+    let user = get_user(state, id).await?;
+    if user.is_confirmed() {
+        return Err(AdminUserError::Invalid(ValidationError::new(
+            "user",
+            "The user is already confirmed",
+        )));
+    }
+    let now = state.clock.now();
+    let max_age = state.settings.mailer.confirmation_max_age;
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let token = super::mail_links::store_link_token(
+        &mut tx,
+        id,
+        crate::domain::one_time_token::TokenPurpose::Confirmation,
+        None,
+        now,
+        max_age,
+    )
+    .await
+    .context("storing the confirmation token")?;
+    users::set_confirmation_sent_at(&mut *tx, id, Some(now))
+        .await
+        .context("recording the mail")?;
+    audit::record(
+        &mut *tx,
+        actor,
+        Action::ConfirmationSent,
+        target(&user),
+        now,
+    )
+    .await
+    .context("auditing the resend")?;
+    tx.commit().await.context("committing the resend")?;
+    let mail = crate::mail::ConfirmationEmail {
+        site_url: super::mail_links::site_url(state),
+        action_url: super::mail_links::link(state, "confirmation_token", &token),
+        email: user.email.clone(),
+        valid_for: super::mail_links::human_duration(max_age),
+    };
+    if let Err(e) = state.mailer.send(&user.email, &mail).await {
+        let mut tx = crate::db::begin_write(&state.db)
+            .await
+            .context("starting a transaction")?;
+        crate::db::one_time_tokens::delete_user_tokens(
+            &mut *tx,
+            id,
+            crate::domain::one_time_token::TokenPurpose::Confirmation,
+        )
+        .await
+        .context("dropping the unsent link")?;
+        users::set_confirmation_sent_at(&mut *tx, id, user.confirmation_sent_at)
+            .await
+            .context("undoing the mail record")?;
+        tx.commit().await.context("committing the undo")?;
+        return Err(AdminUserError::Unexpected(
+            anyhow::Error::new(e).context("sending the confirmation mail"),
+        ));
+    }
+    Ok(())
 }
 
 /// Lifts every kind of ban: clears `banned_until` and drops `^banned` roles (console and CLI

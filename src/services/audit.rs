@@ -26,6 +26,7 @@ pub enum Action {
     AblyTokenIssued,
     AblyTokensRevoked,
     AblyRevocationFailed,
+    ConfirmationSent,
 }
 
 impl Action {
@@ -46,6 +47,7 @@ impl Action {
             Action::AblyTokenIssued => "ably_token_issued",
             Action::AblyTokensRevoked => "ably_tokens_revoked",
             Action::AblyRevocationFailed => "ably_revocation_failed",
+            Action::ConfirmationSent => "user_confirmation_requested",
         }
     }
 
@@ -59,9 +61,10 @@ impl Action {
             | Action::AblyTokenIssued
             | Action::AblyTokensRevoked
             | Action::AblyRevocationFailed => "token",
-            Action::UserSignedUp | Action::InviteAccepted | Action::UserRecoveryRequested => {
-                "account"
-            }
+            Action::UserSignedUp
+            | Action::InviteAccepted
+            | Action::UserRecoveryRequested
+            | Action::ConfirmationSent => "account",
             Action::UserInvited
             | Action::UserDeleted
             | Action::UserBanned

@@ -11,6 +11,7 @@ use super::mail_links::{self, human_duration, store_link_token, throttled};
 use crate::db::{one_time_tokens, users};
 use crate::domain::one_time_token::TokenPurpose;
 use crate::domain::timestamp::Timestamp;
+use crate::domain::user::User;
 use crate::mail::RecoveryEmail;
 use crate::state::AppState;
 
@@ -37,18 +38,43 @@ pub async fn recover(state: &AppState, aud: &str, email: &str) -> Result<(), Rec
 }
 
 async fn send_recovery(state: &AppState, aud: &str, email: &str) -> anyhow::Result<()> {
-    let now = state.clock.now();
-    let max_age = state.settings.mailer.recovery_max_age;
-    let mut tx = crate::db::begin_write(&state.db)
-        .await
-        .context("starting a transaction")?;
-    let Some(user) = users::find_user_by_email(&mut *tx, aud, email)
+    let Some(user) = users::find_user_by_email(&state.db, aud, email)
         .await
         .context("looking up the user")?
     else {
         return Ok(());
     };
-    if throttled(state, user.recovery_sent_at, now) {
+    deliver_recovery(state, &Actor::user(&user), &user, Throttle::Apply).await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttle {
+    /// At most one mail per `GOTRUE_SMTP_MAX_FREQUENCY` (users asking for themselves).
+    Apply,
+    /// An admin asked for it.
+    Skip,
+}
+
+/// Stores a recovery link for `user` and mails it; a failed mail forgets the link again.
+pub async fn deliver_recovery(
+    state: &AppState,
+    actor: &Actor,
+    user: &User,
+    throttle: Throttle,
+) -> anyhow::Result<()> {
+    let now = state.clock.now();
+    let max_age = state.settings.mailer.recovery_max_age;
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    // Checked inside the write transaction, so concurrent requests cannot both pass.
+    let Some(user) = users::find_user_by_id(&mut *tx, user.id)
+        .await
+        .context("reloading the user")?
+    else {
+        return Ok(());
+    };
+    if throttle == Throttle::Apply && throttled(state, user.recovery_sent_at, now) {
         return Ok(());
     }
     let token = store_link_token(&mut tx, user.id, TokenPurpose::Recovery, None, now, max_age)
@@ -59,9 +85,9 @@ async fn send_recovery(state: &AppState, aud: &str, email: &str) -> anyhow::Resu
         .context("recording the recovery mail")?;
     audit::record(
         &mut *tx,
-        &Actor::user(&user),
+        actor,
         Action::UserRecoveryRequested,
-        json!({}),
+        json!({"user_id": user.id.to_string(), "user_email": user.email}),
         now,
     )
     .await

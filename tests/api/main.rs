@@ -9,6 +9,7 @@
 mod ably;
 mod admin_users;
 mod binary;
+mod console;
 mod health;
 mod helpers;
 mod invite;

@@ -1,0 +1,549 @@
+//! The users pages: list with search and filters, one user, and every action on a user.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::audit::{AuditRow, audit_rows};
+use super::login::CsrfForm;
+use super::{Chrome, Notice, Pager, full_name, query, redirect, render, status_of, when};
+use crate::auth::extractors::ConsoleSession;
+use crate::domain::duration::parse_duration;
+use crate::routes::errors::PageError;
+use crate::services::Actor;
+use crate::services::admin_users::{self, AdminUserError, UserChanges, UserQuery, UserStatus};
+use crate::state::AppState;
+
+const PER_PAGE: u32 = 50;
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    page: Option<u32>,
+}
+
+struct UserRow {
+    id: String,
+    email: String,
+    name: String,
+    status_label: &'static str,
+    status_class: &'static str,
+    roles: String,
+    created: String,
+    created_iso: String,
+}
+
+struct FilterLink {
+    label: &'static str,
+    url: String,
+    active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/users/list.html")]
+struct UsersPage {
+    chrome: Option<Chrome>,
+    section: &'static str,
+    q: String,
+    status: &'static str,
+    filters: Vec<FilterLink>,
+    rows: Vec<UserRow>,
+    total: i64,
+    pager: Pager,
+}
+
+const FILTERS: [(&str, &str, UserStatus); 4] = [
+    ("all", "All", UserStatus::All),
+    ("unconfirmed", "Unconfirmed", UserStatus::Unconfirmed),
+    ("banned", "Banned", UserStatus::Banned),
+    ("admins", "Admins", UserStatus::Admins),
+];
+
+fn chrome(session: &ConsoleSession) -> Option<Chrome> {
+    Some(Chrome {
+        admin_email: session.admin.email.clone(),
+        csrf: session.csrf.clone(),
+    })
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    session: ConsoleSession,
+    params: web::Query<ListQuery>,
+) -> Result<HttpResponse, PageError> {
+    let params = params.into_inner();
+    let q = params.q.trim().chars().take(200).collect::<String>();
+    let (status_key, _, status) = FILTERS
+        .iter()
+        .copied()
+        .find(|(key, _, _)| *key == params.status)
+        .unwrap_or(FILTERS[0]);
+    let page = params.page.unwrap_or(1).max(1);
+    let result = admin_users::list_users(
+        &state,
+        &UserQuery {
+            aud: state.settings.jwt.aud.clone(),
+            filter: Some(q.clone()),
+            status,
+            ascending: false,
+            page,
+            per_page: PER_PAGE,
+        },
+    )
+    .await
+    .map_err(page_error)?;
+    let now = state.clock.now();
+    let admin_group = &state.settings.jwt.admin_group;
+    let rows = result
+        .users
+        .iter()
+        .map(|u| {
+            let (status_label, status_class) = status_of(u, now, admin_group);
+            UserRow {
+                id: u.id.to_string(),
+                email: u.email.clone(),
+                name: full_name(u),
+                status_label,
+                status_class,
+                roles: u.roles().join(", "),
+                created: when(Some(u.created_at)),
+                created_iso: u.created_at.to_rfc3339(),
+            }
+        })
+        .collect();
+    let link = |status: &str, page: u32| {
+        format!(
+            "/console/users?{}",
+            query(&[("q", &q), ("status", status), ("page", &page.to_string())])
+        )
+    };
+    let filters = FILTERS
+        .iter()
+        .map(|(key, label, _)| FilterLink {
+            label,
+            url: link(key, 1),
+            active: *key == status_key,
+        })
+        .collect();
+    render(&UsersPage {
+        chrome: chrome(&session),
+        section: "users",
+        pager: Pager::new(page, PER_PAGE, result.total, |p| link(status_key, p)),
+        q,
+        status: status_key,
+        filters,
+        rows,
+        total: result.total,
+    })
+}
+
+struct UserView {
+    id: String,
+    email: String,
+    name: String,
+    role: String,
+    roles: String,
+    roles_input: String,
+    confirmed: String,
+    is_confirmed: bool,
+    banned: bool,
+    banned_until: String,
+    last_sign_in: String,
+    created: String,
+    new_email: Option<String>,
+    status_label: &'static str,
+    status_class: &'static str,
+    app_metadata: String,
+    user_metadata: String,
+}
+
+struct SessionRow {
+    started: String,
+    last_refreshed: String,
+}
+
+struct AblyStatus {
+    ok: bool,
+    text: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/users/detail.html")]
+struct UserDetailPage {
+    chrome: Option<Chrome>,
+    section: &'static str,
+    user: UserView,
+    notice: Option<Notice>,
+    ably: Option<AblyStatus>,
+    sessions: Vec<SessionRow>,
+    audit: Vec<AuditRow>,
+}
+
+#[derive(Deserialize)]
+pub struct DetailQuery {
+    #[serde(default)]
+    done: String,
+}
+
+fn parse_id(path: &str) -> Result<Uuid, PageError> {
+    Uuid::parse_str(path).map_err(|_| PageError::NotFound)
+}
+
+fn page_error(e: AdminUserError) -> PageError {
+    match e {
+        AdminUserError::NotFound => PageError::NotFound,
+        AdminUserError::Invalid(v) => PageError::BadRequest(v.reason),
+        AdminUserError::EmailTaken => {
+            PageError::BadRequest("Email address already registered by another user".into())
+        }
+        AdminUserError::Unexpected(e) => PageError::internal(e),
+    }
+}
+
+/// The messages behind `?done=…` after each action.
+fn notice_for(done: &str) -> Option<Notice> {
+    let (kind, text) = match done {
+        "banned" => ("ok", "The user is banned and their sessions are ended."),
+        "unbanned" => ("ok", "The ban is lifted. The user can log in again."),
+        "confirmed" => ("ok", "The email address is confirmed."),
+        "confirmation-sent" => ("ok", "A new confirmation link is on its way."),
+        "recovery-sent" => ("ok", "A password recovery link is on its way."),
+        "roles" => ("ok", "Roles saved."),
+        "sessions-ended" => ("ok", "Every session of this user has ended."),
+        "mail-failed" => (
+            "error",
+            "The mail could not be sent; nothing was changed. The server log has the details.",
+        ),
+        _ => return None,
+    };
+    Some(Notice {
+        kind,
+        text: text.to_owned(),
+    })
+}
+
+pub async fn detail(
+    state: web::Data<AppState>,
+    session: ConsoleSession,
+    path: web::Path<String>,
+    params: web::Query<DetailQuery>,
+) -> Result<HttpResponse, PageError> {
+    let id = parse_id(&path)?;
+    let user = admin_users::get_user(&state, id)
+        .await
+        .map_err(page_error)?;
+    let details = admin_users::user_details(&state, id)
+        .await
+        .map_err(page_error)?;
+    let now = state.clock.now();
+    let banned = user.is_banned(now);
+    let (status_label, status_class) = status_of(&user, now, &state.settings.jwt.admin_group);
+    let roles = user.roles();
+    let ably = if banned {
+        details.ably_revocation.map(|(ok, at, error)| AblyStatus {
+            ok,
+            text: if ok {
+                format!("Live Ably tokens were revoked at {}.", when(Some(at)))
+            } else {
+                format!(
+                    "Revoking the live Ably tokens failed at {} ({error}). The ban stands; tokens already issued expire on their own.",
+                    when(Some(at))
+                )
+            },
+        })
+    } else {
+        None
+    };
+    let view = UserView {
+        id: user.id.to_string(),
+        email: user.email.clone(),
+        name: full_name(&user),
+        role: if user.role.is_empty() {
+            "—".into()
+        } else {
+            user.role.clone()
+        },
+        roles: if roles.is_empty() {
+            "—".into()
+        } else {
+            roles.join(", ")
+        },
+        roles_input: roles.join(", "),
+        confirmed: when(user.confirmed_at),
+        is_confirmed: user.is_confirmed(),
+        banned,
+        banned_until: if banned && user.banned_until.is_none() {
+            "until unbanned (role)".into()
+        } else {
+            when(user.banned_until.filter(|_| banned))
+        },
+        last_sign_in: when(user.last_sign_in_at),
+        created: when(Some(user.created_at)),
+        new_email: user.new_email.clone(),
+        status_label,
+        status_class,
+        app_metadata: serde_json::to_string_pretty(&user.app_metadata).unwrap_or_default(),
+        user_metadata: serde_json::to_string_pretty(&user.user_metadata).unwrap_or_default(),
+    };
+    render(&UserDetailPage {
+        chrome: chrome(&session),
+        section: "users",
+        user: view,
+        notice: notice_for(&params.done),
+        ably,
+        sessions: details
+            .sessions
+            .iter()
+            .map(|s| SessionRow {
+                started: when(Some(s.started_at)),
+                last_refreshed: when(Some(s.last_refreshed_at)),
+            })
+            .collect(),
+        audit: audit_rows(&details.recent_activity),
+    })
+}
+
+fn back(id: Uuid, done: &str) -> HttpResponse {
+    redirect(&format!("/console/users/{id}?done={done}"))
+}
+
+#[derive(Deserialize)]
+pub struct BanForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    duration: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn ban(
+    state: web::Data<AppState>,
+    session: ConsoleSession,
+    path: web::Path<String>,
+    form: web::Form<BanForm>,
+) -> Result<HttpResponse, PageError> {
+    session.check_csrf(&state, &form.csrf)?;
+    let id = parse_id(&path)?;
+    let duration = match form.duration.as_str() {
+        "permanent" => None,
+        text => Some(
+            parse_duration(text)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| PageError::BadRequest("Choose how long the ban lasts.".into()))?,
+        ),
+    };
+    let reason =
+        Some(form.reason.trim().chars().take(500).collect::<String>()).filter(|r| !r.is_empty());
+    admin_users::ban(&state, &Actor::user(&session.admin), id, duration, reason)
+        .await
+        .map_err(page_error)?;
+    Ok(back(id, "banned"))
+}
+
+pub async fn unban(
+    state: web::Data<AppState>,
+    session: ConsoleSession,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    session.check_csrf(&state, &form.csrf)?;
+    let id = parse_id(&path)?;
+    admin_users::unban(&state, &Actor::user(&session.admin), id)
+        .await
+        .map_err(page_error)?;
+    Ok(back(id, "unbanned"))
+}
+
+pub async fn confirm(
+    state: web::Data<AppState>,
+    session: ConsoleSession,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    session.check_csrf(&state, &form.csrf)?;
+    let id = parse_id(&path)?;
+    let changes = UserChanges {
+        confirm: true,
+        ..UserChanges::default()
+    };
+    admin_users::update_user(&state, &Actor::user(&session.admin), id, changes)
+        .await
+        .map_err(page_error)?;
+    Ok(back(id, "confirmed"))
+}
+
+pub async fn resend_confirmation(
+    state: web::Data<AppState>,
+    session: ConsoleSession,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    session.check_csrf(&state, &form.csrf)?;
+    let id = parse_id(&path)?;
+    match admin_users::resend_confirmation(&state, &Actor::user(&session.admin), id).await {
+        Ok(()) => Ok(back(id, "confirmation-sent")),
+        Err(AdminUserError::Unexpected(e)) => {
+            tracing::error!(error = ?e, "console: confirmation mail failed");
+            Ok(back(id, "mail-failed"))
+        }
+        Err(e) => Err(page_error(e)),
+    }
+}
+
+pub async fn send_recovery(
+    state: web::Data<AppState>,
+    session: ConsoleSession,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    session.check_csrf(&state, &form.csrf)?;
+    let id = parse_id(&path)?;
+    let user = admin_users::get_user(&state, id)
+        .await
+        .map_err(page_error)?;
+    let actor = Actor::user(&session.admin);
+    match crate::services::recover::deliver_recovery(
+        &state,
+        &actor,
+        &user,
+        crate::services::recover::Throttle::Skip,
+    )
+    .await
+    {
+        Ok(()) => Ok(back(id, "recovery-sent")),
+        Err(e) => {
+            tracing::error!(error = ?e, "console: recovery mail failed");
+            Ok(back(id, "mail-failed"))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RolesForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    roles: String,
+}
+
+pub async fn roles(
+    state: web::Data<AppState>,
+    session: ConsoleSession,
+    path: web::Path<String>,
+    form: web::Form<RolesForm>,
+) -> Result<HttpResponse, PageError> {
+    session.check_csrf(&state, &form.csrf)?;
+    let id = parse_id(&path)?;
+    let mut roles: Vec<String> = Vec::new();
+    for role in form
+        .roles
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        if role.chars().count() > 100 {
+            return Err(PageError::BadRequest(
+                "A role is at most 100 characters.".into(),
+            ));
+        }
+        if !roles.iter().any(|r| r == role) {
+            roles.push(role.to_owned());
+        }
+    }
+    let mut app = crate::domain::metadata::Metadata::new();
+    app.insert("roles".into(), serde_json::json!(roles));
+    let changes = UserChanges {
+        app_metadata: Some(app),
+        ..UserChanges::default()
+    };
+    admin_users::update_user(&state, &Actor::user(&session.admin), id, changes)
+        .await
+        .map_err(page_error)?;
+    Ok(back(id, "roles"))
+}
+
+pub async fn end_sessions(
+    state: web::Data<AppState>,
+    session: ConsoleSession,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    session.check_csrf(&state, &form.csrf)?;
+    let id = parse_id(&path)?;
+    admin_users::end_sessions(&state, &Actor::user(&session.admin), id)
+        .await
+        .map_err(page_error)?;
+    Ok(back(id, "sessions-ended"))
+}
+
+#[derive(Template)]
+#[template(path = "console/users/delete.html")]
+struct DeletePage {
+    chrome: Option<Chrome>,
+    section: &'static str,
+    id: String,
+    email: String,
+}
+
+pub async fn delete_form(
+    state: web::Data<AppState>,
+    session: ConsoleSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id = parse_id(&path)?;
+    let user = admin_users::get_user(&state, id)
+        .await
+        .map_err(page_error)?;
+    render(&DeletePage {
+        chrome: chrome(&session),
+        section: "users",
+        id: user.id.to_string(),
+        email: user.email,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    confirm_email: String,
+}
+
+/// The confirmation step: the admin types the address of the user being deleted.
+pub async fn delete(
+    state: web::Data<AppState>,
+    session: ConsoleSession,
+    path: web::Path<String>,
+    form: web::Form<DeleteForm>,
+) -> Result<HttpResponse, PageError> {
+    session.check_csrf(&state, &form.csrf)?;
+    let id = parse_id(&path)?;
+    let user = admin_users::get_user(&state, id)
+        .await
+        .map_err(page_error)?;
+    if !form.confirm_email.trim().eq_ignore_ascii_case(&user.email) {
+        return Err(PageError::BadRequest(
+            "The address typed does not match; nothing was deleted.".into(),
+        ));
+    }
+    if user.id == session.admin.id {
+        return Err(PageError::BadRequest(
+            "You cannot delete your own account from the console.".into(),
+        ));
+    }
+    admin_users::delete_user(&state, &Actor::user(&session.admin), id)
+        .await
+        .map_err(page_error)?;
+    Ok(redirect(&format!(
+        "/console/users?{}",
+        query(&[("deleted", &user.email)])
+    )))
+}

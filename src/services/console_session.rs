@@ -1,0 +1,145 @@
+//! Admin console sessions: login with email and password through the same argon2 path as
+//! `/token`, server-side sessions with idle and absolute expiry, and their CSRF tokens.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use super::Actor;
+use super::audit::{self, Action};
+use crate::db::{console_sessions, users};
+use crate::domain::one_time_token::SecretToken;
+use crate::domain::password::Password;
+use crate::domain::user::User;
+use crate::state::AppState;
+
+/// A session unused this long ends.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// A session ends this long after login, used or not.
+pub const ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
+/// `last_seen_at` is written at most this often, so reading pages does not mean writing rows.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleLoginError {
+    /// Unknown email, wrong password, or an account that may not use the console: one message
+    /// for all, and the same argon2 work.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Checks the password first (the dummy hash for unknown emails), then that the account is a
+/// confirmed, unbanned admin; answers the new session's cookie value.
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password: &str,
+) -> Result<(SecretToken, User), ConsoleLoginError> {
+    let user = users::find_user_by_email(&state.db, &state.settings.jwt.aud, email.trim())
+        .await
+        .context("looking up the admin")?;
+    let password = Password::for_login(password).ok_or(ConsoleLoginError::InvalidCredentials)?;
+    let hash = user.as_ref().and_then(|u| u.password_hash.as_ref());
+    let matched = state
+        .hasher
+        .verify(&password, hash)
+        .await
+        .context("verifying a password")?;
+    let now = state.clock.now();
+    let user = user
+        .filter(|u| {
+            matched
+                && u.is_confirmed()
+                && !u.is_banned(now)
+                && u.is_admin(&state.settings.jwt.admin_group)
+        })
+        .ok_or(ConsoleLoginError::InvalidCredentials)?;
+    let token = SecretToken::generate();
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    console_sessions::insert_console_session(&mut *tx, &token.digest(), user.id, now)
+        .await
+        .context("storing the console session")?;
+    audit::record(
+        &mut *tx,
+        &Actor::user(&user),
+        Action::Login,
+        json!({"provider": "console"}),
+        now,
+    )
+    .await
+    .context("auditing the console login")?;
+    tx.commit().await.context("committing the console login")?;
+    Ok((token, user))
+}
+
+/// The admin behind a session cookie, or `None` when the session is unknown, expired, or its
+/// user is no longer a confirmed, unbanned admin.
+pub async fn session_admin(state: &AppState, token: &SecretToken) -> anyhow::Result<Option<User>> {
+    let digest = token.digest();
+    let Some(session) = console_sessions::find_console_session(&state.db, &digest)
+        .await
+        .context("looking up the console session")?
+    else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    let expired = session.last_seen_at.plus(IDLE_TIMEOUT) <= now
+        || session.created_at.plus(ABSOLUTE_TIMEOUT) <= now;
+    let user = users::find_user_by_id(&state.db, session.user_id)
+        .await
+        .context("loading the admin")?
+        .filter(|u| {
+            u.is_confirmed() && !u.is_banned(now) && u.is_admin(&state.settings.jwt.admin_group)
+        });
+    if expired || user.is_none() {
+        console_sessions::delete_console_session(&state.db, &digest)
+            .await
+            .context("ending a dead console session")?;
+        return Ok(None);
+    }
+    if session.last_seen_at.plus(TOUCH_EVERY) <= now {
+        console_sessions::touch_console_session(&state.db, &digest, now)
+            .await
+            .context("recording console activity")?;
+    }
+    Ok(user)
+}
+
+pub async fn logout(state: &AppState, token: &SecretToken) -> anyhow::Result<()> {
+    console_sessions::delete_console_session(&state.db, &token.digest())
+        .await
+        .context("ending the console session")
+}
+
+/// The CSRF token of a session: an HMAC of the session cookie, so it needs no storage and
+/// dies with the session.
+pub fn csrf_token(state: &AppState, session: &SecretToken) -> String {
+    SecretToken::from_bytes(&csrf_mac(state, session.expose())[..16])
+        .expose()
+        .to_owned()
+}
+
+pub fn csrf_matches(state: &AppState, session: &SecretToken, presented: &str) -> bool {
+    bool::from(
+        csrf_token(state, session)
+            .as_bytes()
+            .ct_eq(presented.as_bytes()),
+    )
+}
+
+fn csrf_mac(state: &AppState, value: &str) -> [u8; 32] {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(state.settings.jwt.secret_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    m.update(b"chipflap console csrf v1\0");
+    m.update(value.as_bytes());
+    m.finalize().into_bytes().into()
+}
