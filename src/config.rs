@@ -38,8 +38,11 @@ pub struct HttpSettings {
     pub site_url: Url,
     /// Origins allowed to call the API cross-origin (exact `scheme://host[:port]`).
     pub cors_origins: Vec<String>,
+    /// `CHIPFLAP_SITE_DIR`, canonical: the static site served at `/`.
     pub site_dir: Option<PathBuf>,
-    pub static_dir: PathBuf,
+    /// `CHIPFLAP_DEMO_VENDOR_DIR`: where the demo page loads the widget and ably-js from,
+    /// instead of their public CDNs (offline use and tests).
+    pub demo_vendor_dir: Option<PathBuf>,
     /// actix workers; `None` means one per core.
     pub workers: Option<usize>,
 }
@@ -428,8 +431,8 @@ impl Settings {
             port,
             site_url,
             cors_origins,
-            site_dir: env.get("CHIPFLAP_SITE_DIR").map(PathBuf::from),
-            static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
+            site_dir: existing_dir(&env, "CHIPFLAP_SITE_DIR")?,
+            demo_vendor_dir: existing_dir(&env, "CHIPFLAP_DEMO_VENDOR_DIR")?,
             workers: None,
         };
 
@@ -471,6 +474,23 @@ impl Settings {
     pub fn secure_cookies(&self) -> bool {
         self.http.site_url.scheme() == "https"
     }
+}
+
+/// A directory that must exist, made canonical so path checks compare like with like.
+fn existing_dir<F: Fn(&str) -> Option<String>>(
+    env: &Source<F>,
+    name: &'static str,
+) -> Result<Option<PathBuf>, ConfigError> {
+    env.get(name)
+        .map(|dir| {
+            std::fs::canonicalize(dir.trim())
+                .ok()
+                .filter(|p| p.is_dir())
+                .ok_or_else(|| {
+                    invalid(name, format!("expected an existing directory, got {dir:?}"))
+                })
+        })
+        .transpose()
 }
 
 fn ably_settings<F: Fn(&str) -> Option<String>>(
@@ -603,6 +623,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "GOTRUE_SITE_URL",
     "CHIPFLAP_CORS_ORIGINS",
     "CHIPFLAP_SITE_DIR",
+    "CHIPFLAP_DEMO_VENDOR_DIR",
     "GOTRUE_JWT_SECRET",
     "GOTRUE_JWT_EXP",
     "GOTRUE_JWT_AUD",
@@ -734,6 +755,8 @@ mod tests {
             ("CHIPFLAP_ABLY_ROLE_CAPABILITIES", r#"{"editor":{"x":[]}}"#),
             ("CHIPFLAP_ABLY_REST_URL", "ftp://x"),
             ("CHIPFLAP_ABLY_REVOKE_ON_BAN", "sometimes"),
+            ("CHIPFLAP_SITE_DIR", "/no/such/directory"),
+            ("CHIPFLAP_DEMO_VENDOR_DIR", "/no/such/directory"),
         ] {
             let message = error_names(&[secret, (name, value)]);
             assert!(message.starts_with(name), "{name}: {message}");

@@ -63,7 +63,14 @@ impl Application {
                         .configure(routes::functions)
                         .default_service(web::to(routes::not_found)),
                 )
-                .default_service(web::to(routes::not_found))
+                .default_service(
+                    web::route()
+                        .guard(
+                            actix_web::guard::Any(actix_web::guard::Get())
+                                .or(actix_web::guard::Head()),
+                        )
+                        .to(routes::site::site),
+                )
         })
         .listen(listener)?;
         if let Some(workers) = settings.http.workers {

@@ -12,6 +12,7 @@ pub mod logout;
 pub mod pagination;
 pub mod recover;
 pub mod signup;
+pub mod site;
 pub mod token;
 pub mod user;
 pub mod user_json;

@@ -17,6 +17,7 @@ mod logout;
 mod mail_smtp;
 mod recover;
 mod signup;
+mod site;
 mod support;
 mod token;
 mod user;

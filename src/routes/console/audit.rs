@@ -52,6 +52,13 @@ pub fn audit_rows(entries: &[AuditEntry]) -> Vec<AuditRow> {
                 ("provider", "via "),
             ] {
                 if let Some(value) = e.traits.get(key).and_then(|v| v.as_str()) {
+                    // Times read the same as the When column.
+                    let value = match key {
+                        "banned_until" if value.len() >= 16 => {
+                            format!("{} {} UTC", &value[..10], &value[11..16])
+                        }
+                        _ => value.to_owned(),
+                    };
                     details.push(format!("{label}{value}"));
                 }
             }

@@ -110,7 +110,10 @@ pub async fn list(
                 name: full_name(u),
                 status_label,
                 status_class,
-                roles: u.roles().join(", "),
+                roles: match u.roles() {
+                    roles if roles.is_empty() => "—".to_owned(),
+                    roles => roles.join(", "),
+                },
                 created: when(Some(u.created_at)),
                 created_iso: u.created_at.to_rfc3339(),
             }
