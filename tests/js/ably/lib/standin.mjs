@@ -5,14 +5,15 @@
 // Every request (and every WebSocket upgrade attempt) is recorded, so tests can assert what reached
 // "Ably" and that nothing else did.
 
-import { createServer } from 'node:http';
 import Ably from 'ably';
+import { LoopbackHttpServer, sendJson, waitFor } from '../../../support/chipflap.mjs';
 
 export const CANONICAL_REQUEST_TOKEN_FIELDS = ['keyName', 'ttl', 'capability', 'clientId', 'timestamp', 'nonce', 'mac'];
 
-export class AblyStandIn {
+export class AblyStandIn extends LoopbackHttpServer {
   /** @param {{key: string}} opts the API key the stand-in "owns" (the one chipflap signs with). */
   constructor({ key }) {
+    super((req, res) => this._handle(req, res));
     this.key = key;
     this.keyName = key.slice(0, key.indexOf(':'));
     /** All HTTP requests: {method, path, url, headers, body, at}. */
@@ -33,31 +34,10 @@ export class AblyStandIn {
       fallbackHosts: [],
       logLevel: 0,
     });
-    this.server = createServer((req, res) => this._handle(req, res));
     this.server.on('upgrade', (req, socket) => {
       this.upgrades.push({ url: req.url, headers: req.headers });
       socket.destroy();
     });
-    this.sockets = new Set();
-    this.server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-  }
-
-  async listen() {
-    await new Promise((res, rej) => {
-      this.server.once('error', rej);
-      this.server.listen(0, '127.0.0.1', res);
-    });
-    this.port = this.server.address().port;
-    this.url = `http://127.0.0.1:${this.port}`;
-    return this;
-  }
-
-  async close() {
-    for (const s of this.sockets) s.destroy();
-    await new Promise((res) => this.server.close(() => res()));
   }
 
   /** Requests whose path is /keys/<keyName>/revokeTokens (any method). */
@@ -71,13 +51,8 @@ export class AblyStandIn {
   }
 
   /** Waits until `pred()` is true or the timeout passes; returns the last value of pred(). */
-  async waitFor(pred, timeoutMs = 5000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = pred();
-      if (v || Date.now() > deadline) return v;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  waitFor(pred, timeoutMs = 5000) {
+    return waitFor(pred, { timeoutMs });
   }
 
   _handle(req, res) {
@@ -161,10 +136,4 @@ export class AblyStandIn {
     }
     return sendJson(res, 201, results);
   }
-}
-
-function sendJson(res, status, obj, extraHeaders = {}) {
-  const text = JSON.stringify(obj);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extraHeaders });
-  res.end(text);
 }
