@@ -282,65 +282,125 @@ pub async fn list_users(
     let pattern = q.search.map(super::like_contains);
     let status = q.status.as_str();
     let now = q.now.unix();
-    // Two statements rather than a computed order, so either direction walks the index.
-    let rows = if q.ascending {
-        sqlx::query_as!(
-            UserRow,
-            r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
-                   confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at,
-                   last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
-               from users
-               where aud = ?1
-                 and (?2 is null or email like ?2 escape '\'
-                      or json_extract(user_metadata, '$.full_name') like ?2 escape '\')
-                 and (?3 = 'all'
-                      or (?3 = 'unconfirmed' and confirmed_at is null)
-                      or (?3 = 'banned' and (banned_until > ?4
-                          or (json_type(app_metadata, '$.roles') = 'array'
-                              and exists (select 1 from json_each(users.app_metadata, '$.roles') r
-                                          where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
-                      or (?3 = 'admins' and role = ?5))
-               order by created_at asc, id asc
-               limit ?6 offset ?7"#,
-            q.aud,
-            pattern,
-            status,
-            now,
-            q.admin_group,
-            q.limit,
-            q.offset,
-        )
-        .fetch_all(executor)
-        .await?
-    } else {
-        sqlx::query_as!(
-            UserRow,
-            r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
-                   confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at,
-                   last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
-               from users
-               where aud = ?1
-                 and (?2 is null or email like ?2 escape '\'
-                      or json_extract(user_metadata, '$.full_name') like ?2 escape '\')
-                 and (?3 = 'all'
-                      or (?3 = 'unconfirmed' and confirmed_at is null)
-                      or (?3 = 'banned' and (banned_until > ?4
-                          or (json_type(app_metadata, '$.roles') = 'array'
-                              and exists (select 1 from json_each(users.app_metadata, '$.roles') r
-                                          where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
-                      or (?3 = 'admins' and role = ?5))
-               order by created_at desc, id desc
-               limit ?6 offset ?7"#,
-            q.aud,
-            pattern,
-            status,
-            now,
-            q.admin_group,
-            q.limit,
-            q.offset,
-        )
-        .fetch_all(executor)
-        .await?
+    // Without a search, walking `users_aud_created_at` in order finds a page at once. With one,
+    // that walk may pass every row before it has a page (rare or absent matches), so the
+    // search statements order by `+created_at` (the unary plus keeps SQLite from walking that
+    // index) and let it scan the smaller `users_search` index instead: bounded either way.
+    let rows = match (pattern.is_some(), q.ascending) {
+        (false, true) => {
+            sqlx::query_as!(
+                UserRow,
+                r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
+                       confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at,
+                       last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
+                   from users
+                   where aud = ?1
+                     and (?2 = 'all'
+                          or (?2 = 'unconfirmed' and confirmed_at is null)
+                          or (?2 = 'banned' and (banned_until > ?3
+                              or (json_type(app_metadata, '$.roles') = 'array'
+                                  and exists (select 1 from json_each(users.app_metadata, '$.roles') r
+                                              where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
+                          or (?2 = 'admins' and role = ?4))
+                   order by created_at asc, id asc
+                   limit ?5 offset ?6"#,
+                q.aud,
+                status,
+                now,
+                q.admin_group,
+                q.limit,
+                q.offset,
+            )
+            .fetch_all(executor)
+            .await?
+        }
+        (false, false) => {
+            sqlx::query_as!(
+                UserRow,
+                r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
+                       confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at,
+                       last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
+                   from users
+                   where aud = ?1
+                     and (?2 = 'all'
+                          or (?2 = 'unconfirmed' and confirmed_at is null)
+                          or (?2 = 'banned' and (banned_until > ?3
+                              or (json_type(app_metadata, '$.roles') = 'array'
+                                  and exists (select 1 from json_each(users.app_metadata, '$.roles') r
+                                              where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
+                          or (?2 = 'admins' and role = ?4))
+                   order by created_at desc, id desc
+                   limit ?5 offset ?6"#,
+                q.aud,
+                status,
+                now,
+                q.admin_group,
+                q.limit,
+                q.offset,
+            )
+            .fetch_all(executor)
+            .await?
+        }
+        (true, true) => {
+            sqlx::query_as!(
+                UserRow,
+                r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
+                       confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at,
+                       last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
+                   from users
+                   where aud = ?1
+                     and (email like ?2 escape '\'
+                          or json_extract(user_metadata, '$.full_name') like ?2 escape '\')
+                     and (?3 = 'all'
+                          or (?3 = 'unconfirmed' and confirmed_at is null)
+                          or (?3 = 'banned' and (banned_until > ?4
+                              or (json_type(app_metadata, '$.roles') = 'array'
+                                  and exists (select 1 from json_each(users.app_metadata, '$.roles') r
+                                              where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
+                          or (?3 = 'admins' and role = ?5))
+                   order by +created_at asc, +id asc
+                   limit ?6 offset ?7"#,
+                q.aud,
+                pattern,
+                status,
+                now,
+                q.admin_group,
+                q.limit,
+                q.offset,
+            )
+            .fetch_all(executor)
+            .await?
+        }
+        (true, false) => {
+            sqlx::query_as!(
+                UserRow,
+                r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
+                       confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at,
+                       last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
+                   from users
+                   where aud = ?1
+                     and (email like ?2 escape '\'
+                          or json_extract(user_metadata, '$.full_name') like ?2 escape '\')
+                     and (?3 = 'all'
+                          or (?3 = 'unconfirmed' and confirmed_at is null)
+                          or (?3 = 'banned' and (banned_until > ?4
+                              or (json_type(app_metadata, '$.roles') = 'array'
+                                  and exists (select 1 from json_each(users.app_metadata, '$.roles') r
+                                              where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
+                          or (?3 = 'admins' and role = ?5))
+                   order by +created_at desc, +id desc
+                   limit ?6 offset ?7"#,
+                q.aud,
+                pattern,
+                status,
+                now,
+                q.admin_group,
+                q.limit,
+                q.offset,
+            )
+            .fetch_all(executor)
+            .await?
+        }
     };
     rows.into_iter().map(User::try_from).collect()
 }
