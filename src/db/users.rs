@@ -301,7 +301,7 @@ pub async fn list_users(
                               or (json_type(app_metadata, '$.roles') = 'array'
                                   and exists (select 1 from json_each(users.app_metadata, '$.roles') r
                                               where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
-                          or (?2 = 'admins' and role = ?4))
+                          or (?2 = 'admins' and ?4 <> '' and role = ?4))
                    order by created_at asc, id asc
                    limit ?5 offset ?6"#,
                 q.aud,
@@ -328,7 +328,7 @@ pub async fn list_users(
                               or (json_type(app_metadata, '$.roles') = 'array'
                                   and exists (select 1 from json_each(users.app_metadata, '$.roles') r
                                               where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
-                          or (?2 = 'admins' and role = ?4))
+                          or (?2 = 'admins' and ?4 <> '' and role = ?4))
                    order by created_at desc, id desc
                    limit ?5 offset ?6"#,
                 q.aud,
@@ -357,7 +357,7 @@ pub async fn list_users(
                               or (json_type(app_metadata, '$.roles') = 'array'
                                   and exists (select 1 from json_each(users.app_metadata, '$.roles') r
                                               where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
-                          or (?3 = 'admins' and role = ?5))
+                          or (?3 = 'admins' and ?5 <> '' and role = ?5))
                    order by +created_at asc, +id asc
                    limit ?6 offset ?7"#,
                 q.aud,
@@ -387,7 +387,7 @@ pub async fn list_users(
                               or (json_type(app_metadata, '$.roles') = 'array'
                                   and exists (select 1 from json_each(users.app_metadata, '$.roles') r
                                               where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
-                          or (?3 = 'admins' and role = ?5))
+                          or (?3 = 'admins' and ?5 <> '' and role = ?5))
                    order by +created_at desc, +id desc
                    limit ?6 offset ?7"#,
                 q.aud,
@@ -424,7 +424,7 @@ pub async fn count_users(
                       or (json_type(app_metadata, '$.roles') = 'array'
                           and exists (select 1 from json_each(users.app_metadata, '$.roles') r
                                       where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
-                  or (?3 = 'admins' and role = ?5))"#,
+                  or (?3 = 'admins' and ?5 <> '' and role = ?5))"#,
         q.aud,
         pattern,
         status,

@@ -2,8 +2,6 @@
 //! Refusals use Ably's error shape, so ably-js stops retrying a banned user (403) and keeps
 //! retrying a logged-out one (401) (spec/ably.md §3).
 
-use std::collections::HashMap;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
@@ -19,7 +17,9 @@ pub async fn ably_token(
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, AblyError> {
-    let params = parameters(&request, &body);
+    // Only `id`, `clientId` and `format` are read; everything else the client sends (`rnd`,
+    // `ttl`, `capability`, …) is ignored, never trusted.
+    let params = super::form_params::query_and_form(&request, &body);
     let token = bearer_token(&request)
         .map(str::to_owned)
         .or_else(|| request.cookie(NF_JWT).map(|c| c.value().to_owned()))
@@ -63,23 +63,6 @@ pub async fn ably_token(
         AblyGrant::Jwt(jwt) => response.content_type("application/jwt").body(jwt.token),
         AblyGrant::TokenRequest(request) => response.json(request),
     })
-}
-
-/// Query parameters, and for a form POST the body's fields over them. Everything but `id`,
-/// `clientId` and `format` is ignored (`rnd`, `ttl`, `capability`, …): never trusted.
-fn parameters(request: &HttpRequest, body: &[u8]) -> HashMap<String, String> {
-    let mut params: HashMap<String, String> =
-        serde_urlencoded::from_str(request.query_string()).unwrap_or_default();
-    let is_form = request
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    if is_form {
-        let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
-        params.extend(fields);
-    }
-    params
 }
 
 /// `{"error":{"code","statusCode","message"}}` with `Content-Type: application/json` exactly

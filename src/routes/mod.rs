@@ -5,6 +5,7 @@ pub mod admin_users;
 pub mod console;
 pub mod cookies;
 pub mod errors;
+pub mod form_params;
 pub mod health;
 pub mod invite;
 pub mod json_body;

@@ -22,28 +22,52 @@ pub async fn site(state: web::Data<AppState>, request: HttpRequest) -> HttpRespo
 /// A file from the site directory: index files for directories, content types by extension,
 /// validators (ETag, Last-Modified) and caching headers, no listings, nothing outside the root.
 async fn serve_file(root: &Path, request: &HttpRequest) -> HttpResponse {
-    let Some(path) = resolve(root, request.path()) else {
-        return not_found(root, request).await;
+    // Path checks touch the disk (canonicalize), so they run on the blocking pool.
+    let lookup = {
+        let root = root.to_path_buf();
+        let path = request.path().to_owned();
+        web::block(move || lookup(&root, &path)).await
     };
-    if path.is_dir() {
-        if !request.path().ends_with('/') {
-            // Relative links in the index page need the trailing slash.
-            let mut location = format!("{}/", request.path());
+    match lookup {
+        Ok(Lookup::File(path)) => match NamedFile::open_async(&path).await {
+            Ok(file) => respond(file, request),
+            Err(_) => not_found(root, request).await,
+        },
+        Ok(Lookup::AddSlash) => {
+            // Relative links in an index page need the trailing slash. Exactly one leading
+            // slash, so `//host` can never become the target.
+            let mut location = format!("/{}/", request.path().trim_start_matches('/'));
             if !request.query_string().is_empty() {
                 location = format!("{location}?{}", request.query_string());
             }
-            return HttpResponse::MovedPermanently()
+            HttpResponse::MovedPermanently()
                 .insert_header(("location", location))
-                .finish();
+                .finish()
         }
-        return match NamedFile::open_async(path.join("index.html")).await {
-            Ok(file) => respond(file, request),
-            Err(_) => not_found(root, request).await,
-        };
+        Ok(Lookup::Missing) | Err(_) => not_found(root, request).await,
     }
-    match NamedFile::open_async(&path).await {
-        Ok(file) => respond(file, request),
-        Err(_) => not_found(root, request).await,
+}
+
+enum Lookup {
+    File(PathBuf),
+    AddSlash,
+    Missing,
+}
+
+fn lookup(root: &Path, request_path: &str) -> Lookup {
+    let Some(path) = resolve(root, request_path) else {
+        return Lookup::Missing;
+    };
+    if !path.is_dir() {
+        return Lookup::File(path);
+    }
+    if !request_path.ends_with('/') {
+        return Lookup::AddSlash;
+    }
+    // The index file is checked like any other path: it may be a link out of the root too.
+    match resolve(root, &format!("{request_path}index.html")) {
+        Some(index) if index.is_file() => Lookup::File(index),
+        _ => Lookup::Missing,
     }
 }
 
@@ -68,9 +92,16 @@ fn respond(file: NamedFile, request: &HttpRequest) -> HttpResponse {
     response
 }
 
-/// The site's own `404.html` when it has one.
+/// The site's own `404.html` when it has one (checked like any other path).
 async fn not_found(root: &Path, request: &HttpRequest) -> HttpResponse {
-    match NamedFile::open_async(root.join("404.html")).await {
+    let page = {
+        let root = root.to_path_buf();
+        web::block(move || resolve(&root, "/404.html").filter(|p| p.is_file())).await
+    };
+    let Ok(Some(page)) = page else {
+        return super::not_found().await;
+    };
+    match NamedFile::open_async(page).await {
         Ok(file) => {
             let mut response = file.into_response(request);
             *response.status_mut() = actix_web::http::StatusCode::NOT_FOUND;
@@ -82,18 +113,30 @@ async fn not_found(root: &Path, request: &HttpRequest) -> HttpResponse {
 
 /// Maps a request path to a file under `root`, or `None` for anything that could leave it:
 /// `..`, hidden names (`.env`, `.git`), backslashes, NULs, invalid UTF-8, and symlinks that
-/// point outside the root. `root` is canonical (config made it so).
+/// point outside the root or at a hidden name. `root` is canonical (config made it so).
+/// Blocking: it asks the file system.
 pub fn resolve(root: &Path, request_path: &str) -> Option<PathBuf> {
     let decoded = percent_decode_str(request_path).decode_utf8().ok()?;
     let mut path = root.to_path_buf();
     for segment in decoded.split('/').filter(|s| !s.is_empty()) {
-        if segment.starts_with('.') || segment.contains(['\\', '\0', ':']) {
+        if is_hidden_or_odd(segment) {
             return None;
         }
         path.push(segment);
     }
     let canonical = path.canonicalize().ok()?;
-    canonical.starts_with(root).then_some(canonical)
+    let inside = canonical.strip_prefix(root).ok()?;
+    // The resolved path is checked again: a link may lead to `.env` or `.git/…`.
+    let clean = inside.components().all(|c| {
+        c.as_os_str()
+            .to_str()
+            .is_some_and(|name| !is_hidden_or_odd(name))
+    });
+    clean.then_some(canonical)
+}
+
+fn is_hidden_or_odd(name: &str) -> bool {
+    name.starts_with('.') || name.contains(['\\', '\0', ':', '~'])
 }
 
 /// Where the demo page loads a script from.

@@ -1,8 +1,6 @@
 //! `POST /token`: the password and refresh_token grants, read from a form body and the query
 //! string alike (Go's FormValue, spec §1.4); a JSON body is ignored.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::cookies::nf_jwt_for;
@@ -16,7 +14,7 @@ pub async fn token(
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, TokenEndpointError> {
-    let fields = form_fields(&request, &body);
+    let fields = super::form_params::query_and_form(&request, &body);
     let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
     let response = match field("grant_type") {
         "password" => {
@@ -46,21 +44,4 @@ pub fn token_http_response(
         http.cookie(cookie);
     }
     http.json(response)
-}
-
-/// Body fields win over query fields, as with Go's `FormValue`.
-fn form_fields(request: &HttpRequest, body: &[u8]) -> HashMap<String, String> {
-    let mut fields: HashMap<String, String> =
-        serde_urlencoded::from_str(request.query_string()).unwrap_or_default();
-    let is_form = request
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    if is_form {
-        let body_fields: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(body).unwrap_or_default();
-        fields.extend(body_fields);
-    }
-    fields
 }

@@ -10,7 +10,7 @@ use super::signup::provider_email;
 use super::{Actor, new_user_id};
 use crate::db::users::UserListQuery;
 pub use crate::db::users::UserStatus;
-use crate::db::{UniqueViolationExt, refresh_tokens, users};
+use crate::db::{UniqueViolationExt, console_sessions, refresh_tokens, users};
 use crate::domain::ValidationError;
 use crate::domain::duration::parse_duration;
 use crate::domain::email_address::EmailAddress;
@@ -247,6 +247,7 @@ pub async fn update_user(
         .context("loading the user")?
         .ok_or(AdminUserError::NotFound)?;
     let was_banned = user.is_banned(now);
+    let old_role = user.role.clone();
     if let Some(role) = changes.role {
         user.role = role.trim().to_owned();
     }
@@ -298,6 +299,12 @@ pub async fn update_user(
             .await
             .context("ending the user's sessions")?;
     }
+    // A console session must not outlive the password, the role or the standing it began with.
+    if password_changed || (banned && ban_changed) || user.role != old_role {
+        console_sessions::delete_user_console_sessions(&mut *tx, id)
+            .await
+            .context("ending the user's console sessions")?;
+    }
     let mut traits = target(&user);
     if let Some(reason) = changes
         .reason
@@ -348,6 +355,8 @@ pub async fn delete_user(state: &AppState, actor: &Actor, id: Uuid) -> Result<()
         .await
         .context("auditing the deletion")?;
     tx.commit().await.context("committing the deletion")?;
+    // A deleted user's live Ably connections end too, as a banned user's do.
+    ably_revocation::revoke_in_background(state, actor, &user);
     Ok(())
 }
 
@@ -380,6 +389,9 @@ pub async fn end_sessions(
     let ended = refresh_tokens::revoke_user_refresh_tokens(&mut *tx, id, None, now)
         .await
         .context("revoking sessions")?;
+    console_sessions::delete_user_console_sessions(&mut *tx, id)
+        .await
+        .context("ending console sessions")?;
     audit::record(&mut *tx, actor, Action::TokenRevoked, target(&user), now)
         .await
         .context("auditing the revocation")?;
@@ -388,11 +400,22 @@ pub async fn end_sessions(
 }
 
 /// What the console shows beside a user: live sessions, recent audit entries, and how the
-/// last Ably revocation went (`(succeeded, when, error)`).
+/// Ably revocation of the latest ban went.
 pub struct UserDetails {
     pub sessions: Vec<refresh_tokens::Session>,
     pub recent_activity: Vec<crate::db::audit_log::AuditEntry>,
-    pub ably_revocation: Option<(bool, Timestamp, String)>,
+    pub ably_revocation: AblyRevocation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AblyRevocation {
+    /// Never banned, or revocation is off and nothing was recorded.
+    NotApplicable,
+    /// Banned; the background revocation has not reported yet.
+    Pending,
+    Revoked(Timestamp),
+    /// When, and Ably's (or the network's) answer.
+    Failed(Timestamp, String),
 }
 
 pub async fn user_details(state: &AppState, id: Uuid) -> Result<UserDetails, AdminUserError> {
@@ -404,23 +427,44 @@ pub async fn user_details(state: &AppState, id: Uuid) -> Result<UserDetails, Adm
     let recent_activity = audit_log::list_audit_entries(&state.db, &filter, 20, 0)
         .await
         .context("listing recent activity")?;
-    let mut ably_revocation = None;
-    for action in [Action::AblyTokensRevoked, Action::AblyRevocationFailed] {
+    // Only a revocation recorded since the latest ban speaks for the current one.
+    let latest = |action: Action| {
         let filter = AuditFilter::UserAction(id.to_string(), action.as_str().to_owned());
-        if let Some(entry) = audit_log::list_audit_entries(&state.db, &filter, 1, 0)
+        async move {
+            audit_log::list_audit_entries(&state.db, &filter, 1, 0)
+                .await
+                .map(|entries| entries.into_iter().next())
+        }
+    };
+    let banned_at = latest(Action::UserBanned)
+        .await
+        .context("finding the latest ban")?
+        .map(|e| e.created_at);
+    let mut ably_revocation = AblyRevocation::NotApplicable;
+    if let Some(banned_at) = banned_at {
+        if state.settings.ably.key.is_some() && state.settings.ably.revoke_on_ban {
+            ably_revocation = AblyRevocation::Pending;
+        }
+        let revoked = latest(Action::AblyTokensRevoked)
             .await
-            .context("finding the last revocation")?
+            .context("finding revocations")?;
+        let failed = latest(Action::AblyRevocationFailed)
+            .await
+            .context("finding revocations")?;
+        let newest = [revoked, failed]
             .into_iter()
-            .next()
-        {
-            let newer = ably_revocation
-                .as_ref()
-                .is_none_or(|(_, at, _): &(bool, Timestamp, String)| entry.created_at >= *at);
-            if newer {
-                let error = entry.traits["error"].as_str().unwrap_or("").to_owned();
-                ably_revocation =
-                    Some((action == Action::AblyTokensRevoked, entry.created_at, error));
-            }
+            .flatten()
+            .filter(|e| e.created_at >= banned_at)
+            .max_by_key(|e| e.created_at);
+        if let Some(entry) = newest {
+            ably_revocation = if entry.action == Action::AblyTokensRevoked.as_str() {
+                AblyRevocation::Revoked(entry.created_at)
+            } else {
+                AblyRevocation::Failed(
+                    entry.created_at,
+                    entry.traits["error"].as_str().unwrap_or("").to_owned(),
+                )
+            };
         }
     }
     Ok(UserDetails {

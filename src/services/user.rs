@@ -132,6 +132,9 @@ pub async fn update_user(
         refresh_tokens::revoke_user_refresh_tokens(&mut *tx, id, keep, now)
             .await
             .context("ending other sessions")?;
+        crate::db::console_sessions::delete_user_console_sessions(&mut *tx, id)
+            .await
+            .context("ending console sessions")?;
         forget_password_links(&mut tx, id).await?;
     }
     if let Some(data) = update.data {

@@ -488,3 +488,29 @@ async fn revocation_can_be_turned_off() {
     app.settle().await;
     assert!(standin.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_malformed_parameter_does_not_switch_the_checks_off() {
+    let (app, _) = app_with_ably(Answer::List).await;
+    let (token, _) = logged_in(&app, "ada@example.org").await;
+    let r = app
+        .client
+        .get(endpoint(&app, "?clientId=bob&x=%FF%FE"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_ably_error(r, 403, 40300).await;
+}
+
+#[tokio::test]
+async fn deleting_a_user_revokes_their_live_ably_tokens() {
+    let (app, standin) = app_with_ably(Answer::List).await;
+    let (_, id) = logged_in(&app, "ada@example.org").await;
+    app.delete(&format!("/admin/users/{id}"), OPERATOR_TOKEN)
+        .await;
+    app.settle().await;
+    let requests = standin.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(requests[0].body.contains(&format!("clientId:{id}")));
+}

@@ -566,3 +566,72 @@ async fn the_stylesheet_is_served_and_pages_have_no_inline_script() {
         assert!(!html.contains("<script"), "{path}");
     }
 }
+
+#[tokio::test]
+async fn console_sessions_end_with_a_password_change_or_ended_sessions() {
+    let app = spawn_app().await;
+    let csrf = login_admin(&app).await;
+    let boss = user_id_of(&app, "boss@").await;
+    // "End all sessions" on the admin's own account ends the console session too.
+    post_form(
+        &app,
+        &format!("/users/{boss}/end-sessions"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(get_page(&app, "/users").await.0, 303);
+
+    // A password change through the API ends console sessions as well.
+    console_login(&app, "boss@example.org", PASSWORD).await;
+    assert_eq!(get_page(&app, "/users").await.0, 200);
+    let t: Value = app
+        .post_token_password("boss@example.org", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.put_json(
+        "/user",
+        t["access_token"].as_str().unwrap(),
+        &json!({"password": "a new password"}),
+    )
+    .await;
+    assert_eq!(get_page(&app, "/users").await.0, 303);
+}
+
+#[tokio::test]
+async fn absurd_ban_durations_are_refused_and_role_bans_read_until_unbanned() {
+    let app = spawn_app().await;
+    let csrf = login_admin(&app).await;
+    let t = app.confirmed_user("ada@example.org").await;
+    let id = app.user_id(t["access_token"].as_str().unwrap()).await;
+    let r = post_form(
+        &app,
+        &format!("/users/{id}/ban"),
+        &[
+            ("csrf", &csrf),
+            ("duration", "999999999999"),
+            ("reason", ""),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(get_page(&app, &format!("/users/{id}")).await.0, 200);
+    // An old dated ban and a current role ban: the page says the role ban holds until lifted.
+    app.put_json(
+        &format!("/admin/users/{id}"),
+        OPERATOR_TOKEN,
+        &json!({"ban_duration": "1h"}),
+    )
+    .await;
+    app.advance(Duration::from_secs(7200));
+    console_login(&app, "boss@example.org", PASSWORD).await;
+    app.put_json(
+        &format!("/admin/users/{id}"),
+        OPERATOR_TOKEN,
+        &json!({"app_metadata": {"roles": ["banned"]}}),
+    )
+    .await;
+    let (_, html) = get_page(&app, &format!("/users/{id}")).await;
+    assert!(html.contains("until unbanned (role)"), "{html}");
+}

@@ -232,3 +232,35 @@ async fn the_vendor_setting_serves_the_scripts_locally() {
     let (status, _) = raw_get(&app.base, "/vendor/../vendor/other.js").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn directory_redirects_never_leave_the_host() {
+    let dir = site_fixture();
+    let app = site_app(&dir).await;
+    let (status, response) = raw_get(&app.base, "//docs").await;
+    assert_eq!(status, 301);
+    assert!(response.contains("location: /docs/\r\n"), "{response}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn links_to_hidden_files_or_out_of_the_root_are_not_followed() {
+    let dir = site_fixture();
+    let site = dir.path().join("site");
+    std::fs::create_dir(site.join("linked")).unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("secret.txt"),
+        site.join("linked/index.html"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(site.join(".env"), site.join("cfg")).unwrap();
+    let app = site_app(&dir).await;
+    for path in ["/linked/", "/cfg"] {
+        let (status, body) = raw_get(&app.base, path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(
+            !body.contains("outside the site") && !body.contains("SECRET"),
+            "{path}"
+        );
+    }
+}

@@ -139,13 +139,14 @@ fn redirect(location: &str) -> HttpResponse {
 
 /// `2027-01-15 08:00 UTC`, or "—".
 fn when(t: Option<Timestamp>) -> String {
-    t.map_or_else(
-        || "—".to_owned(),
-        |t| {
-            let iso = t.to_rfc3339();
-            format!("{} {} UTC", &iso[..10], &iso[11..16])
-        },
-    )
+    let Some(t) = t else {
+        return "—".to_owned();
+    };
+    let iso = t.to_rfc3339();
+    match (iso.get(..10), iso.get(11..16)) {
+        (Some(day), Some(time)) => format!("{day} {time} UTC"),
+        _ => iso,
+    }
 }
 
 /// The label and CSS class of a user's state, most important first.

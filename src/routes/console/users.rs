@@ -9,10 +9,12 @@ use super::audit::{AuditRow, audit_rows};
 use super::login::CsrfForm;
 use super::{Chrome, Notice, Pager, full_name, query, redirect, render, status_of, when};
 use crate::auth::extractors::ConsoleSession;
-use crate::domain::duration::parse_duration;
+use crate::domain::user::has_banned_role;
 use crate::routes::errors::PageError;
 use crate::services::Actor;
-use crate::services::admin_users::{self, AdminUserError, UserChanges, UserQuery, UserStatus};
+use crate::services::admin_users::{
+    self, AblyRevocation, AdminUserError, BanChange, UserChanges, UserQuery, UserStatus,
+};
 use crate::state::AppState;
 
 const PER_PAGE: u32 = 50;
@@ -247,20 +249,24 @@ pub async fn detail(
     let banned = user.is_banned(now);
     let (status_label, status_class) = status_of(&user, now, &state.settings.jwt.admin_group);
     let roles = user.roles();
-    let ably = if banned {
-        details.ably_revocation.map(|(ok, at, error)| AblyStatus {
-            ok,
-            text: if ok {
-                format!("Live Ably tokens were revoked at {}.", when(Some(at)))
-            } else {
-                format!(
-                    "Revoking the live Ably tokens failed at {} ({error}). The ban stands; tokens already issued expire on their own.",
-                    when(Some(at))
-                )
-            },
-        })
-    } else {
-        None
+    let ably = match details.ably_revocation {
+        _ if !banned => None,
+        AblyRevocation::NotApplicable => None,
+        AblyRevocation::Pending => Some(AblyStatus {
+            ok: true,
+            text: "Revoking the live Ably tokens… reload to see how it went.".into(),
+        }),
+        AblyRevocation::Revoked(at) => Some(AblyStatus {
+            ok: true,
+            text: format!("Live Ably tokens were revoked at {}.", when(Some(at))),
+        }),
+        AblyRevocation::Failed(at, error) => Some(AblyStatus {
+            ok: false,
+            text: format!(
+                "Revoking the live Ably tokens failed at {} ({error}). The ban stands; tokens already issued expire on their own.",
+                when(Some(at))
+            ),
+        }),
     };
     let view = UserView {
         id: user.id.to_string(),
@@ -280,10 +286,13 @@ pub async fn detail(
         confirmed: when(user.confirmed_at),
         is_confirmed: user.is_confirmed(),
         banned,
-        banned_until: if banned && user.banned_until.is_none() {
+        // A banned role outlasts any date: it holds until someone removes it.
+        banned_until: if !banned {
+            "—".into()
+        } else if has_banned_role(&user.app_metadata) {
             "until unbanned (role)".into()
         } else {
-            when(user.banned_until.filter(|_| banned))
+            when(user.banned_until)
         },
         last_sign_in: when(user.last_sign_in_at),
         created: when(Some(user.created_at)),
@@ -335,12 +344,14 @@ pub async fn ban(
     let id = parse_id(&path)?;
     let duration = match form.duration.as_str() {
         "permanent" => None,
-        text => Some(
-            parse_duration(text)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| PageError::BadRequest("Choose how long the ban lasts.".into()))?,
-        ),
+        text => match BanChange::parse(text) {
+            Ok(BanChange::For(d)) => Some(d),
+            _ => {
+                return Err(PageError::BadRequest(
+                    "Choose how long the ban lasts.".into(),
+                ));
+            }
+        },
     };
     let reason =
         Some(form.reason.trim().chars().take(500).collect::<String>()).filter(|r| !r.is_empty());
