@@ -13,7 +13,6 @@ use super::Actor;
 use super::audit::{self, Action};
 use crate::db::{console_sessions, users};
 use crate::domain::one_time_token::SecretToken;
-use crate::domain::password::Password;
 use crate::domain::user::User;
 use crate::state::AppState;
 
@@ -42,23 +41,12 @@ pub async fn login(
     email: &str,
     password: &str,
 ) -> Result<(SecretToken, User), ConsoleLoginError> {
-    let user = users::find_user_by_email(&state.db, &state.settings.jwt.aud, email.trim())
-        .await
-        .context("looking up the admin")?;
-    let password = Password::for_login(password).ok_or(ConsoleLoginError::InvalidCredentials)?;
-    let hash = user.as_ref().and_then(|u| u.password_hash.as_ref());
-    let matched = state
-        .hasher
-        .verify(&password, hash)
-        .await
-        .context("verifying a password")?;
+    let user =
+        super::credentials::check_password(state, &state.settings.jwt.aud, email, password).await?;
     let now = state.clock.now();
     let user = user
         .filter(|u| {
-            matched
-                && u.is_confirmed()
-                && !u.is_banned(now)
-                && u.is_admin(&state.settings.jwt.admin_group)
+            u.is_confirmed() && !u.is_banned(now) && u.is_admin(&state.settings.jwt.admin_group)
         })
         .ok_or(ConsoleLoginError::InvalidCredentials)?;
     let token = SecretToken::generate();

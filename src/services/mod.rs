@@ -6,6 +6,7 @@ pub mod ably_token;
 pub mod admin_users;
 pub mod audit;
 pub mod console_session;
+pub mod credentials;
 pub mod invite;
 pub mod mail_links;
 pub mod recover;

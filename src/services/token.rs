@@ -13,7 +13,6 @@ use super::audit::{self, Action};
 use crate::auth::jwt::AccessClaims;
 use crate::db::{refresh_tokens, users};
 use crate::domain::one_time_token::{SecretToken, TokenDigest};
-use crate::domain::password::Password;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::User;
 use crate::state::AppState;
@@ -137,22 +136,9 @@ pub async fn password_grant(
     email: &str,
     password: &str,
 ) -> Result<TokenResponse, TokenError> {
-    let user = users::find_user_by_email(&state.db, aud, email.trim())
-        .await
-        .context("looking up the user")?;
-    let Some(password) = Password::for_login(password) else {
-        return Err(TokenError::InvalidGrant(BAD_CREDENTIALS));
-    };
-    let hash = user.as_ref().and_then(|u| u.password_hash.as_ref());
-    let matched = state
-        .hasher
-        .verify(&password, hash)
-        .await
-        .context("verifying a password")?;
-    let user = match user {
-        Some(user) if matched => user,
-        _ => return Err(TokenError::InvalidGrant(BAD_CREDENTIALS)),
-    };
+    let user = super::credentials::check_password(state, aud, email, password)
+        .await?
+        .ok_or(TokenError::InvalidGrant(BAD_CREDENTIALS))?;
     let mut tx = crate::db::begin_write(&state.db)
         .await
         .context("starting a transaction")?;
