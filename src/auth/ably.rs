@@ -246,14 +246,14 @@ pub fn sign_token_request(
     }
 }
 
-/// The MAC over a sign text, for tests that reproduce Ably's vectors field by field.
-pub fn mac_of(key: &AblyKey, sign_text: &str) -> String {
-    STANDARD.encode(key.mac(sign_text.as_bytes()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The MAC over a sign text, to reproduce Ably's vectors field by field.
+    fn mac_of(key: &AblyKey, sign_text: &str) -> String {
+        STANDARD.encode(key.mac(sign_text.as_bytes()))
+    }
 
     fn key() -> AblyKey {
         AblyKey::parse("appId1.keyId1:s3cr3tKeyValue_ForTests-0123").unwrap()

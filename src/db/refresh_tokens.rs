@@ -85,23 +85,6 @@ pub async fn find_refresh_token(
     .transpose()
 }
 
-/// The token that replaced `parent_id`, if any.
-pub async fn find_successor(
-    executor: impl SqliteExecutor<'_>,
-    parent_id: i64,
-) -> sqlx::Result<Option<RefreshTokenRecord>> {
-    sqlx::query_as!(
-        Row,
-        r#"select id as "id!", user_id, family_id, rotated_at, revoked_at, created_at
-           from refresh_tokens where parent_id = ? order by id limit 1"#,
-        parent_id
-    )
-    .fetch_optional(executor)
-    .await?
-    .map(RefreshTokenRecord::try_from)
-    .transpose()
-}
-
 /// Marks a live token rotated; false when another request rotated or revoked it first.
 pub async fn mark_rotated(
     executor: impl SqliteExecutor<'_>,

@@ -95,7 +95,7 @@ pub async fn issue_ably_token(
 
 /// `ABLY_CAPABILITY` plus the capability of each of the user's roles: the same answer for the
 /// same roles, in Ably's canonical order.
-pub fn capability_for(state: &AppState, user: &User) -> Capability {
+fn capability_for(state: &AppState, user: &User) -> Capability {
     let settings = &state.settings.ably;
     let mut capability = settings.capability.clone();
     for role in user.roles() {

@@ -113,7 +113,7 @@ fn mint_access_token(state: &AppState, user: &User, exp: Timestamp) -> anyhow::R
 }
 
 /// What the store keeps of an access token: enough to find its session, nothing to replay.
-pub fn digest_of(access_token: &str) -> TokenDigest {
+fn digest_of(access_token: &str) -> TokenDigest {
     SecretToken::presented(access_token).digest()
 }
 
