@@ -10,7 +10,7 @@ use crate::config::Settings;
 use crate::domain::duration::parse_duration;
 use crate::services::Actor;
 use crate::services::admin_users::{self, NewUser};
-use crate::startup::{Application, build_state, mailer_from_settings};
+use crate::startup::{Application, build_state, drain_background, mailer_from_settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -165,8 +165,7 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             // Let the Ably revocation finish before the process exits.
-            state.background.close();
-            state.background.wait().await;
+            drain_background(&state).await;
             write_line(&format!("banned {}", user.email))
         }
         UsersCommand::Unban { email } => {

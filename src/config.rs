@@ -113,7 +113,7 @@ pub struct AblySettings {
     pub ttl_seconds: u64,
     /// Base of Ably's REST API, where revocations go.
     pub rest_url: Url,
-    /// Revoke a user's live Ably tokens when they are banned.
+    /// Revoke a user's live Ably tokens when they are banned or deleted.
     pub revoke_on_ban: bool,
 }
 

@@ -91,8 +91,23 @@ impl Application {
         &self.state
     }
 
+    /// Serves until a shutdown signal, then lets work started after responses (mail, Ably
+    /// revocations) finish, for at most 30 seconds.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.server.await?;
+        drain_background(&self.state).await;
+        Ok(())
+    }
+}
+
+/// Waits for background work (mail, Ably revocations) before the process exits.
+pub async fn drain_background(state: &AppState) {
+    state.background.close();
+    if tokio::time::timeout(std::time::Duration::from_secs(30), state.background.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("background work still running at exit was abandoned");
     }
 }
 

@@ -169,8 +169,8 @@ pub async fn access_digest_exists(
     .await
 }
 
-/// The live session families an access token was issued with. Usually one; two logins of one
-/// user in the same second get byte-identical access tokens (GoTrue's claims carry no nonce).
+/// The live session families an access token was issued with: one, since issuing keeps access
+/// tokens unique; more only for rows written before that (treated as ambiguous by the caller).
 pub async fn find_families_by_access_token(
     executor: impl SqliteExecutor<'_>,
     user_id: Uuid,

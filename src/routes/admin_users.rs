@@ -41,7 +41,7 @@ pub async fn list_users(
     let query = UserQuery {
         aud: admin.aud.clone(),
         filter,
-        status: crate::db::users::UserStatus::All,
+        status: admin_users::UserStatus::All,
         ascending,
         page: pagination.page,
         per_page: pagination.per_page,

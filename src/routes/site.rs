@@ -115,7 +115,7 @@ async fn not_found(root: &Path, request: &HttpRequest) -> HttpResponse {
 /// `..`, hidden names (`.env`, `.git`), backslashes, NULs, invalid UTF-8, and symlinks that
 /// point outside the root or at a hidden name. `root` is canonical (config made it so).
 /// Blocking: it asks the file system.
-pub fn resolve(root: &Path, request_path: &str) -> Option<PathBuf> {
+fn resolve(root: &Path, request_path: &str) -> Option<PathBuf> {
     let decoded = percent_decode_str(request_path).decode_utf8().ok()?;
     let mut path = root.to_path_buf();
     for segment in decoded.split('/').filter(|s| !s.is_empty()) {

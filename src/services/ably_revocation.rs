@@ -1,5 +1,6 @@
-//! Revokes a banned user's live Ably tokens (DESIGN §5, spec/ably.md §5), after the ban is
-//! committed and off the request path. A failure is logged and audited; the ban stands.
+//! Revokes the live Ably tokens of a user who was banned or deleted (DESIGN §5, spec/ably.md
+//! §5), after the change is committed and off the request path. A failure is logged and
+//! audited; the ban stands.
 
 use anyhow::Context;
 use serde::Deserialize;

@@ -214,8 +214,9 @@ async fn existing_account(
     // A fresh signup under autoconfirm sends nothing, so mailing here must not delay the
     // answer either; otherwise both paths send one mail before answering.
     if settings.signup.autoconfirm {
-        let state = state.clone();
-        state.clone().background.spawn(async move {
+        let task_state = state.clone();
+        state.background.spawn(async move {
+            let state = task_state;
             if let Err(e) = state.mailer.send(&owner.email, mail.as_ref()).await {
                 tracing::error!(user_id = %owner.id, error = ?e, "account notice mail failed");
                 undo_notice(&state, owner.id, purpose, previous_sent_at).await;

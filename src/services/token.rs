@@ -55,11 +55,11 @@ pub async fn start_session(
 ) -> anyhow::Result<TokenResponse> {
     let refresh = SecretToken::generate();
     let family = Uuid::new_v4().to_string();
-    let (access_token, access_digest) = mint_unique_access_token(state, conn, user, now).await?;
+    let access = mint_unique_access_token(state, conn, user, now).await?;
     refresh_tokens::insert_refresh_token(
         &mut *conn,
         &refresh.digest(),
-        &access_digest,
+        &access.digest,
         user.id,
         &family,
         None,
@@ -67,7 +67,7 @@ pub async fn start_session(
     )
     .await
     .context("storing a refresh token")?;
-    Ok(token_response(state, access_token, &refresh))
+    Ok(token_response(access, &refresh))
 }
 
 /// GoTrue's claims carry no nonce, so two sessions of one user issued in the same second would
@@ -80,24 +80,33 @@ async fn mint_unique_access_token(
     conn: &mut SqliteConnection,
     user: &User,
     now: Timestamp,
-) -> anyhow::Result<(String, TokenDigest)> {
-    let exp = now.plus(state.settings.jwt.exp);
-    let mut token = mint_access_token(state, user, exp)?;
-    for earlier in 1..=60 {
+) -> anyhow::Result<MintedAccessToken> {
+    let lifetime = state.settings.jwt.exp;
+    for earlier in 0..=60 {
+        let exp = now
+            .plus(lifetime)
+            .minus(std::time::Duration::from_secs(earlier));
+        let token = mint_access_token(state, user, exp)?;
         let digest = digest_of(&token);
         if !refresh_tokens::access_digest_exists(&mut *conn, &digest)
             .await
             .context("checking the access token is unique")?
         {
-            return Ok((token, digest));
+            return Ok(MintedAccessToken {
+                token,
+                digest,
+                expires_in: lifetime.as_secs().saturating_sub(earlier),
+            });
         }
-        token = mint_access_token(
-            state,
-            user,
-            exp.minus(std::time::Duration::from_secs(earlier)),
-        )?;
     }
     anyhow::bail!("could not mint a unique access token")
+}
+
+struct MintedAccessToken {
+    token: String,
+    digest: TokenDigest,
+    /// Seconds until `exp`: the configured lifetime, less any nudge for uniqueness.
+    expires_in: u64,
 }
 
 fn mint_access_token(state: &AppState, user: &User, exp: Timestamp) -> anyhow::Result<String> {
@@ -117,11 +126,11 @@ fn digest_of(access_token: &str) -> TokenDigest {
     SecretToken::presented(access_token).digest()
 }
 
-fn token_response(state: &AppState, access_token: String, refresh: &SecretToken) -> TokenResponse {
+fn token_response(access: MintedAccessToken, refresh: &SecretToken) -> TokenResponse {
     TokenResponse {
-        access_token,
+        access_token: access.token,
         token_type: "bearer",
-        expires_in: state.settings.jwt.exp.as_secs(),
+        expires_in: access.expires_in,
         refresh_token: refresh.expose().to_owned(),
     }
 }
@@ -213,18 +222,17 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         return Err(TokenError::InvalidGrant(BANNED));
     }
 
-    let (access_token, access_digest) =
-        mint_unique_access_token(state, &mut tx, &user, now).await?;
     let successor = state.rotation.successor_of(&presented);
     let rotated_now = record.rotated_at.is_none()
         && refresh_tokens::mark_rotated(&mut *tx, record.id, now)
             .await
             .context("rotating a refresh token")?;
     if rotated_now {
+        let access = mint_unique_access_token(state, &mut tx, &user, now).await?;
         refresh_tokens::insert_refresh_token(
             &mut *tx,
             &successor.digest(),
-            &access_digest,
+            &access.digest,
             user.id,
             &record.family_id,
             Some(record.id),
@@ -242,7 +250,7 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         .await
         .context("auditing the refresh")?;
         tx.commit().await.context("committing the refresh")?;
-        return Ok(token_response(state, access_token, &successor));
+        return Ok(token_response(access, &successor));
     }
 
     // Already rotated: inside the grace window answer with the family's live head, found by
@@ -254,11 +262,12 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         None
     };
     if let Some((head, head_id)) = head {
-        refresh_tokens::set_access_digest(&mut *tx, head_id, &access_digest)
+        let access = mint_unique_access_token(state, &mut tx, &user, now).await?;
+        refresh_tokens::set_access_digest(&mut *tx, head_id, &access.digest)
             .await
             .context("recording the reissued access token")?;
         tx.commit().await.context("committing the reissue")?;
-        return Ok(token_response(state, access_token, &head));
+        return Ok(token_response(access, &head));
     }
     refresh_tokens::revoke_family(&mut *tx, &record.family_id, now)
         .await

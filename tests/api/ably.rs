@@ -148,7 +148,7 @@ async fn the_nf_jwt_cookie_the_id_parameter_and_form_posts_work() {
 #[tokio::test]
 async fn refusals_distinguish_no_session_from_not_allowed() {
     let (app, _) = app_with_ably(Answer::List).await;
-    let (token, id) = logged_in(&app, "ada@example.org").await;
+    let (token, _) = logged_in(&app, "ada@example.org").await;
     assert_ably_error(
         app.client.get(endpoint(&app, "")).send().await.unwrap(),
         401,
@@ -203,7 +203,6 @@ async fn refusals_distinguish_no_session_from_not_allowed() {
         40100,
     )
     .await;
-    let _ = id;
 }
 
 #[tokio::test]

@@ -157,6 +157,17 @@ async fn a_failed_recovery_mail_is_forgotten_so_the_user_can_ask_again() {
         .await;
     assert_eq!(r.status(), 200);
     app.settle().await;
+    // The recovery did run (and was undone): it is in the audit log, its link is gone.
+    let audit: Value = app
+        .get(
+            "/admin/audit?query=action:user_recovery_requested",
+            Some(crate::helpers::OPERATOR_TOKEN),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit.as_array().unwrap().len(), 1);
     assert_eq!(app.count("one_time_tokens").await, 0);
     let user: Value = app
         .get(

@@ -24,6 +24,8 @@ const ACTIONS: &[&str] = &[
     "logout",
     "token_revoked",
     "user_recovery_requested",
+    "invite_accepted",
+    "token_refreshed",
     "user_confirmation_requested",
     "ably_tokens_revoked",
     "ably_revocation_failed",
@@ -136,10 +138,7 @@ pub async fn audit(
         )
     };
     render(&AuditPage {
-        chrome: Some(Chrome {
-            admin_email: session.admin.email.clone(),
-            csrf: session.csrf.clone(),
-        }),
+        chrome: Chrome::of(&session),
         section: "audit",
         actions: ACTIONS
             .iter()

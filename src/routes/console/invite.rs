@@ -31,10 +31,7 @@ fn page(
     full_name: String,
 ) -> Result<HttpResponse, PageError> {
     render(&InvitePage {
-        chrome: Some(Chrome {
-            admin_email: session.admin.email.clone(),
-            csrf: session.csrf.clone(),
-        }),
+        chrome: Chrome::of(session),
         section: "invite",
         notice,
         email,

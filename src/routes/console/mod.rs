@@ -96,6 +96,16 @@ pub struct Chrome {
     pub csrf: String,
 }
 
+impl Chrome {
+    /// The chrome of a logged-in page (login and error pages have none).
+    fn of(session: &crate::auth::extractors::ConsoleSession) -> Option<Chrome> {
+        Some(Chrome {
+            admin_email: session.admin.email.clone(),
+            csrf: session.csrf.clone(),
+        })
+    }
+}
+
 /// A one-line message after an action (`?done=…` on the redirect).
 pub struct Notice {
     pub kind: &'static str,

@@ -66,13 +66,6 @@ const FILTERS: [(&str, &str, UserStatus); 4] = [
     ("admins", "Admins", UserStatus::Admins),
 ];
 
-fn chrome(session: &ConsoleSession) -> Option<Chrome> {
-    Some(Chrome {
-        admin_email: session.admin.email.clone(),
-        csrf: session.csrf.clone(),
-    })
-}
-
 pub async fn list(
     state: web::Data<AppState>,
     session: ConsoleSession,
@@ -136,7 +129,7 @@ pub async fn list(
         })
         .collect();
     render(&UsersPage {
-        chrome: chrome(&session),
+        chrome: Chrome::of(&session),
         section: "users",
         pager: Pager::new(page, PER_PAGE, result.total, |p| link(status_key, p)),
         q,
@@ -303,7 +296,7 @@ pub async fn detail(
         user_metadata: serde_json::to_string_pretty(&user.user_metadata).unwrap_or_default(),
     };
     render(&UserDetailPage {
-        chrome: chrome(&session),
+        chrome: Chrome::of(&session),
         section: "users",
         user: view,
         notice: notice_for(&params.done),
@@ -516,7 +509,7 @@ pub async fn delete_form(
         .await
         .map_err(page_error)?;
     render(&DeletePage {
-        chrome: chrome(&session),
+        chrome: Chrome::of(&session),
         section: "users",
         id: user.id.to_string(),
         email: user.email,
