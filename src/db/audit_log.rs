@@ -56,8 +56,6 @@ pub enum AuditFilter {
     LogType(String),
     /// Entries about one user: as actor or as the target named in the traits.
     User(String),
-    /// One action about one user.
-    UserAction(String, String),
     /// Part of the actor's email and an action, both optional (the console's filters).
     Combined {
         author: Option<String>,
@@ -187,7 +185,6 @@ fn filter_params(filter: &AuditFilter) -> FilterParams {
         AuditFilter::Action(a) => (None, Some(a.clone()), None, None),
         AuditFilter::LogType(t) => (None, None, Some(t.clone()), None),
         AuditFilter::User(u) => (None, None, None, Some(u.clone())),
-        AuditFilter::UserAction(u, a) => (None, Some(a.clone()), None, Some(u.clone())),
         AuditFilter::Combined {
             author,
             action,

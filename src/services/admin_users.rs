@@ -429,7 +429,11 @@ pub async fn user_details(state: &AppState, id: Uuid) -> Result<UserDetails, Adm
         .context("listing recent activity")?;
     // Only a revocation recorded since the latest ban speaks for the current one.
     let latest = |action: Action| {
-        let filter = AuditFilter::UserAction(id.to_string(), action.as_str().to_owned());
+        let filter = AuditFilter::Combined {
+            author: None,
+            action: Some(action.as_str().to_owned()),
+            user: Some(id.to_string()),
+        };
         async move {
             audit_log::list_audit_entries(&state.db, &filter, 1, 0)
                 .await
@@ -523,20 +527,15 @@ pub async fn resend_confirmation(
         valid_for: super::mail_links::human_duration(max_age),
     };
     if let Err(e) = state.mailer.send(&user.email, &mail).await {
-        let mut tx = crate::db::begin_write(&state.db)
-            .await
-            .context("starting a transaction")?;
-        crate::db::one_time_tokens::delete_user_tokens(
-            &mut *tx,
+        super::mail_links::forget_unsent_mail(
+            state,
             id,
-            crate::domain::one_time_token::TokenPurpose::Confirmation,
+            Some(crate::domain::one_time_token::TokenPurpose::Confirmation),
+            super::mail_links::SentStamp::Confirmation,
+            user.confirmation_sent_at,
         )
         .await
-        .context("dropping the unsent link")?;
-        users::set_confirmation_sent_at(&mut *tx, id, user.confirmation_sent_at)
-            .await
-            .context("undoing the mail record")?;
-        tx.commit().await.context("committing the undo")?;
+        .context("undoing an unsent confirmation mail")?;
         return Err(AdminUserError::Unexpected(
             anyhow::Error::new(e).context("sending the confirmation mail"),
         ));

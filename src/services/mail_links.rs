@@ -49,6 +49,39 @@ pub async fn store_link_token(
     Ok(token)
 }
 
+/// Which throttle stamp a mailed link set, so an unsent mail can put it back.
+#[derive(Debug, Clone, Copy)]
+pub enum SentStamp {
+    /// `confirmation_sent_at` (confirmation links and account notices).
+    Confirmation,
+    /// `recovery_sent_at`.
+    Recovery,
+}
+
+/// After a mail could not be sent: drop its link (if it carried one) and restore the throttle
+/// stamp, so the user can be mailed again at once. Re-reads nothing: it writes only those two.
+pub async fn forget_unsent_mail(
+    state: &AppState,
+    user_id: Uuid,
+    link: Option<TokenPurpose>,
+    stamp: SentStamp,
+    previous_sent_at: Option<Timestamp>,
+) -> sqlx::Result<()> {
+    let mut tx = crate::db::begin_write(&state.db).await?;
+    if let Some(purpose) = link {
+        one_time_tokens::delete_user_tokens(&mut *tx, user_id, purpose).await?;
+    }
+    match stamp {
+        SentStamp::Confirmation => {
+            crate::db::users::set_confirmation_sent_at(&mut *tx, user_id, previous_sent_at).await?
+        }
+        SentStamp::Recovery => {
+            crate::db::users::set_recovery_sent_at(&mut *tx, user_id, previous_sent_at).await?
+        }
+    }
+    tx.commit().await
+}
+
 /// True when a mail of this kind went out less than the throttle interval ago.
 pub fn throttled(state: &AppState, last_sent: Option<Timestamp>, now: Timestamp) -> bool {
     last_sent.is_some_and(|sent| sent.plus(state.settings.mailer.max_frequency) > now)

@@ -7,10 +7,11 @@ use serde_json::json;
 
 use super::Actor;
 use super::audit::{self, Action};
-use super::mail_links::{self, human_duration, store_link_token, throttled};
-use crate::db::{one_time_tokens, users};
+use super::mail_links::{
+    self, SentStamp, forget_unsent_mail, human_duration, store_link_token, throttled,
+};
+use crate::db::users;
 use crate::domain::one_time_token::TokenPurpose;
-use crate::domain::timestamp::Timestamp;
 use crate::domain::user::User;
 use crate::mail::RecoveryEmail;
 use crate::state::AppState;
@@ -104,21 +105,16 @@ pub async fn deliver_recovery(
     };
     if let Err(e) = state.mailer.send(&user.email, &mail).await {
         // Forget the unsent link so the user may ask again at once.
-        forget_unsent(state, user.id, user.recovery_sent_at)
-            .await
-            .context("undoing a failed recovery mail")?;
+        forget_unsent_mail(
+            state,
+            user.id,
+            Some(TokenPurpose::Recovery),
+            SentStamp::Recovery,
+            user.recovery_sent_at,
+        )
+        .await
+        .context("undoing a failed recovery mail")?;
         return Err(anyhow::Error::new(e).context("sending the recovery mail"));
     }
     Ok(())
-}
-
-async fn forget_unsent(
-    state: &AppState,
-    id: uuid::Uuid,
-    previous_sent_at: Option<Timestamp>,
-) -> sqlx::Result<()> {
-    let mut tx = crate::db::begin_write(&state.db).await?;
-    one_time_tokens::delete_user_tokens(&mut *tx, id, TokenPurpose::Recovery).await?;
-    users::set_recovery_sent_at(&mut *tx, id, previous_sent_at).await?;
-    tx.commit().await
 }

@@ -4,9 +4,11 @@ use anyhow::Context;
 use serde_json::json;
 
 use super::audit::{self, Action};
-use super::mail_links::{self, human_duration, store_link_token, throttled};
+use super::mail_links::{
+    self, SentStamp, forget_unsent_mail, human_duration, store_link_token, throttled,
+};
 use super::{Actor, new_user_id};
-use crate::db::{UniqueViolationExt, one_time_tokens, users};
+use crate::db::{UniqueViolationExt, users};
 use crate::domain::ValidationError;
 use crate::domain::email_address::EmailAddress;
 use crate::domain::metadata::{self, Metadata};
@@ -219,36 +221,27 @@ async fn existing_account(
             let state = task_state;
             if let Err(e) = state.mailer.send(&owner.email, mail.as_ref()).await {
                 tracing::error!(user_id = %owner.id, error = ?e, "account notice mail failed");
-                undo_notice(&state, owner.id, purpose, previous_sent_at).await;
+                let undo = forget_unsent_mail(&state, owner.id, purpose, SentStamp::Confirmation, previous_sent_at);
+                if let Err(e) = undo.await {
+                    tracing::error!(user_id = %owner.id, error = ?e, "could not undo an unsent account mail");
+                }
             }
         });
         return Ok(response);
     }
     if let Err(e) = state.mailer.send(&owner.email, mail.as_ref()).await {
-        undo_notice(state, owner.id, purpose, previous_sent_at).await;
+        forget_unsent_mail(
+            state,
+            owner.id,
+            purpose,
+            SentStamp::Confirmation,
+            previous_sent_at,
+        )
+        .await
+        .context("undoing an unsent account mail")?;
         return Err(SignupError::Mail(e));
     }
     Ok(response)
-}
-
-/// Forgets an unsent link and its throttle stamp, so the owner can be mailed again at once.
-async fn undo_notice(
-    state: &AppState,
-    id: uuid::Uuid,
-    purpose: Option<TokenPurpose>,
-    previous_sent_at: Option<Timestamp>,
-) {
-    let undo = async {
-        let mut tx = crate::db::begin_write(&state.db).await?;
-        users::set_confirmation_sent_at(&mut *tx, id, previous_sent_at).await?;
-        if let Some(purpose) = purpose {
-            one_time_tokens::delete_user_tokens(&mut *tx, id, purpose).await?;
-        }
-        tx.commit().await
-    };
-    if let Err(e) = undo.await {
-        tracing::error!(user_id = %id, error = ?e, "could not undo an unsent account mail");
-    }
 }
 
 pub fn provider_email() -> Metadata {
