@@ -5,7 +5,7 @@
 //   and 0.9.x decodes the JWT with `window.atob` (without it `expires_at` is NaN and it never refreshes).
 // - `addEventListener`: 1.0.1 registers a `storage` listener on window.
 // - `localStorage`: Map-backed.
-// - `fetch`: wrapped by a recording spy (Node's fetch has no cookie jar and no request log).
+// - `fetch`: wrapped by the shared recording spy (tests/support/fetch-recorder.mjs).
 
 const store = new Map();
 
@@ -35,78 +35,8 @@ export function storedUser() {
   return raw === null ? null : JSON.parse(raw);
 }
 
-// ---------------------------------------------------------------------------
-// Recording fetch spy. Every call made through globalThis.fetch is recorded as
-// { method, url, path, reqHeaders (lower-case keys), reqBody, status, resHeaders, resBody }.
-// The response handed back to the client is untouched (we read a clone).
-
-const realFetch = globalThis.fetch;
-// Unrecorded fetch for the suite's own raw requests (harness.rawRequest).
-globalThis.__chipflapRealFetch = realFetch;
-export const calls = [];
-
-globalThis.fetch = async function recordingFetch(input, init = {}) {
-  const url = typeof input === 'string' ? input : input.url;
-  const method = (init.method || (typeof input === 'object' && input.method) || 'GET').toUpperCase();
-  const reqHeaders = {};
-  new Headers(init.headers || {}).forEach((v, k) => {
-    reqHeaders[k] = v;
-  });
-  const entry = {
-    method,
-    url,
-    path: new URL(url).pathname,
-    reqHeaders,
-    reqBody: typeof init.body === 'string' ? init.body : init.body == null ? null : '[non-string body]',
-    status: undefined,
-    resHeaders: {},
-    resBody: undefined,
-    error: undefined,
-  };
-  calls.push(entry);
-  let response;
-  try {
-    response = await realFetch(input, init);
-  } catch (err) {
-    entry.error = err;
-    throw err;
-  }
-  entry.status = response.status;
-  response.headers.forEach((v, k) => {
-    entry.resHeaders[k] = v;
-  });
-  try {
-    entry.resBody = await response.clone().text();
-  } catch (err) {
-    entry.resBody = `[unreadable body: ${err}]`;
-  }
-  return response;
-};
-
-/** Marks the current end of the call log; pass it to `callsSince`. */
-export function mark() {
-  return calls.length;
-}
-
-/** Calls recorded since `from` (a value returned by `mark()`), optionally filtered. */
-export function callsSince(from, { method, path } = {}) {
-  return calls
-    .slice(from)
-    .filter(
-      (c) =>
-        (!method || c.method === method) &&
-        (!path || (path instanceof RegExp ? path.test(c.path) : c.path.endsWith(path))),
-    );
-}
-
-/** The last recorded call matching method/path (path matched as suffix of the URL path). */
-export function lastCall({ method, path } = {}) {
-  for (let i = calls.length - 1; i >= 0; i--) {
-    const c = calls[i];
-    if ((!method || c.method === method) && (!path || c.path.endsWith(path))) return c;
-  }
-  return undefined;
-}
+// The recording fetch spy (shared with the other Node suites).
+export { calls, callsSince, lastCall, mark } from '../../../support/fetch-recorder.mjs';
 
 /** One line describing a recorded call, for assertion messages. */
 export function describeCall(c) {

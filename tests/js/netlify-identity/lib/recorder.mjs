@@ -1,70 +1,10 @@
-// Recording fetch spy, for both the browser and the server emulation. Import it before the
-// first request. Every call made through globalThis.fetch (by @netlify/identity directly, or by
-// gotrue-js underneath it) is recorded as
-// { method, url, path, search, reqHeaders (lower-case keys), reqBody, status, resHeaders, resBody }.
-// The response handed back to the caller is untouched (we read a clone).
-// Adapted from tests/js/gotrue/lib/browser-env.mjs.
+// Recording fetch spy, for both the browser and the server emulation: the shared one
+// (tests/support/fetch-recorder.mjs), which records every call made through globalThis.fetch,
+// by @netlify/identity directly or by gotrue-js underneath it. Import it before the first
+// request. This module adds the suite's own message formatting.
 
-const realFetch = globalThis.fetch;
-// Unrecorded fetch for the suite's own raw requests (harness.rawRequest).
-globalThis.__chipflapRealFetch = realFetch;
-export const calls = [];
-
-globalThis.fetch = async function recordingFetch(input, init = {}) {
-  const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-  const method = (init.method || (typeof input === 'object' && input.method) || 'GET').toUpperCase();
-  const reqHeaders = {};
-  new Headers(init.headers || {}).forEach((v, k) => {
-    reqHeaders[k] = v;
-  });
-  const u = new URL(url);
-  const entry = {
-    method,
-    url,
-    path: u.pathname,
-    search: u.search,
-    reqHeaders,
-    reqBody: typeof init.body === 'string' ? init.body : init.body == null ? null : '[non-string body]',
-    status: undefined,
-    resHeaders: {},
-    resBody: undefined,
-    error: undefined,
-  };
-  calls.push(entry);
-  let response;
-  try {
-    response = await realFetch(input, init);
-  } catch (err) {
-    entry.error = err;
-    throw err;
-  }
-  entry.status = response.status;
-  response.headers.forEach((v, k) => {
-    entry.resHeaders[k] = v;
-  });
-  try {
-    entry.resBody = await response.clone().text();
-  } catch (err) {
-    entry.resBody = `[unreadable body: ${err}]`;
-  }
-  return response;
-};
-
-/** Marks the current end of the call log; pass it to `callsSince`. */
-export function mark() {
-  return calls.length;
-}
-
-/** Calls recorded since `from` (a value returned by `mark()`), optionally filtered by method / path suffix. */
-export function callsSince(from, { method, path } = {}) {
-  return calls
-    .slice(from)
-    .filter(
-      (c) =>
-        (!method || c.method === method) &&
-        (!path || (path instanceof RegExp ? path.test(c.path) : c.path.endsWith(path))),
-    );
-}
+export { calls, callsSince, mark } from '../../../support/fetch-recorder.mjs';
+import { calls } from '../../../support/fetch-recorder.mjs';
 
 /** One line describing a recorded call (status, headers, body), for assertion messages. */
 export function describeCall(c) {
