@@ -257,14 +257,18 @@ pub async fn update_user(
     let password_changed = hash.is_some();
     if let Some(hash) = hash {
         user.password_hash = Some(hash);
-        super::user::forget_password_links(&mut tx, id).await?;
+        super::mail_links::forget_password_links(&mut tx, id)
+            .await
+            .context("dropping stale links")?;
     }
     if let Some(email) = email.filter(|e| e.as_str() != user.email) {
         // Links mailed to the old address, and a pending change, must not outlive it.
         user.email = email.into_string();
         user.new_email = None;
         user.email_change_sent_at = None;
-        super::user::forget_password_links(&mut tx, id).await?;
+        super::mail_links::forget_password_links(&mut tx, id)
+            .await
+            .context("dropping stale links")?;
         crate::db::one_time_tokens::delete_user_tokens(
             &mut *tx,
             id,

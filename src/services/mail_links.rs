@@ -49,6 +49,15 @@ pub async fn store_link_token(
     Ok(token)
 }
 
+/// Once the password or the address changes, links mailed earlier must stop working: an old
+/// invite or recovery link would otherwise reset the new password.
+pub async fn forget_password_links(conn: &mut SqliteConnection, id: Uuid) -> sqlx::Result<()> {
+    for purpose in [TokenPurpose::Recovery, TokenPurpose::Invite] {
+        one_time_tokens::delete_user_tokens(&mut *conn, id, purpose).await?;
+    }
+    Ok(())
+}
+
 /// Which throttle stamp a mailed link set, so an unsent mail can put it back.
 #[derive(Debug, Clone, Copy)]
 pub enum SentStamp {

@@ -135,7 +135,9 @@ pub async fn update_user(
         crate::db::console_sessions::delete_user_console_sessions(&mut *tx, id)
             .await
             .context("ending console sessions")?;
-        forget_password_links(&mut tx, id).await?;
+        mail_links::forget_password_links(&mut tx, id)
+            .await
+            .context("dropping stale links")?;
     }
     if let Some(data) = update.data {
         metadata::merge(&mut user.user_metadata, data);
@@ -169,7 +171,9 @@ pub async fn update_user(
             .ok_or_else(|| anyhow::anyhow!("email change token without an address"))?;
         user.new_email = None;
         user.email_change_sent_at = None;
-        forget_password_links(&mut tx, id).await?;
+        mail_links::forget_password_links(&mut tx, id)
+            .await
+            .context("dropping stale links")?;
     } else if let Some((token, new_email)) = &pending_change {
         one_time_tokens::replace_token(
             &mut tx,
@@ -232,18 +236,4 @@ async fn mail_email_change(
         .await
         .map_err(UserError::Mail)?;
     Ok((token, new_email.into_string()))
-}
-
-/// Once the password or the address changes, links mailed earlier must stop working: an old
-/// invite or recovery link would otherwise reset the new password.
-pub(crate) async fn forget_password_links(
-    conn: &mut sqlx::SqliteConnection,
-    id: Uuid,
-) -> anyhow::Result<()> {
-    for purpose in [TokenPurpose::Recovery, TokenPurpose::Invite] {
-        one_time_tokens::delete_user_tokens(&mut *conn, id, purpose)
-            .await
-            .context("dropping stale links")?;
-    }
-    Ok(())
 }

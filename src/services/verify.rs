@@ -89,7 +89,9 @@ pub async fn verify(
                 return Err(VerifyError::NotFound);
             }
             user.password_hash = Some(hash.ok_or(VerifyError::PasswordRequired)?);
-            super::user::forget_password_links(&mut tx, user.id).await?;
+            super::mail_links::forget_password_links(&mut tx, user.id)
+                .await
+                .context("dropping stale links")?;
             Action::InviteAccepted
         }
         TokenPurpose::Confirmation => Action::UserSignedUp,

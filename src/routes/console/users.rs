@@ -192,6 +192,18 @@ fn parse_id(path: &str) -> Result<Uuid, PageError> {
     Uuid::parse_str(path).map_err(|_| PageError::NotFound)
 }
 
+/// What every action form starts with: the CSRF check, the target user's id, and the admin
+/// as the actor the audit log records.
+fn action_target(
+    state: &AppState,
+    session: &ConsoleSession,
+    path: &str,
+    csrf: &str,
+) -> Result<(Uuid, Actor), PageError> {
+    session.check_csrf(state, csrf)?;
+    Ok((parse_id(path)?, Actor::user(&session.admin)))
+}
+
 fn page_error(e: AdminUserError) -> PageError {
     match e {
         AdminUserError::NotFound => PageError::NotFound,
@@ -333,8 +345,7 @@ pub async fn ban(
     path: web::Path<String>,
     form: web::Form<BanForm>,
 ) -> Result<HttpResponse, PageError> {
-    session.check_csrf(&state, &form.csrf)?;
-    let id = parse_id(&path)?;
+    let (id, actor) = action_target(&state, &session, &path, &form.csrf)?;
     let duration = match form.duration.as_str() {
         "permanent" => None,
         text => match BanChange::parse(text) {
@@ -348,7 +359,7 @@ pub async fn ban(
     };
     let reason =
         Some(form.reason.trim().chars().take(500).collect::<String>()).filter(|r| !r.is_empty());
-    admin_users::ban(&state, &Actor::user(&session.admin), id, duration, reason)
+    admin_users::ban(&state, &actor, id, duration, reason)
         .await
         .map_err(page_error)?;
     Ok(back(id, "banned"))
@@ -360,9 +371,8 @@ pub async fn unban(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
-    session.check_csrf(&state, &form.csrf)?;
-    let id = parse_id(&path)?;
-    admin_users::unban(&state, &Actor::user(&session.admin), id)
+    let (id, actor) = action_target(&state, &session, &path, &form.csrf)?;
+    admin_users::unban(&state, &actor, id)
         .await
         .map_err(page_error)?;
     Ok(back(id, "unbanned"))
@@ -374,13 +384,12 @@ pub async fn confirm(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
-    session.check_csrf(&state, &form.csrf)?;
-    let id = parse_id(&path)?;
+    let (id, actor) = action_target(&state, &session, &path, &form.csrf)?;
     let changes = UserChanges {
         confirm: true,
         ..UserChanges::default()
     };
-    admin_users::update_user(&state, &Actor::user(&session.admin), id, changes)
+    admin_users::update_user(&state, &actor, id, changes)
         .await
         .map_err(page_error)?;
     Ok(back(id, "confirmed"))
@@ -392,9 +401,8 @@ pub async fn resend_confirmation(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
-    session.check_csrf(&state, &form.csrf)?;
-    let id = parse_id(&path)?;
-    match admin_users::resend_confirmation(&state, &Actor::user(&session.admin), id).await {
+    let (id, actor) = action_target(&state, &session, &path, &form.csrf)?;
+    match admin_users::resend_confirmation(&state, &actor, id).await {
         Ok(()) => Ok(back(id, "confirmation-sent")),
         Err(AdminUserError::Unexpected(e)) => {
             tracing::error!(error = ?e, "console: confirmation mail failed");
@@ -410,12 +418,10 @@ pub async fn send_recovery(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
-    session.check_csrf(&state, &form.csrf)?;
-    let id = parse_id(&path)?;
+    let (id, actor) = action_target(&state, &session, &path, &form.csrf)?;
     let user = admin_users::get_user(&state, id)
         .await
         .map_err(page_error)?;
-    let actor = Actor::user(&session.admin);
     match crate::services::recover::deliver_recovery(
         &state,
         &actor,
@@ -446,8 +452,7 @@ pub async fn roles(
     path: web::Path<String>,
     form: web::Form<RolesForm>,
 ) -> Result<HttpResponse, PageError> {
-    session.check_csrf(&state, &form.csrf)?;
-    let id = parse_id(&path)?;
+    let (id, actor) = action_target(&state, &session, &path, &form.csrf)?;
     let mut roles: Vec<String> = Vec::new();
     for role in form
         .roles
@@ -470,7 +475,7 @@ pub async fn roles(
         app_metadata: Some(app),
         ..UserChanges::default()
     };
-    admin_users::update_user(&state, &Actor::user(&session.admin), id, changes)
+    admin_users::update_user(&state, &actor, id, changes)
         .await
         .map_err(page_error)?;
     Ok(back(id, "roles"))
@@ -482,9 +487,8 @@ pub async fn end_sessions(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
-    session.check_csrf(&state, &form.csrf)?;
-    let id = parse_id(&path)?;
-    admin_users::end_sessions(&state, &Actor::user(&session.admin), id)
+    let (id, actor) = action_target(&state, &session, &path, &form.csrf)?;
+    admin_users::end_sessions(&state, &actor, id)
         .await
         .map_err(page_error)?;
     Ok(back(id, "sessions-ended"))
@@ -531,8 +535,7 @@ pub async fn delete(
     path: web::Path<String>,
     form: web::Form<DeleteForm>,
 ) -> Result<HttpResponse, PageError> {
-    session.check_csrf(&state, &form.csrf)?;
-    let id = parse_id(&path)?;
+    let (id, actor) = action_target(&state, &session, &path, &form.csrf)?;
     let user = admin_users::get_user(&state, id)
         .await
         .map_err(page_error)?;
@@ -546,7 +549,7 @@ pub async fn delete(
             "You cannot delete your own account from the console.".into(),
         ));
     }
-    admin_users::delete_user(&state, &Actor::user(&session.admin), id)
+    admin_users::delete_user(&state, &actor, id)
         .await
         .map_err(page_error)?;
     Ok(redirect(&format!(
