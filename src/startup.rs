@@ -52,6 +52,9 @@ impl Application {
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .service(
                     web::scope("/.netlify/identity")
+                        .wrap(actix_web::middleware::from_fn(
+                            routes::audience_guard::identity,
+                        ))
                         .wrap(cors(&server_settings))
                         .configure(routes::identity)
                         .default_service(web::to(routes::not_found)),
@@ -59,6 +62,9 @@ impl Application {
                 .configure(routes::console::configure)
                 .service(
                     web::scope("/.netlify/functions")
+                        .wrap(actix_web::middleware::from_fn(
+                            routes::audience_guard::functions,
+                        ))
                         .wrap(cors(&server_settings))
                         .configure(routes::functions)
                         .default_service(web::to(routes::not_found)),
@@ -120,16 +126,13 @@ pub async fn build_state(
     let db = db::connect_pool(&settings.database)
         .await
         .with_context(|| format!("opening the database {}", settings.database.path.display()))?;
-    db::MIGRATOR
-        .run(&db)
-        .await
-        .context("applying database migrations")?;
+    db::migrate(&db).await?;
     let hasher = PasswordHasher::new(&settings.hashing).context("configuring argon2")?;
     let secret = settings.jwt.secret_bytes();
     Ok(AppState {
         db,
         mailer,
-        jwt: JwtKeys::new(secret),
+        jwt: JwtKeys::new(secret).allowing_audiences(settings.jwt.audiences()),
         rotation: RotationKey::from_secret(secret),
         hasher,
         clock,

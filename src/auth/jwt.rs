@@ -69,6 +69,8 @@ pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// When set, a user token whose `aud` is not listed is refused (issue 8).
+    audiences: Option<std::sync::Arc<[String]>>,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -89,7 +91,15 @@ impl JwtKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            audiences: None,
         }
+    }
+
+    /// Refuse user tokens whose `aud` is not one of `audiences` (the configured ones). The
+    /// system token (`sub` "0", which carries no `aud`) is exempt: it is not a user's.
+    pub fn allowing_audiences(mut self, audiences: Vec<String>) -> Self {
+        self.audiences = Some(audiences.into());
+        self
     }
 
     pub fn issue(&self, claims: &AccessClaims<'_>) -> Result<String, jsonwebtoken::errors::Error> {
@@ -122,6 +132,14 @@ impl JwtKeys {
                 "token is expired by {}",
                 go_duration(now.unix() - claims.exp)
             )));
+        }
+        if let Some(audiences) = &self.audiences
+            && !claims.is_system()
+            && !audiences.iter().any(|a| a == claims.aud())
+        {
+            return Err(TokenError::Invalid(
+                "token audience is not served by this server".into(),
+            ));
         }
         Ok(claims)
     }

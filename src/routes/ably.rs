@@ -92,6 +92,16 @@ impl AblyError {
             cause: None,
         }
     }
+
+    /// 400 with Ably's generic bad-request code.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        AblyError {
+            status: StatusCode::BAD_REQUEST,
+            code: 40000,
+            message: message.into(),
+            cause: None,
+        }
+    }
 }
 
 impl From<AblyTokenError> for AblyError {

@@ -7,7 +7,9 @@
 )]
 
 mod ably;
+mod addresses_are_deliverable;
 mod admin_users;
+mod audiences_are_configured;
 mod binary;
 mod console;
 mod health;
@@ -15,7 +17,9 @@ mod helpers;
 mod invite;
 mod logout;
 mod mail_smtp;
+mod one_account_per_mailbox;
 mod recover;
+mod roles_are_string_lists;
 mod signup;
 mod site;
 mod support;
