@@ -190,6 +190,34 @@ mod tests {
     }
 
     #[test]
+    fn only_configured_audiences_verify_once_configured() {
+        let keys = keys().allowing_audiences(vec![String::new(), "shop".into()]);
+        let now = Timestamp::from_unix(1_000);
+        let token =
+            |claims: Value| jsonwebtoken::encode(&header(), &claims, &keys.encoding).unwrap();
+        for ok in [
+            json!({"exp": 2_000, "sub": "u1"}),
+            json!({"aud": "shop", "exp": 2_000, "sub": "u1"}),
+            json!({"aud": "anything", "exp": 2_000, "sub": "0"}),
+        ] {
+            assert!(keys.verify(&token(ok.clone()), now).is_ok(), "{ok}");
+        }
+        for refused in [
+            json!({"aud": "anything", "exp": 2_000, "sub": "u1"}),
+            json!({"aud": "SHOP", "exp": 2_000, "sub": "u1"}),
+            json!({"aud": ["anything", "shop"], "exp": 2_000, "sub": "u1"}),
+        ] {
+            assert_eq!(
+                keys.verify(&token(refused.clone()), now).unwrap_err(),
+                TokenError::Invalid("token audience is not served by this server".into()),
+                "{refused}"
+            );
+        }
+        let system = keys.issue_system(Timestamp::from_unix(2_000)).unwrap();
+        assert!(keys.verify(&system, now).unwrap().is_system());
+    }
+
+    #[test]
     fn round_trip_with_gotrue_claims_and_no_empty_aud() {
         let meta = json!({"provider": "email"}).as_object().unwrap().clone();
         let empty = Metadata::new();
