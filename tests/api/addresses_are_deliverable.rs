@@ -88,10 +88,11 @@ async fn undeliverable_addresses_are_422_on_every_api_path() {
 #[tokio::test]
 async fn unicode_addresses_that_pass_are_delivered() {
     let app = spawn_app().await;
-    for address in [
-        "Ääkkönen@example.test",
-        "d@exämple.test",
-        "ü@xn--exmple-cua.test",
+    // (address, recipient): a Unicode domain is mailed as punycode.
+    for (address, recipient) in [
+        ("Ääkkönen@example.test", "Ääkkönen@example.test"),
+        ("d@exämple.test", "d@xn--exmple-cua.test"),
+        ("ü@xn--exmple-cua.test", "ü@xn--exmple-cua.test"),
     ] {
         let r = app
             .post_json(
@@ -101,7 +102,9 @@ async fn unicode_addresses_that_pass_are_delivered() {
             )
             .await;
         assert_eq!(r.status(), 200, "{address}");
-        let token = app.token_in_last_email(address, "confirmation").await;
+        let user: Value = r.json().await.unwrap();
+        assert_eq!(user["email"], address, "the account keeps the spelling");
+        let token = app.token_in_last_email(recipient, "confirmation").await;
         assert_eq!(app.post_verify("signup", &token, None).await.status(), 200);
     }
     let r = app
@@ -195,4 +198,26 @@ fn the_command_line_refuses_undeliverable_addresses() {
             "{stderr}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_internationalized_domain_goes_out_over_smtp() {
+    use std::time::Duration;
+    let sink = crate::support::smtp_sink::SmtpSink::start();
+    let mailer = chipflap::mail::Mailer::smtp(
+        crate::helpers::test_from(),
+        "127.0.0.1",
+        sink.port(),
+        None,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let app = crate::helpers::spawn_app_with(|_| {}, mailer).await;
+    let r = app.post_signup("d@EXÄMPLE.test", PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    let received = sink.wait_for_messages(1, Duration::from_secs(10)).await;
+    // Punycode on the envelope: no SMTPUTF8 needed for an ASCII local part.
+    assert_eq!(received[0].to, ["d@xn--exmple-cua.test"]);
+    let token = crate::helpers::link_token(&received[0].text(), "confirmation");
+    assert_eq!(app.post_verify("signup", &token, None).await.status(), 200);
 }
