@@ -127,6 +127,7 @@ pub async fn build_state(
         .await
         .with_context(|| format!("opening the database {}", settings.database.path.display()))?;
     db::migrate(&db).await?;
+    warn_about_unserved_audiences(&db, &settings).await?;
     let hasher = PasswordHasher::new(&settings.hashing).context("configuring argon2")?;
     let secret = settings.jwt.secret_bytes();
     Ok(AppState {
@@ -144,6 +145,27 @@ pub async fn build_state(
             .context("building the HTTP client")?,
         background: tokio_util::task::TaskTracker::new(),
     })
+}
+
+/// Accounts an older version let in under audiences that are not configured can no longer log
+/// in or use their tokens, and the console does not list them: say so at every start.
+async fn warn_about_unserved_audiences(
+    db: &sqlx::SqlitePool,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let counts = db::users::count_by_audience(db)
+        .await
+        .context("counting accounts per audience")?;
+    for (aud, accounts) in counts {
+        if !settings.jwt.serves_audience(&aud) {
+            tracing::warn!(
+                aud = %aud,
+                accounts,
+                "accounts in an audience that is neither GOTRUE_JWT_AUD nor in GOTRUE_JWT_ALLOWED_AUDIENCES: they cannot log in; add the audience to GOTRUE_JWT_ALLOWED_AUDIENCES to manage them through the admin API with X-JWT-AUD, or delete them"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The mailer the settings ask for: SMTP when a host is set, else the `.eml` outbox.

@@ -558,3 +558,15 @@ struct BackfillRow {
     aud: String,
     email: String,
 }
+
+/// How many accounts each audience holds (a walk of `users_aud_created_at`).
+pub async fn count_by_audience(
+    executor: impl SqliteExecutor<'_>,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    let rows = sqlx::query!(
+        r#"select aud as "aud!", count(*) as "n!: i64" from users group by aud order by aud"#
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.aud, r.n)).collect())
+}
