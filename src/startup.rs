@@ -14,6 +14,7 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password_hasher::PasswordHasher;
 use crate::auth::refresh_rotation::RotationKey;
+use crate::auth::session_cookie::SessionCookieKey;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db;
@@ -131,6 +132,7 @@ pub async fn build_state(
         mailer,
         jwt: JwtKeys::new(secret),
         rotation: RotationKey::from_secret(secret),
+        session_cookie: SessionCookieKey::from_secret(secret),
         hasher,
         clock,
         settings: Arc::new(settings),

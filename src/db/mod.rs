@@ -4,6 +4,7 @@ pub mod audit_log;
 pub mod console_sessions;
 pub mod one_time_tokens;
 pub mod refresh_tokens;
+pub mod sessions;
 pub mod users;
 
 use std::time::Duration;

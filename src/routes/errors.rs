@@ -7,6 +7,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::cookies;
+use crate::domain::session::SessionRefusal;
 use crate::services::admin_users::AdminUserError;
 use crate::services::invite::InviteError;
 use crate::services::recover::RecoverError;
@@ -14,6 +15,10 @@ use crate::services::signup::SignupError;
 use crate::services::token::{LogoutError, TokenError};
 use crate::services::user::UserError;
 use crate::services::verify::{VerifyError, VerifyType};
+
+/// The 401 message for an access token whose session has ended (logout, password change,
+/// ban, an admin, refresh-token reuse).
+pub const SESSION_ENDED: &str = "Invalid token: session has ended";
 
 /// GoTrue's HTTPError. A 5xx says only "Internal server error" plus an `error_id` that is
 /// also in the log line; the cause never reaches the body.
@@ -68,6 +73,12 @@ impl HttpError {
             cause: Some(cause.into()),
             clear_cookie: false,
         }
+    }
+
+    /// 401 for an access token whose session has ended, answered as any invalid token is
+    /// (the `nf_jwt` cookie is cleared).
+    pub fn session_ended() -> Self {
+        Self::unauthorized(SESSION_ENDED).clearing_cookie()
     }
 
     pub fn clearing_cookie(mut self) -> Self {
@@ -366,6 +377,7 @@ impl From<UserError> for HttpError {
         match e {
             UserError::NotFound => HttpError::not_found("User not found"),
             UserError::Banned => HttpError::forbidden("User is banned"),
+            UserError::SessionEnded => HttpError::session_ended(),
             UserError::Invalid(v) => HttpError::unprocessable(v.reason),
             UserError::AppMetadataNotAllowed => {
                 HttpError::unauthorized("Updating app_metadata requires admin privileges")
@@ -388,7 +400,11 @@ impl From<UserError> for HttpError {
 impl From<LogoutError> for HttpError {
     fn from(e: LogoutError) -> Self {
         match e {
-            LogoutError::UnknownUser => HttpError::unauthorized("Invalid user"),
+            LogoutError::Refused(SessionRefusal::UnknownUser) => {
+                HttpError::unauthorized("Invalid user")
+            }
+            LogoutError::Refused(SessionRefusal::Banned) => HttpError::forbidden("User is banned"),
+            LogoutError::Refused(SessionRefusal::Ended) => HttpError::session_ended(),
             LogoutError::Unexpected(e) => HttpError::internal(e),
         }
     }
@@ -504,7 +520,17 @@ mod tests {
                 422,
                 "Email address already registered by another user",
             ),
-            (LogoutError::UnknownUser.into(), 401, "Invalid user"),
+            (
+                LogoutError::Refused(SessionRefusal::UnknownUser).into(),
+                401,
+                "Invalid user",
+            ),
+            (
+                LogoutError::Refused(SessionRefusal::Ended).into(),
+                401,
+                SESSION_ENDED,
+            ),
+            (UserError::SessionEnded.into(), 401, SESSION_ENDED),
             (
                 InviteError::EmailTaken.into(),
                 422,

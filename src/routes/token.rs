@@ -3,7 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::cookies::nf_jwt_for;
+use super::cookies::token_cookies;
 use super::errors::{OAuthError, TokenEndpointError};
 use crate::auth::extractors::request_aud;
 use crate::services::token::{TokenResponse, password_grant, refresh_grant};
@@ -32,7 +32,8 @@ pub async fn token(
     Ok(token_http_response(&request, &state, &response))
 }
 
-/// The token response, with the `nf_jwt` cookie when asked for (also used by `/verify`).
+/// The token response, with the `nf_jwt` and session cookies when asked for (also used by
+/// `/verify`).
 pub fn token_http_response(
     request: &HttpRequest,
     state: &AppState,
@@ -40,7 +41,10 @@ pub fn token_http_response(
 ) -> HttpResponse {
     let mut http = HttpResponse::Ok();
     http.insert_header(("cache-control", "no-store"));
-    if let Some(cookie) = nf_jwt_for(request, &state.settings, &response.access_token) {
+    for cookie in token_cookies(request, state, response)
+        .into_iter()
+        .flatten()
+    {
         http.cookie(cookie);
     }
     http.json(response)

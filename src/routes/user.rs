@@ -20,7 +20,7 @@ pub async fn get_user(
             "Token audience doesn't match request audience",
         ));
     }
-    let user = load_user(&state, id).await?;
+    let user = load_user(&state, id, bearer.session_id).await?;
     Ok(HttpResponse::Ok().json(UserJson::from(&user)))
 }
 
@@ -52,6 +52,6 @@ pub async fn update_user(
         data: object(params.data, "data")?,
         app_metadata: object(params.app_metadata, "app_metadata")?,
     };
-    let user = run_update(&state, id, &bearer.token_digest, update).await?;
+    let user = run_update(&state, id, bearer.session_id, update).await?;
     Ok(HttpResponse::Ok().json(UserJson::from(&user)))
 }

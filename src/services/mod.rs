@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod invite;
 pub mod mail_links;
 pub mod recover;
+pub mod sessions;
 pub mod signup;
 pub mod token;
 pub mod user;

@@ -7,12 +7,14 @@ use uuid::Uuid;
 use super::Actor;
 use super::audit::{self, Action};
 use super::mail_links::{self, human_duration};
-use crate::db::{UniqueViolationExt, one_time_tokens, refresh_tokens, users};
+use super::sessions::{SessionError, session_user};
+use crate::db::{UniqueViolationExt, one_time_tokens, sessions, users};
 use crate::domain::ValidationError;
 use crate::domain::email_address::EmailAddress;
 use crate::domain::metadata::{self, Metadata};
-use crate::domain::one_time_token::{SecretToken, TokenDigest, TokenPurpose};
+use crate::domain::one_time_token::{SecretToken, TokenPurpose};
 use crate::domain::password::Password;
+use crate::domain::session::{EndReason, SessionRefusal};
 use crate::domain::user::User;
 use crate::mail::EmailChangeEmail;
 use crate::state::AppState;
@@ -23,6 +25,9 @@ pub enum UserError {
     NotFound,
     #[error("user is banned")]
     Banned,
+    /// The access token's session has ended (answered as an invalid token).
+    #[error("the session has ended")]
+    SessionEnded,
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error("updating app_metadata requires admin privileges")]
@@ -39,16 +44,26 @@ pub enum UserError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// The user behind a verified access token; banned users are refused (DESIGN §5).
-pub async fn get_user(state: &AppState, id: Uuid) -> Result<User, UserError> {
-    let user = users::find_user_by_id(&state.db, id)
-        .await
-        .context("loading the user")?
-        .ok_or(UserError::NotFound)?;
-    if user.is_banned(state.clock.now()) {
-        return Err(UserError::Banned);
+impl From<SessionError> for UserError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Refused(SessionRefusal::UnknownUser) => UserError::NotFound,
+            SessionError::Refused(SessionRefusal::Banned) => UserError::Banned,
+            SessionError::Refused(SessionRefusal::Ended) => UserError::SessionEnded,
+            SessionError::Unexpected(e) => UserError::Unexpected(e),
+        }
     }
-    Ok(user)
+}
+
+/// The user behind a verified access token whose session (`session_id` claim) is live;
+/// banned users are refused (DESIGN §5).
+pub async fn get_user(
+    state: &AppState,
+    id: Uuid,
+    session: Option<Uuid>,
+) -> Result<User, UserError> {
+    let mut conn = state.db.acquire().await.context("connecting")?;
+    Ok(session_user(&mut conn, id, session, state.clock.now()).await?)
 }
 
 #[derive(Debug, Default)]
@@ -61,14 +76,14 @@ pub struct UserUpdate {
 }
 
 /// Applies the update in GoTrue's order (spec §1.9), in one transaction. `session` is the
-/// digest of the caller's access token: its session survives a password change, the user's
-/// other sessions end (DESIGN §4.7). An email change mails the new address *before* anything
+/// access token's `session_id`: it must be live, and it survives a password change while the
+/// user's other sessions end (DESIGN §4.7). An email change mails the new address *before* anything
 /// is stored, so a failed mail leaves nothing half-done (at worst a link that never works).
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn update_user(
     state: &AppState,
     id: Uuid,
-    session: &TokenDigest,
+    session: Option<Uuid>,
     update: UserUpdate,
 ) -> Result<User, UserError> {
     let settings = &state.settings;
@@ -98,7 +113,7 @@ pub async fn update_user(
     // An email change (without a token to apply) is checked and mailed first.
     let pending_change = match new_email {
         Some(new_email) if change_token.is_none() => {
-            let current = get_user(state, id).await?;
+            let current = get_user(state, id, session).await?;
             if new_email.as_str() == current.email {
                 None
             } else {
@@ -112,24 +127,10 @@ pub async fn update_user(
     let mut tx = crate::db::begin_write(&state.db)
         .await
         .context("starting a transaction")?;
-    let mut user = users::find_user_by_id(&mut *tx, id)
-        .await
-        .context("loading the user")?
-        .ok_or(UserError::NotFound)?;
-    if user.is_banned(now) {
-        return Err(UserError::Banned);
-    }
+    let mut user = session_user(&mut tx, id, session, now).await?;
     if let Some(hash) = hash {
         user.password_hash = Some(hash);
-        // Keep the caller's session only when it is known for sure; otherwise end them all.
-        let families = refresh_tokens::find_families_by_access_token(&mut *tx, id, session)
-            .await
-            .context("finding the caller's session")?;
-        let keep = match families.as_slice() {
-            [only] => Some(only.as_str()),
-            _ => None,
-        };
-        refresh_tokens::revoke_user_refresh_tokens(&mut *tx, id, keep, now)
+        sessions::end_user_sessions(&mut tx, id, session, EndReason::PasswordChange, now)
             .await
             .context("ending other sessions")?;
         crate::db::console_sessions::delete_user_console_sessions(&mut *tx, id)

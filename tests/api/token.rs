@@ -39,9 +39,17 @@ async fn password_grant_answers_gotrue_token_response_and_claims() {
     let keys: Vec<&String> = c.as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
-        ["exp", "sub", "email", "app_metadata", "user_metadata"],
-        "no aud when empty, no iat/role"
+        [
+            "exp",
+            "sub",
+            "email",
+            "app_metadata",
+            "user_metadata",
+            "session_id"
+        ],
+        "GoTrue's claims in GoTrue's order, no aud when empty, no iat/role; then the session"
     );
+    assert!(uuid::Uuid::parse_str(c["session_id"].as_str().unwrap()).is_ok());
     assert_eq!(c["exp"], crate::helpers::START + 1 + 3600);
     assert_eq!(c["email"], "ada@example.org");
     assert_eq!(c["app_metadata"], json!({"provider": "email"}));
