@@ -299,3 +299,111 @@ async fn system_and_operator_tokens_have_no_session_and_keep_working() {
         assert_eq!(status, 200, "{msg}");
     }
 }
+
+#[tokio::test]
+async fn sessions_of_an_existing_database_migrate_and_end_like_new_ones() {
+    use chipflap::domain::one_time_token::SecretToken;
+
+    // A database as the previous version left it: every migration before the sessions one.
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old).unwrap();
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for entry in std::fs::read_dir(&here).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".sql") && name.as_str() < "20261130000007" {
+            std::fs::copy(here.join(&name), old.join(&name)).unwrap();
+        }
+    }
+    let settings = crate::helpers::test_settings(dir.path());
+    let pool = chipflap::db::connect_pool(&settings.database)
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    // One user with two sessions as refresh-token families: one live (rotated once), one
+    // revoked by an earlier logout.
+    let user = "7b1d8a52-0c8e-4d4e-9d8f-2b8f5f0d6a11";
+    let start = crate::helpers::START;
+    sqlx::query(
+        "insert into users (id, email, confirmed_at, created_at, updated_at) values (?, ?, ?, ?, ?)",
+    )
+    .bind(user)
+    .bind("old@example.org")
+    .bind(start)
+    .bind(start)
+    .bind(start)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let live_family = "11111111-2222-4333-8444-555555555555";
+    let dead_family = "66666666-7777-4888-8999-aaaaaaaaaaaa";
+    let digest = |t: &str| SecretToken::presented(t).digest().as_bytes().to_vec();
+    for (token, family, parent, rotated, revoked) in [
+        ("old-live-first", live_family, None, Some(start - 50), None),
+        ("old-live-head", live_family, Some(1), None, None),
+        ("old-dead", dead_family, None, None, Some(start - 10)),
+    ] {
+        sqlx::query(
+            "insert into refresh_tokens (digest, user_id, family_id, parent_id, rotated_at, revoked_at, created_at, access_digest)
+             values (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(digest(token))
+        .bind(user)
+        .bind(family)
+        .bind(parent)
+        .bind(rotated)
+        .bind(revoked)
+        .bind(start - 100)
+        .bind(digest("an old access token"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+
+    // The new version starts on it and migrates.
+    let app = crate::helpers::spawn_in(
+        dir,
+        settings,
+        chipflap::mail::Mailer::memory(crate::helpers::test_from()),
+    )
+    .await;
+    let sessions: Vec<(String, Option<String>)> =
+        sqlx::query_as("select id, ended_reason from sessions order by id")
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        sessions,
+        [
+            (live_family.to_owned(), None),
+            (dead_family.to_owned(), Some("admin".to_owned()))
+        ]
+    );
+    // The live family's head refreshes into a token naming that session; the dead one does not.
+    let migrated =
+        crate::support::sessions::read_login(app.post_token_refresh("old-live-head").await).await;
+    assert_eq!(migrated.session_id, live_family);
+    assert_eq!(app.post_token_refresh("old-dead").await.status(), 400);
+    assert_eq!(
+        app.get("/user", Some(&migrated.access_token))
+            .await
+            .status(),
+        200
+    );
+    // And it ends like any other session.
+    let r = bare_client()
+        .post(app.url("/logout"))
+        .bearer_auth(&migrated.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (status, msg) = outcome(app.get("/user", Some(&migrated.access_token)).await).await;
+    assert_eq!((status, msg.as_str()), (401, SESSION_ENDED));
+}
