@@ -306,9 +306,9 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         )
         .await
         .context("auditing the refresh")?;
+        let response = token_response(state, &user, record.session_id, &successor, now)?;
         tx.commit().await.context("committing the refresh")?;
-        return token_response(state, &user, record.session_id, &successor, now)
-            .map_err(TokenError::from);
+        return Ok(response);
     }
 
     // Already rotated: inside the grace window answer with the session's live head, found by
@@ -320,9 +320,8 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         None
     };
     if let Some(head) = head {
-        tx.commit().await.context("committing the reissue")?;
-        return token_response(state, &user, record.session_id, &head, now)
-            .map_err(TokenError::from);
+        // Nothing was written: the same session's head, with a fresh access token.
+        return Ok(token_response(state, &user, record.session_id, &head, now)?);
     }
     sessions::end_session(
         &mut tx,
