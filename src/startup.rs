@@ -21,9 +21,6 @@ use crate::mail::Mailer;
 use crate::routes;
 use crate::state::AppState;
 
-/// Request bodies larger than this are refused (413): nothing we accept comes close.
-const MAX_BODY_BYTES: usize = 64 * 1024;
-
 pub struct Application {
     port: u16,
     server: Server,
@@ -34,6 +31,7 @@ impl Application {
     /// Connects and migrates the store, then binds `host:port` (port 0: the OS picks one).
     pub async fn build(settings: Settings, mailer: Mailer, clock: Clock) -> anyhow::Result<Self> {
         let state = build_state(settings, mailer, clock).await?;
+        forget_links_never_mailed(&state).await?;
         let settings = state.settings.clone();
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
             .with_context(|| {
@@ -49,7 +47,9 @@ impl Application {
             App::new()
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .app_data(data.clone())
-                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .app_data(web::PayloadConfig::new(
+                    routes::request_body::MAX_BODY_BYTES,
+                ))
                 .service(
                     web::scope("/.netlify/identity")
                         .wrap(cors(&server_settings))
@@ -109,6 +109,26 @@ pub async fn drain_background(state: &AppState) {
     {
         tracing::warn!("background work still running at exit was abandoned");
     }
+}
+
+/// A server that starts knows no mail of an earlier run is still on its way: links a dead
+/// process stored but never mailed are forgotten with their throttle stamps, so those users can
+/// ask again at once. Only the server does this (a CLI command may run beside a live server).
+async fn forget_links_never_mailed(state: &AppState) -> anyhow::Result<()> {
+    let mut tx = db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let forgotten = db::one_time_tokens::forget_links_never_mailed(&mut tx)
+        .await
+        .context("forgetting links whose mail never went out")?;
+    tx.commit().await.context("committing")?;
+    if forgotten > 0 {
+        tracing::warn!(
+            forgotten,
+            "forgot mailed links whose mail an earlier run never sent; those users can ask again"
+        );
+    }
+    Ok(())
 }
 
 /// Everything but the HTTP server: used by the command line too.

@@ -7,6 +7,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::cookies;
+use super::request_body::BodyError;
 use crate::services::admin_users::AdminUserError;
 use crate::services::invite::InviteError;
 use crate::services::recover::RecoverError;
@@ -123,6 +124,17 @@ impl ResponseError for HttpError {
     }
 }
 
+/// A body too large (413) or unreadable (400), in GoTrue's shape.
+impl From<BodyError> for HttpError {
+    fn from(e: BodyError) -> Self {
+        let status = match e {
+            BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::Unreadable => StatusCode::BAD_REQUEST,
+        };
+        HttpError::new(status, e.message())
+    }
+}
+
 /// `/token`'s OAuth error: always 400, `error_description` left out when empty (spec §1.12).
 pub struct OAuthError {
     error: &'static str,
@@ -173,6 +185,14 @@ impl ResponseError for OAuthError {
 pub enum TokenEndpointError {
     OAuth(OAuthError),
     Http(HttpError),
+}
+
+/// `/token` renders body failures in GoTrue's general shape, as it does its 5xx: they are not
+/// grant problems.
+impl From<BodyError> for TokenEndpointError {
+    fn from(e: BodyError) -> Self {
+        TokenEndpointError::Http(e.into())
+    }
 }
 
 impl std::fmt::Debug for TokenEndpointError {

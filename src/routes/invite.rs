@@ -1,5 +1,6 @@
 //! `POST /invite` (admin).
 
+use super::request_body::Body;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
@@ -21,7 +22,7 @@ struct InviteParams {
 pub async fn invite(
     state: web::Data<AppState>,
     admin: AdminUser,
-    body: web::Bytes,
+    body: Body<HttpError>,
 ) -> Result<HttpResponse, HttpError> {
     let params: InviteParams = parse_json(&body, "Could not read Invite params")?;
     let user = run_invite(

@@ -1,5 +1,6 @@
 //! `POST /recover`: always 200 `{}` for a non-empty email (DESIGN §4.4).
 
+use super::request_body::Body;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -19,7 +20,7 @@ struct RecoverParams {
 pub async fn recover(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Bytes,
+    body: Body<HttpError>,
 ) -> Result<HttpResponse, HttpError> {
     let params: RecoverParams = parse_json(&body, "Could not read verification params")?;
     let aud = request_aud(&request, None, &state.settings.jwt.aud);

@@ -1,5 +1,6 @@
 //! `POST /signup`.
 
+use super::request_body::Body;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
@@ -24,7 +25,7 @@ struct SignupParams {
 pub async fn signup(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Bytes,
+    body: Body<HttpError>,
 ) -> Result<HttpResponse, HttpError> {
     if state.settings.signup.disabled {
         return Err(HttpError::forbidden(

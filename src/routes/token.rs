@@ -1,6 +1,7 @@
 //! `POST /token`: the password and refresh_token grants, read from a form body and the query
 //! string alike (Go's FormValue, spec §1.4); a JSON body is ignored.
 
+use super::request_body::Body;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::cookies::nf_jwt_for;
@@ -12,9 +13,9 @@ use crate::state::AppState;
 pub async fn token(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Bytes,
+    body: Body<TokenEndpointError>,
 ) -> Result<HttpResponse, TokenEndpointError> {
-    let fields = super::form_params::query_and_form(&request, &body);
+    let fields = super::form_params::query_and_form(&request, &body).await?;
     let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
     let response = match field("grant_type") {
         "password" => {

@@ -1,5 +1,6 @@
 //! `GET /user` and `PUT /user`.
 
+use super::request_body::Body;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
@@ -41,7 +42,7 @@ struct UpdateParams {
 pub async fn update_user(
     state: web::Data<AppState>,
     bearer: BearerUser,
-    body: web::Bytes,
+    body: Body<HttpError>,
 ) -> Result<HttpResponse, HttpError> {
     let id = bearer.user_id()?;
     let params: UpdateParams = parse_json(&body, "Could not read User Update params")?;

@@ -1,5 +1,6 @@
 //! `POST /verify`.
 
+use super::request_body::Body;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
@@ -22,7 +23,7 @@ struct VerifyParams {
 pub async fn verify(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Bytes,
+    body: Body<HttpError>,
 ) -> Result<HttpResponse, HttpError> {
     let params: VerifyParams = parse_json(&body, "Could not read verification params")?;
     if params.token.trim().is_empty() {

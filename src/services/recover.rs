@@ -116,5 +116,5 @@ pub async fn deliver_recovery(
         .context("undoing a failed recovery mail")?;
         return Err(anyhow::Error::new(e).context("sending the recovery mail"));
     }
-    Ok(())
+    mail_links::record_mailed(state, user.id, TokenPurpose::Recovery).await
 }

@@ -133,6 +133,7 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
             .context("undoing a signup whose mail failed")?;
         return Err(SignupError::Mail(e));
     }
+    mail_links::record_mailed(state, user.id, TokenPurpose::Confirmation).await?;
     Ok(user)
 }
 
@@ -219,7 +220,13 @@ async fn existing_account(
         let task_state = state.clone();
         state.background.spawn(async move {
             let state = task_state;
-            if let Err(e) = state.mailer.send(&owner.email, mail.as_ref()).await {
+            let sent = state.mailer.send(&owner.email, mail.as_ref()).await;
+            if let (Ok(()), Some(purpose)) = (&sent, purpose)
+                && let Err(e) = mail_links::record_mailed(&state, owner.id, purpose).await
+            {
+                tracing::error!(user_id = %owner.id, error = ?e, "could not record a sent account mail");
+            }
+            if let Err(e) = sent {
                 tracing::error!(user_id = %owner.id, error = ?e, "account notice mail failed");
                 let undo = forget_unsent_mail(&state, owner.id, purpose, SentStamp::Confirmation, previous_sent_at);
                 if let Err(e) = undo.await {
@@ -240,6 +247,9 @@ async fn existing_account(
         .await
         .context("undoing an unsent account mail")?;
         return Err(SignupError::Mail(e));
+    }
+    if let Some(purpose) = purpose {
+        mail_links::record_mailed(state, owner.id, purpose).await?;
     }
     Ok(response)
 }

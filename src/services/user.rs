@@ -186,6 +186,10 @@ pub async fn update_user(
         )
         .await
         .context("storing the email change token")?;
+        // Mailed before it was stored (DESIGN: an email change mails first).
+        one_time_tokens::mark_mailed(&mut *tx, id, TokenPurpose::EmailChange)
+            .await
+            .context("recording the email change mail")?;
         user.new_email = Some(new_email.clone());
         user.email_change_sent_at = Some(now);
     }

@@ -7,12 +7,12 @@ use serde_json::{Value, json};
 
 use crate::helpers::{OPERATOR_TOKEN, PASSWORD, TestApp, spawn_app};
 
-fn console(app: &TestApp, path: &str) -> String {
+pub fn console(app: &TestApp, path: &str) -> String {
     format!("{}/console{path}", app.base)
 }
 
 /// The value of the first `name="csrf"` field in a page.
-fn csrf_in(html: &str) -> String {
+pub fn csrf_in(html: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
     let start = html
         .find(marker)
@@ -21,12 +21,12 @@ fn csrf_in(html: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
-async fn get_page(app: &TestApp, path: &str) -> (StatusCode, String) {
+pub async fn get_page(app: &TestApp, path: &str) -> (StatusCode, String) {
     let r = app.client.get(console(app, path)).send().await.unwrap();
     (r.status(), r.text().await.unwrap())
 }
 
-async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+pub async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
     app.client
         .post(console(app, path))
         .form(form)
@@ -36,7 +36,7 @@ async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest:
 }
 
 /// Logs the test client in as a fresh admin; answers the session's CSRF token.
-async fn login_admin(app: &TestApp) -> String {
+pub async fn login_admin(app: &TestApp) -> String {
     app.admin_user("boss@example.org").await;
     let r = console_login(app, "boss@example.org", PASSWORD).await;
     assert_eq!(r.status(), 303);
@@ -45,7 +45,7 @@ async fn login_admin(app: &TestApp) -> String {
     csrf_in(&html)
 }
 
-async fn console_login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+pub async fn console_login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
     let (_, html) = get_page(app, "/login").await;
     let csrf = csrf_in(&html);
     post_form(
@@ -56,7 +56,7 @@ async fn console_login(app: &TestApp, email: &str, password: &str) -> reqwest::R
     .await
 }
 
-async fn user_id_of(app: &TestApp, email: &str) -> String {
+pub async fn user_id_of(app: &TestApp, email: &str) -> String {
     let list: Value = app
         .get(
             &format!("/admin/users?filter={email}"),

@@ -8,6 +8,7 @@
 
 mod ably;
 mod admin_users;
+mod bad_input_gets_a_clear_error;
 mod binary;
 mod console;
 mod health;
@@ -20,5 +21,6 @@ mod signup;
 mod site;
 mod support;
 mod token;
+mod unsent_mail_can_be_retried;
 mod user;
 mod verify;

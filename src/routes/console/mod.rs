@@ -19,6 +19,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/console")
             .wrap(security_headers())
+            // A malformed form or query renders the console's error page, not actix's text.
+            .app_data(web::FormConfig::default().error_handler(|e, _| {
+                PageError::BadRequest(format!("The form could not be read: {e}")).into()
+            }))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                PageError::BadRequest(format!("The address could not be read: {e}")).into()
+            }))
             .route("", web::get().to(home))
             .route("/", web::get().to(home))
             .route("/static/console.css", web::get().to(stylesheet))
