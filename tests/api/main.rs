@@ -11,6 +11,7 @@ mod admin_users;
 mod bad_input_gets_a_clear_error;
 mod binary;
 mod console;
+mod fuzzed_input_never_fails_the_server;
 mod health;
 mod helpers;
 mod invite;
