@@ -145,6 +145,10 @@ pub async fn build_state(
         .await
         .context("applying database migrations")?;
     let hasher = PasswordHasher::new(&settings.hashing).context("configuring argon2")?;
+    // Built now, off the async workers, so no request pays for it.
+    tokio::task::spawn_blocking(crate::domain::password::preload_common_passwords)
+        .await
+        .context("loading the common-passwords list")?;
     let secret = settings.jwt.secret_bytes();
     Ok(AppState {
         db,

@@ -10,6 +10,7 @@ mod ably;
 mod admin_users;
 mod bad_input_gets_a_clear_error;
 mod binary;
+mod common_passwords_are_refused;
 mod console;
 mod fuzzed_input_never_fails_the_server;
 mod health;
