@@ -43,6 +43,9 @@ pub struct HttpSettings {
     /// `CHIPFLAP_DEMO_VENDOR_DIR`: where the demo page loads the widget and ably-js from,
     /// instead of their public CDNs (offline use and tests).
     pub demo_vendor_dir: Option<PathBuf>,
+    /// `CHIPFLAP_SITE_FRAME_ANCESTORS`: the CSP `frame-ancestors` sources for files from the
+    /// site directory (e.g. `'none'` or `'self'`); unset sends none (framing is the site's call).
+    pub site_frame_ancestors: Option<String>,
     /// actix workers; `None` means one per core.
     pub workers: Option<usize>,
 }
@@ -190,6 +193,29 @@ impl<F: Fn(&str) -> Option<String>> Source<F> {
                 )
             }),
         }
+    }
+}
+
+/// `CHIPFLAP_SITE_FRAME_ANCESTORS`: CSP source expressions, which must fit in a header value.
+fn frame_ancestors<F: Fn(&str) -> Option<String>>(
+    env: &Source<F>,
+) -> Result<Option<String>, ConfigError> {
+    const NAME: &str = "CHIPFLAP_SITE_FRAME_ANCESTORS";
+    match env
+        .get(NAME)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+    {
+        Some(v)
+            if v.chars().all(|c| c.is_ascii_graphic() || c == ' ') && !v.contains([';', ',']) =>
+        {
+            Ok(Some(v))
+        }
+        Some(_) => Err(invalid(
+            NAME,
+            "expected CSP frame-ancestors sources such as 'none' or 'self' https://example.org",
+        )),
+        None => Ok(None),
     }
 }
 
@@ -433,6 +459,7 @@ impl Settings {
             cors_origins,
             site_dir: existing_dir(&env, "CHIPFLAP_SITE_DIR")?,
             demo_vendor_dir: existing_dir(&env, "CHIPFLAP_DEMO_VENDOR_DIR")?,
+            site_frame_ancestors: frame_ancestors(&env)?,
             workers: None,
         };
 

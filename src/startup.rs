@@ -45,6 +45,7 @@ impl Application {
         let server_settings = settings.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(routes::security_headers::everywhere(&server_settings))
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .app_data(data.clone())
                 .app_data(web::PayloadConfig::new(
@@ -52,6 +53,7 @@ impl Application {
                 ))
                 .service(
                     web::scope("/.netlify/identity")
+                        .wrap(routes::security_headers::api())
                         .wrap(cors(&server_settings))
                         .configure(routes::identity)
                         .default_service(web::to(routes::not_found)),
@@ -59,18 +61,12 @@ impl Application {
                 .configure(routes::console::configure)
                 .service(
                     web::scope("/.netlify/functions")
+                        .wrap(routes::security_headers::api())
                         .wrap(cors(&server_settings))
                         .configure(routes::functions)
                         .default_service(web::to(routes::not_found)),
                 )
-                .default_service(
-                    web::route()
-                        .guard(
-                            actix_web::guard::Any(actix_web::guard::Get())
-                                .or(actix_web::guard::Head()),
-                        )
-                        .to(routes::site::site),
-                )
+                .default_service(web::to(routes::site::site))
         })
         .listen(listener)?;
         if let Some(workers) = settings.http.workers {
