@@ -12,6 +12,7 @@ mod bad_input_gets_a_clear_error;
 mod binary;
 mod common_passwords_are_refused;
 mod console;
+mod credentials_never_come_from_the_url;
 mod every_answer_carries_security_headers;
 mod fuzzed_input_never_fails_the_server;
 mod health;
