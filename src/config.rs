@@ -80,6 +80,35 @@ pub struct SmtpSettings {
     pub port: u16,
     pub user: Option<String>,
     pub pass: Option<SecretString>,
+    pub tls: SmtpTls,
+}
+
+/// How SMTP connections use TLS (`CHIPFLAP_SMTP_TLS`). Port 465 always speaks TLS first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// STARTTLS must succeed, else nothing is sent: credentials and links never travel in
+    /// clear text (ASVS 5.0 V12.3.1). The default in production.
+    Required,
+    /// STARTTLS when the server offers it, clear text otherwise (local mail catchers). The
+    /// default in development; in production only when set explicitly.
+    Opportunistic,
+}
+
+/// `CHIPFLAP_SMTP_TLS`: `required` or `opportunistic`.
+fn smtp_tls<F: Fn(&str) -> Option<String>>(
+    env: &Source<F>,
+    production: bool,
+) -> Result<SmtpTls, ConfigError> {
+    match env.get("CHIPFLAP_SMTP_TLS").as_deref().map(str::trim) {
+        None if production => Ok(SmtpTls::Required),
+        None => Ok(SmtpTls::Opportunistic),
+        Some("required") => Ok(SmtpTls::Required),
+        Some("opportunistic") => Ok(SmtpTls::Opportunistic),
+        Some(other) => Err(invalid(
+            "CHIPFLAP_SMTP_TLS",
+            format!("expected required or opportunistic, got {other:?}"),
+        )),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -367,6 +396,13 @@ impl Settings {
                 "expected 1 to 1024",
             ));
         }
+        // ASVS 5.0 V6.2.1: at least 8 characters; shorter only for local experiments.
+        if production && password_min_length < 8 {
+            return Err(invalid(
+                "CHIPFLAP_PASSWORD_MIN_LENGTH",
+                "must be at least 8 when CHIPFLAP_ENV=production",
+            ));
+        }
         let signup = SignupSettings {
             disabled: env.flag("GOTRUE_DISABLE_SIGNUP")?,
             autoconfirm: env.flag("GOTRUE_MAILER_AUTOCONFIRM")?,
@@ -387,6 +423,7 @@ impl Settings {
                 port: env.parsed("GOTRUE_SMTP_PORT", 587, "a TCP port number")?,
                 user: env.get("GOTRUE_SMTP_USER"),
                 pass: env.get("GOTRUE_SMTP_PASS").map(SecretString::from),
+                tls: smtp_tls(&env, production)?,
             }),
         };
         let default_from = format!(
@@ -445,12 +482,21 @@ impl Settings {
         if hashing.concurrency == 0 {
             return Err(invalid("CHIPFLAP_HASH_CONCURRENCY", "must be at least 1"));
         }
-        if production && (hashing.memory_kib < 19_456 || hashing.iterations < 2) {
-            warnings
-                .push("argon2 cost is below the OWASP minimum (19456 KiB, 2 iterations)".into());
+        // OWASP's argon2id floor (Password Storage Cheat Sheet): 19 MiB and 2 passes.
+        if production && hashing.memory_kib < 19_456 {
+            return Err(invalid(
+                "CHIPFLAP_ARGON2_MEMORY_KIB",
+                "must be at least 19456 (OWASP's minimum) when CHIPFLAP_ENV=production",
+            ));
+        }
+        if production && hashing.iterations < 2 {
+            return Err(invalid(
+                "CHIPFLAP_ARGON2_ITERATIONS",
+                "must be at least 2 (OWASP's minimum) when CHIPFLAP_ENV=production",
+            ));
         }
 
-        let ably = ably_settings(&env)?;
+        let ably = ably_settings(&env, production)?;
 
         let http = HttpSettings {
             host,
@@ -520,8 +566,19 @@ fn existing_dir<F: Fn(&str) -> Option<String>>(
         .transpose()
 }
 
+/// `localhost` or a loopback IP: traffic that never leaves the machine.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 fn ably_settings<F: Fn(&str) -> Option<String>>(
     env: &Source<F>,
+    production: bool,
 ) -> Result<AblySettings, ConfigError> {
     let key = env
         .get("ABLY_APIKEY")
@@ -562,13 +619,17 @@ fn ably_settings<F: Fn(&str) -> Option<String>>(
         ));
     }
     let rest_text = env.string("CHIPFLAP_ABLY_REST_URL", "https://main.realtime.ably.net");
+    // The key goes there in a Basic header: https only. Plain http is allowed to a loopback
+    // address outside production (a local TLS-terminating proxy, the tests' stand-in).
     let rest_url = Url::parse(&rest_text)
         .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .filter(|u| {
+            u.scheme() == "https" || (u.scheme() == "http" && !production && is_loopback(u))
+        })
         .ok_or_else(|| {
             invalid(
                 "CHIPFLAP_ABLY_REST_URL",
-                format!("expected an http(s) URL, got {rest_text:?}"),
+                format!("expected an https URL (the Ably key is sent there), got {rest_text:?}"),
             )
         })?;
     let revoke_on_ban = env
@@ -650,6 +711,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "GOTRUE_SITE_URL",
     "CHIPFLAP_CORS_ORIGINS",
     "CHIPFLAP_SITE_DIR",
+    "CHIPFLAP_SITE_FRAME_ANCESTORS",
     "CHIPFLAP_DEMO_VENDOR_DIR",
     "GOTRUE_JWT_SECRET",
     "GOTRUE_JWT_EXP",
@@ -665,6 +727,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "GOTRUE_SMTP_PORT",
     "GOTRUE_SMTP_USER",
     "GOTRUE_SMTP_PASS",
+    "CHIPFLAP_SMTP_TLS",
     "GOTRUE_SMTP_ADMIN_EMAIL",
     "CHIPFLAP_MAIL_DIR",
     "GOTRUE_SMTP_MAX_FREQUENCY",
@@ -688,6 +751,86 @@ pub const KNOWN_VARIABLES: &[&str] = &[
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    /// A production configuration that passes, to vary one variable at a time.
+    const PRODUCTION: [(&str, &str); 4] = [
+        ("CHIPFLAP_ENV", "production"),
+        ("GOTRUE_SITE_URL", "https://example.org"),
+        ("GOTRUE_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ("GOTRUE_SMTP_HOST", "smtp.example.org"),
+    ];
+
+    fn production_with(extra: &[(&'static str, &'static str)]) -> Result<Settings, ConfigError> {
+        let mut vars = PRODUCTION.to_vec();
+        vars.extend_from_slice(extra);
+        settings(&vars)
+    }
+
+    #[test]
+    fn production_requires_smtp_tls_unless_clear_text_is_chosen_explicitly() {
+        let s = production_with(&[]).unwrap();
+        assert_eq!(s.mailer.smtp.unwrap().tls, SmtpTls::Required);
+        let s = production_with(&[("CHIPFLAP_SMTP_TLS", "opportunistic")]).unwrap();
+        assert_eq!(s.mailer.smtp.unwrap().tls, SmtpTls::Opportunistic);
+        let s = settings(&[("GOTRUE_SMTP_HOST", "localhost")]).unwrap();
+        assert_eq!(s.mailer.smtp.unwrap().tls, SmtpTls::Opportunistic);
+        assert!(
+            production_with(&[("CHIPFLAP_SMTP_TLS", "sometimes")])
+                .unwrap_err()
+                .to_string()
+                .contains("CHIPFLAP_SMTP_TLS")
+        );
+    }
+
+    #[test]
+    fn the_ably_rest_url_must_be_https_where_the_key_could_leave_the_machine() {
+        let refused = |vars: &[(&'static str, &'static str)], prod: bool| {
+            let result = if prod {
+                production_with(vars)
+            } else {
+                settings(vars)
+            };
+            result
+                .unwrap_err()
+                .to_string()
+                .contains("CHIPFLAP_ABLY_REST_URL")
+        };
+        assert!(refused(
+            &[("CHIPFLAP_ABLY_REST_URL", "http://rest.ably.io")],
+            true
+        ));
+        assert!(refused(
+            &[("CHIPFLAP_ABLY_REST_URL", "http://127.0.0.1:8080")],
+            true
+        ));
+        assert!(refused(
+            &[("CHIPFLAP_ABLY_REST_URL", "http://rest.ably.io")],
+            false
+        ));
+        assert!(settings(&[("CHIPFLAP_ABLY_REST_URL", "http://127.0.0.1:8080")]).is_ok());
+        assert!(settings(&[("CHIPFLAP_ABLY_REST_URL", "http://[::1]:8080")]).is_ok());
+        assert!(production_with(&[("CHIPFLAP_ABLY_REST_URL", "https://rest.example.org")]).is_ok());
+    }
+
+    #[test]
+    fn production_refuses_short_passwords_and_argon2_below_the_owasp_floor() {
+        let names = |extra: &[(&'static str, &'static str)]| {
+            production_with(extra).unwrap_err().to_string()
+        };
+        assert!(
+            names(&[("CHIPFLAP_PASSWORD_MIN_LENGTH", "7")])
+                .contains("CHIPFLAP_PASSWORD_MIN_LENGTH")
+        );
+        assert!(
+            names(&[("CHIPFLAP_ARGON2_MEMORY_KIB", "19455")])
+                .contains("CHIPFLAP_ARGON2_MEMORY_KIB")
+        );
+        assert!(
+            names(&[("CHIPFLAP_ARGON2_ITERATIONS", "1")]).contains("CHIPFLAP_ARGON2_ITERATIONS")
+        );
+        assert!(production_with(&[("CHIPFLAP_PASSWORD_MIN_LENGTH", "12")]).is_ok());
+        assert!(settings(&[("CHIPFLAP_PASSWORD_MIN_LENGTH", "4")]).is_ok());
+    }
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, String> = vars

@@ -183,6 +183,7 @@ pub fn mailer_from_settings(settings: &Settings) -> anyhow::Result<Mailer> {
                 &smtp.host,
                 smtp.port,
                 credentials,
+                smtp.tls,
                 mailer.send_timeout,
             )
             .map_err(|e| anyhow::anyhow!("GOTRUE_SMTP_HOST: {e}"))

@@ -20,6 +20,7 @@ mod helpers;
 mod invite;
 mod logout;
 mod mail_smtp;
+mod production_mail_is_encrypted;
 mod recover;
 mod signup;
 mod site;
