@@ -17,8 +17,8 @@ use lettre::{
 use secrecy::{ExposeSecret, SecretString};
 
 pub use messages::{
-    AccountExistsEmail, ConfirmationEmail, EmailChangeEmail, EmailMessage, InviteEmail,
-    RecoveryEmail,
+    AccountExistsEmail, AddressInUseEmail, ConfirmationEmail, EmailChangeEmail, EmailMessage,
+    InviteEmail, RecoveryEmail,
 };
 
 /// Upper bound for transports that are not given one (file and memory); they never wait on a

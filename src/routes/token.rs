@@ -5,7 +5,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::cookies::nf_jwt_for;
 use super::errors::{OAuthError, TokenEndpointError};
-use crate::auth::extractors::request_aud;
+use crate::auth::extractors::{client_ip, request_aud};
+use crate::services::throttle::{self, Limit};
 use crate::services::token::{TokenResponse, password_grant, refresh_grant};
 use crate::state::AppState;
 
@@ -14,6 +15,7 @@ pub async fn token(
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, TokenEndpointError> {
+    throttle::check(&state, Limit::Token, &client_ip(&request, &state.settings)).await?;
     let fields = super::form_params::query_and_form(&request, &body);
     let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
     let response = match field("grant_type") {
