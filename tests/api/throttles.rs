@@ -133,6 +133,30 @@ async fn a_distributed_guesser_gets_at_most_ten_password_evaluations_per_five_mi
 }
 
 #[tokio::test]
+async fn fifty_simultaneous_guesses_get_exactly_one_burst_of_evaluations() {
+    let app = behind_a_proxy(|_| {}).await;
+    create_confirmed(&app, "ada@example.org").await;
+    let before = app.state.hasher.evaluations();
+    let guesses = (0..50).map(|ip| {
+        let app = &app;
+        async move {
+            password_grant_from(app, &format!("198.51.100.{ip}"), "ada@example.org", "guess")
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let burst = u64::from(app.state.settings.rate_limits.password.burst);
+    assert_eq!(app.state.hasher.evaluations() - before, burst);
+    assert_eq!(statuses.iter().filter(|&&s| s == 400).count() as u64, burst);
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 429).count() as u64,
+        50 - burst
+    );
+}
+
+#[tokio::test]
 async fn throttled_answers_for_known_and_unknown_emails_are_identical() {
     let app = behind_a_proxy(|_| {}).await;
     create_confirmed(&app, "ada@example.org").await;
