@@ -66,9 +66,7 @@ pub async fn delete_throttle(executor: impl SqliteExecutor<'_>, key: &str) -> sq
     Ok(done.rows_affected() > 0)
 }
 
-/// Deletes up to `batch` rows whose TAT has passed (they hold no state). Called on every
-/// check, so expired rows are removed at least as fast as new keys arrive: the table stays
-/// bounded by the keys active within one window.
+/// Deletes up to `batch` rows whose TAT has passed (they hold no state).
 pub async fn delete_expired_throttles(
     executor: impl SqliteExecutor<'_>,
     now_ms: i64,

@@ -18,7 +18,7 @@ use crate::db::throttles;
 use crate::domain::email_address::mailbox_key;
 use crate::state::AppState;
 
-/// Expired rows deleted per check (see `db::throttles::delete_expired_throttles`).
+/// Expired rows deleted each time a key starts afresh (see `check`).
 const SWEEP_BATCH: i64 = 16;
 /// Subjects longer than this (no email or IP is) are cut, so a huge body cannot make huge keys.
 const MAX_SUBJECT_CHARS: usize = 320;
@@ -136,14 +136,18 @@ pub async fn check(state: &AppState, limit: Limit, subject: &str) -> Result<(), 
     let now = now_ms(state);
     let emission = millis(rate.interval);
     let window = millis(rate.window());
-    throttles::delete_expired_throttles(&state.db, now, SWEEP_BATCH)
-        .await
-        .context("sweeping expired throttles")?;
-    if throttles::take_throttle(&state.db, &key, now, emission, window)
+    if let Some(tat) = throttles::take_throttle(&state.db, &key, now, emission, window)
         .await
         .context("counting a throttled request")?
-        .is_some()
     {
+        // A key starting afresh may be a new row: sweep a batch of expired ones with it, so
+        // rows are deleted at least as fast as they are created and the table stays bounded
+        // by the keys active within one window. Busy keys skip the extra write.
+        if tat == now + emission {
+            throttles::delete_expired_throttles(&state.db, now, SWEEP_BATCH)
+                .await
+                .context("sweeping expired throttles")?;
+        }
         return Ok(());
     }
     let tat = throttles::find_throttle(&state.db, &key)
