@@ -26,6 +26,7 @@ pub struct Settings {
     pub mailer: MailerSettings,
     pub hashing: PasswordHashingSettings,
     pub ably: AblySettings,
+    pub rate_limits: RateLimitSettings,
     /// Things worth a warning at start (development conveniences in use); logged by `main`.
     pub warnings: Vec<String>,
 }
@@ -147,6 +148,54 @@ pub struct AblySettings {
     pub rest_url: Url,
     /// Revoke a user's live Ably tokens when they are banned or deleted.
     pub revoke_on_ban: bool,
+}
+
+/// A token bucket, run as GCRA: up to `burst` requests at once, then one more every `interval`.
+/// A quiet key is full again after `burst × interval`, so any window of that length admits at
+/// most `2 × burst` requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub burst: u32,
+    pub interval: Duration,
+}
+
+impl Rate {
+    /// supabase/auth's per-IP limiters: `requests` per 5 minutes, refilled evenly, burst 30
+    /// (tollbooth's `SetBurst(30)` in `internal/api/apilimiter`).
+    fn per_five_minutes(requests: f64) -> Rate {
+        Rate {
+            burst: 30,
+            interval: Duration::from_secs_f64(300.0 / requests),
+        }
+    }
+
+    /// Time from a full bucket being emptied to it being full again.
+    pub fn window(&self) -> Duration {
+        self.interval.saturating_mul(self.burst)
+    }
+}
+
+/// What is throttled, and how much (README "Throttles"). The counters live in the store.
+#[derive(Debug, Clone)]
+pub struct RateLimitSettings {
+    /// `GOTRUE_RATE_LIMIT_HEADER`: when set, the client IP is the first value of this request
+    /// header (a trusted proxy's `X-Forwarded-For`, say); otherwise the peer address.
+    pub header: Option<String>,
+    /// `GOTRUE_RATE_LIMIT_TOKEN_REFRESH`: `/token`, both grants, per client IP.
+    pub token: Rate,
+    /// `GOTRUE_RATE_LIMIT_VERIFY`: `/verify`, per client IP.
+    pub verify: Rate,
+    /// `GOTRUE_RATE_LIMIT_OTP`: `/signup`, `/recover`, `/invite` and email changes (`PUT /user`
+    /// with `email`), each its own bucket per client IP, as supabase/auth's OTP limiters.
+    pub otp: Rate,
+    /// `CHIPFLAP_RATE_LIMIT_CONSOLE_LOGIN`: console login posts, per client IP.
+    pub console_login: Rate,
+    /// `CHIPFLAP_RATE_LIMIT_PASSWORD`: password checks per account (the normalized email,
+    /// whether or not an account has it), on `/token` and the console login together.
+    pub password: Rate,
+    /// `GOTRUE_RATE_LIMIT_EMAIL_SENT`: mails per recipient address (every kind sent on behalf
+    /// of an anonymous caller or a user; admin-requested mails are not limited).
+    pub email_sent: Rate,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -497,6 +546,7 @@ impl Settings {
         }
 
         let ably = ably_settings(&env, production)?;
+        let rate_limits = rate_limit_settings(&env)?;
 
         let http = HttpSettings {
             host,
@@ -518,6 +568,7 @@ impl Settings {
             mailer,
             hashing,
             ably,
+            rate_limits,
             warnings,
         })
     }
@@ -652,6 +703,72 @@ fn ably_settings<F: Fn(&str) -> Option<String>>(
     })
 }
 
+fn rate_limit_settings<F: Fn(&str) -> Option<String>>(
+    env: &Source<F>,
+) -> Result<RateLimitSettings, ConfigError> {
+    let per_five_minutes = |name: &'static str, default: f64| -> Result<Rate, ConfigError> {
+        let requests: f64 = env.parsed(name, default, "a number of requests per 5 minutes")?;
+        if !(requests.is_finite() && (0.01..=1e6).contains(&requests)) {
+            return Err(invalid(
+                name,
+                format!(
+                    "expected a number of requests per 5 minutes from 0.01 to 1000000, got {requests}"
+                ),
+            ));
+        }
+        Ok(Rate::per_five_minutes(requests))
+    };
+    Ok(RateLimitSettings {
+        header: env
+            .get("GOTRUE_RATE_LIMIT_HEADER")
+            .map(|h| h.trim().to_owned()),
+        token: per_five_minutes("GOTRUE_RATE_LIMIT_TOKEN_REFRESH", 150.0)?,
+        verify: per_five_minutes("GOTRUE_RATE_LIMIT_VERIFY", 30.0)?,
+        otp: per_five_minutes("GOTRUE_RATE_LIMIT_OTP", 30.0)?,
+        console_login: per_five_minutes("CHIPFLAP_RATE_LIMIT_CONSOLE_LOGIN", 30.0)?,
+        password: rate_syntax(env, "CHIPFLAP_RATE_LIMIT_PASSWORD", "5/1m")?,
+        email_sent: rate_syntax(env, "GOTRUE_RATE_LIMIT_EMAIL_SENT", "10")?,
+    })
+}
+
+/// supabase/auth's `conf.Rate` syntax: `N` is N per hour (burst N, refilled evenly over the
+/// hour); `N/<duration>` is a burst of N, then one more every `<duration>` (its BurstLimiter).
+fn rate_syntax<F: Fn(&str) -> Option<String>>(
+    env: &Source<F>,
+    name: &'static str,
+    default: &str,
+) -> Result<Rate, ConfigError> {
+    let text = env.string(name, default);
+    parse_rate(text.trim()).map_err(|reason| {
+        invalid(
+            name,
+            format!("expected N (per hour) or N/<duration> such as 5/1m, got {text:?}: {reason}"),
+        )
+    })
+}
+
+fn parse_rate(text: &str) -> Result<Rate, String> {
+    let (count, every) = match text.split_once('/') {
+        Some((count, every)) => (count, Some(every)),
+        None => (text, None),
+    };
+    let burst: u32 = count
+        .trim()
+        .parse()
+        .map_err(|_| format!("{count:?} is not a whole number"))?;
+    if burst == 0 || burst > 1_000_000 {
+        return Err("the count must be from 1 to 1000000".into());
+    }
+    let interval = match every {
+        Some(every) => parse_duration(every.trim())?,
+        None => Duration::from_secs(3600) / burst,
+    };
+    if interval.is_zero() || interval > Duration::from_secs(366 * 86_400) {
+        return Err("the duration must be from 1ms to a year".into());
+    }
+    Ok(Rate { burst, interval })
+}
+
 /// `sqlite://data/x.db`, `sqlite:data/x.db` and `sqlite:///abs/x.db` all name a file.
 fn sqlite_path(url: &str) -> Option<PathBuf> {
     let rest = url
@@ -744,6 +861,13 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "CHIPFLAP_ABLY_ROLE_CAPABILITIES",
     "CHIPFLAP_ABLY_REST_URL",
     "CHIPFLAP_ABLY_REVOKE_ON_BAN",
+    "GOTRUE_RATE_LIMIT_HEADER",
+    "GOTRUE_RATE_LIMIT_TOKEN_REFRESH",
+    "GOTRUE_RATE_LIMIT_VERIFY",
+    "GOTRUE_RATE_LIMIT_OTP",
+    "GOTRUE_RATE_LIMIT_EMAIL_SENT",
+    "CHIPFLAP_RATE_LIMIT_PASSWORD",
+    "CHIPFLAP_RATE_LIMIT_CONSOLE_LOGIN",
     "RUST_LOG",
 ];
 
@@ -927,6 +1051,12 @@ mod tests {
             ("CHIPFLAP_ABLY_REVOKE_ON_BAN", "sometimes"),
             ("CHIPFLAP_SITE_DIR", "/no/such/directory"),
             ("CHIPFLAP_DEMO_VENDOR_DIR", "/no/such/directory"),
+            ("GOTRUE_RATE_LIMIT_TOKEN_REFRESH", "0"),
+            ("GOTRUE_RATE_LIMIT_VERIFY", "lots"),
+            ("GOTRUE_RATE_LIMIT_EMAIL_SENT", "0"),
+            ("GOTRUE_RATE_LIMIT_EMAIL_SENT", "5/never"),
+            ("CHIPFLAP_RATE_LIMIT_PASSWORD", "-1/1m"),
+            ("CHIPFLAP_RATE_LIMIT_CONSOLE_LOGIN", "NaN"),
         ] {
             let message = error_names(&[secret, (name, value)]);
             assert!(message.starts_with(name), "{name}: {message}");
@@ -954,6 +1084,48 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.ably.ttl_seconds, 7200);
+    }
+
+    #[test]
+    fn rate_limits_default_close_to_supabase_auth() {
+        let s = settings(&[("GOTRUE_JWT_SECRET", "0123456789abcdef0123456789abcdef")]).unwrap();
+        let r = &s.rate_limits;
+        assert_eq!(r.header, None);
+        let per_5m = |n: u64| Rate {
+            burst: 30,
+            interval: Duration::from_secs(300) / u32::try_from(n).unwrap(),
+        };
+        assert_eq!(r.token, per_5m(150));
+        assert_eq!(r.verify, per_5m(30));
+        assert_eq!(r.otp, per_5m(30));
+        assert_eq!(r.console_login, per_5m(30));
+        let password = Rate {
+            burst: 5,
+            interval: Duration::from_secs(60),
+        };
+        assert_eq!(r.password, password);
+        assert_eq!(r.password.window(), Duration::from_secs(300));
+        assert_eq!(
+            r.email_sent,
+            Rate {
+                burst: 10,
+                interval: Duration::from_secs(360)
+            }
+        );
+        let s = settings(&[
+            ("GOTRUE_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("GOTRUE_RATE_LIMIT_HEADER", "X-Forwarded-For"),
+            ("GOTRUE_RATE_LIMIT_EMAIL_SENT", "3/20m"),
+        ])
+        .unwrap();
+        assert_eq!(s.rate_limits.header.as_deref(), Some("X-Forwarded-For"));
+        assert_eq!(
+            s.rate_limits.email_sent,
+            Rate {
+                burst: 3,
+                interval: Duration::from_secs(1200)
+            }
+        );
     }
 
     #[test]

@@ -205,7 +205,7 @@ fn cors(settings: &Settings) -> Cors {
             "x-use-cookie",
             "x-nf-client",
         ])
-        .expose_headers(["x-total-count", "link", "x-ably-errorcode"])
+        .expose_headers(["x-total-count", "link", "x-ably-errorcode", "retry-after"])
         .supports_credentials()
         .max_age(3600);
     for origin in &settings.http.cors_origins {

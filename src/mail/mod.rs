@@ -19,8 +19,8 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::config::SmtpTls;
 
 pub use messages::{
-    AccountExistsEmail, ConfirmationEmail, EmailChangeEmail, EmailMessage, InviteEmail,
-    RecoveryEmail,
+    AccountExistsEmail, AddressInUseEmail, ConfirmationEmail, EmailChangeEmail, EmailMessage,
+    InviteEmail, RecoveryEmail,
 };
 
 /// Upper bound for transports that are not given one (file and memory); they never wait on a

@@ -7,8 +7,9 @@ use serde_json::json;
 
 use super::errors::HttpError;
 use super::json_body::parse_json;
-use crate::auth::extractors::request_aud;
+use crate::auth::extractors::{client_ip, request_aud};
 use crate::services::recover::recover as run_recover;
+use crate::services::throttle::{self, Limit};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -22,6 +23,13 @@ pub async fn recover(
     request: HttpRequest,
     body: Body<HttpError>,
 ) -> Result<HttpResponse, HttpError> {
+    // Per client IP only: a 429 here does not depend on the address (DESIGN §4.4).
+    throttle::check(
+        &state,
+        Limit::Recover,
+        &client_ip(&request, &state.settings),
+    )
+    .await?;
     let params: RecoverParams = parse_json(&body, "Could not read verification params")?;
     let aud = request_aud(&request, None, &state.settings.jwt.aud);
     run_recover(&state, &aud, &params.email).await?;

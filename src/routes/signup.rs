@@ -7,8 +7,9 @@ use serde::Deserialize;
 use super::errors::HttpError;
 use super::json_body::{object, parse_json};
 use super::user_json::UserJson;
-use crate::auth::extractors::request_aud;
+use crate::auth::extractors::{client_ip, request_aud};
 use crate::services::signup::{SignupRequest, signup as run_signup};
+use crate::services::throttle::{self, Limit};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -32,6 +33,7 @@ pub async fn signup(
             "Signups not allowed for this instance",
         ));
     }
+    throttle::check(&state, Limit::Signup, &client_ip(&request, &state.settings)).await?;
     let params: SignupParams = parse_json(&body, "Could not read Signup params")?;
     if params.password.is_empty() {
         return Err(HttpError::unprocessable("Signup requires a valid password"));

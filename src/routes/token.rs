@@ -7,7 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::cookies::nf_jwt_for;
 use super::errors::{OAuthError, TokenEndpointError};
-use crate::auth::extractors::request_aud;
+use crate::auth::extractors::{client_ip, request_aud};
+use crate::services::throttle::{self, Limit};
 use crate::services::token::{TokenResponse, password_grant, refresh_grant};
 use crate::state::AppState;
 
@@ -20,6 +21,7 @@ pub async fn token(
     request: HttpRequest,
     body: Body<TokenEndpointError>,
 ) -> Result<HttpResponse, TokenEndpointError> {
+    throttle::check(&state, Limit::Token, &client_ip(&request, &state.settings)).await?;
     // Credentials and tokens only ever come in the body: a URL carrying them is refused, not
     // read, so a client that puts them there learns at once (ASVS 5.0 V14.2.1).
     if super::form_params::query_names_any(&request, CREDENTIAL_FIELDS) {

@@ -7,6 +7,8 @@ use serde::Deserialize;
 use super::errors::HttpError;
 use super::json_body::parse_json;
 use super::token::token_http_response;
+use crate::auth::extractors::client_ip;
+use crate::services::throttle::{self, Limit};
 use crate::services::verify::{VerifyType, verify as run_verify};
 use crate::state::AppState;
 
@@ -25,6 +27,7 @@ pub async fn verify(
     request: HttpRequest,
     body: Body<HttpError>,
 ) -> Result<HttpResponse, HttpError> {
+    throttle::check(&state, Limit::Verify, &client_ip(&request, &state.settings)).await?;
     let params: VerifyParams = parse_json(&body, "Could not read verification params")?;
     if params.token.trim().is_empty() {
         return Err(HttpError::unprocessable("Verify requires a token"));

@@ -11,6 +11,7 @@ pub mod invite;
 pub mod mail_links;
 pub mod recover;
 pub mod signup;
+pub mod throttle;
 pub mod token;
 pub mod user;
 pub mod verify;

@@ -4,6 +4,7 @@
 mod audit;
 mod invite;
 mod login;
+mod throttles;
 mod users;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -55,6 +56,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/invite", web::get().to(invite::invite_form))
             .route("/invite", web::post().to(invite::invite))
             .route("/audit", web::get().to(audit::audit))
+            .route("/throttles", web::get().to(throttles::throttles))
+            .route("/throttles/clear", web::post().to(throttles::clear))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(PageError::NotFound)
             })),
