@@ -32,6 +32,28 @@ fn app_state(request: &HttpRequest) -> Result<web::Data<AppState>, HttpError> {
         .ok_or_else(|| HttpError::internal(anyhow::anyhow!("AppState is not registered")))
 }
 
+/// The client's IP for per-IP throttles: the first value of the `GOTRUE_RATE_LIMIT_HEADER`
+/// header when that variable is set (supabase/auth's rule: a trusted proxy names the client),
+/// else the peer address. A request without the configured header (one that bypassed the
+/// proxy) is keyed by its peer address.
+pub fn client_ip(request: &HttpRequest, settings: &crate::config::Settings) -> String {
+    if let Some(name) = &settings.rate_limits.header {
+        let first = request
+            .headers()
+            .get_all(name.as_str())
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .find(|v| !v.is_empty());
+        if let Some(ip) = first {
+            return ip.to_owned();
+        }
+    }
+    request
+        .peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string())
+}
+
 /// The audience a request speaks for: `X-JWT-AUD`, else the token's `aud`, else `GOTRUE_JWT_AUD`.
 pub fn request_aud(
     request: &HttpRequest,

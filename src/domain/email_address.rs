@@ -64,6 +64,13 @@ impl EmailAddress {
     }
 }
 
+/// The key that names one mailbox, for comparing and counting (throttles key on it whether or
+/// not an account has the address). Placeholder: helper "mailbox" replaces this body with full
+/// Unicode case folding and normalization at merge; this one only trims and lowercases.
+pub fn mailbox_key(input: &str) -> String {
+    input.trim().to_lowercase()
+}
+
 fn invalid(reason: &str) -> ValidationError {
     ValidationError::new(
         "email",

@@ -2,6 +2,7 @@
 //! Refusals use Ably's error shape, so ably-js stops retrying a banned user (403) and keeps
 //! retrying a logged-out one (401) (spec/ably.md §3).
 
+use super::request_body::{Body, BodyError};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
@@ -23,11 +24,11 @@ use crate::state::AppState;
 pub async fn ably_token(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Bytes,
+    body: Body<AblyError>,
 ) -> Result<HttpResponse, AblyError> {
     // Only `id`, `clientId` and `format` are read; everything else the client sends (`rnd`,
     // `ttl`, `capability`, …) is ignored, never trusted.
-    let params = super::form_params::query_and_form(&request, &body);
+    let params = super::form_params::query_and_form(&request, &body).await?;
     let caller = caller(&state, &request)?;
     let user = ably_user(&state, caller).await?;
     let user_id = user.id.to_string();
@@ -125,6 +126,22 @@ impl AblyError {
             status: StatusCode::FORBIDDEN,
             code: 40300,
             message: message.into(),
+            cause: None,
+        }
+    }
+}
+
+/// Ably's shape with the HTTP status as its code's first three digits (40000, 41300).
+impl From<BodyError> for AblyError {
+    fn from(e: BodyError) -> Self {
+        let (status, code) = match e {
+            BodyError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, 41300),
+            BodyError::Unreadable => (StatusCode::BAD_REQUEST, 40000),
+        };
+        AblyError {
+            status,
+            code,
+            message: e.message().to_owned(),
             cause: None,
         }
     }

@@ -1,12 +1,14 @@
 //! `GET /user` and `PUT /user`.
 
-use actix_web::{HttpResponse, web};
+use super::request_body::Body;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::errors::HttpError;
 use super::json_body::{object, parse_json};
 use super::user_json::UserJson;
-use crate::auth::extractors::BearerUser;
+use crate::auth::extractors::{BearerUser, client_ip};
+use crate::services::throttle::{self, Limit};
 use crate::services::user::{UserUpdate, get_user as load_user, update_user as run_update};
 use crate::state::AppState;
 
@@ -41,10 +43,28 @@ struct UpdateParams {
 pub async fn update_user(
     state: web::Data<AppState>,
     bearer: BearerUser,
-    body: web::Bytes,
+    request: HttpRequest,
+    body: Body<HttpError>,
 ) -> Result<HttpResponse, HttpError> {
     let id = bearer.user_id()?;
     let params: UpdateParams = parse_json(&body, "Could not read User Update params")?;
+    // Starting an email change mails the new address: throttled per client IP.
+    if params
+        .email
+        .as_deref()
+        .is_some_and(|e| !e.trim().is_empty())
+        && params
+            .email_change_token
+            .as_deref()
+            .is_none_or(|t| t.trim().is_empty())
+    {
+        throttle::check(
+            &state,
+            Limit::EmailChange,
+            &client_ip(&request, &state.settings),
+        )
+        .await?;
+    }
     let update = UserUpdate {
         email: params.email,
         password: params.password,

@@ -549,6 +549,12 @@ pub async fn resend_confirmation(
             anyhow::Error::new(e).context("sending the confirmation mail"),
         ));
     }
+    super::mail_links::record_mailed(
+        state,
+        id,
+        crate::domain::one_time_token::TokenPurpose::Confirmation,
+    )
+    .await?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ pub mod mail_links;
 pub mod recover;
 pub mod sessions;
 pub mod signup;
+pub mod throttle;
 pub mod token;
 pub mod user;
 pub mod verify;

@@ -48,6 +48,9 @@ pub enum TokenError {
     /// `invalid_request` with this description.
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
+    /// A throttle refused the request before any password was checked (README "Throttles").
+    #[error("rate limited; retry after {0:?}")]
+    RateLimited(Duration),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }

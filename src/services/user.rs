@@ -16,7 +16,7 @@ use crate::domain::one_time_token::{SecretToken, TokenPurpose};
 use crate::domain::password::Password;
 use crate::domain::session::{EndReason, SessionRefusal};
 use crate::domain::user::User;
-use crate::mail::EmailChangeEmail;
+use crate::mail::{AddressInUseEmail, EmailChangeEmail};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +36,12 @@ pub enum UserError {
     EmailChangeTokenMismatch,
     #[error("email change token expired")]
     EmailChangeTokenExpired,
+    /// Only when a change is applied: starting one never tells (rule "no enumeration").
     #[error("email address already registered by another user")]
     EmailTaken,
+    /// An email change mail went out less than `GOTRUE_SMTP_MAX_FREQUENCY` ago.
+    #[error("email change requested too often; retry after {0:?}")]
+    RateLimited(std::time::Duration),
     #[error("the email change mail could not be sent")]
     Mail(#[source] crate::mail::MailError),
     #[error(transparent)]
@@ -117,6 +121,7 @@ pub async fn update_user(
             if new_email.as_str() == current.email {
                 None
             } else {
+                check_email_change_frequency(state, &current)?;
                 Some(mail_email_change(state, &current, new_email).await?)
             }
         }
@@ -187,6 +192,10 @@ pub async fn update_user(
         )
         .await
         .context("storing the email change token")?;
+        // Mailed before it was stored (DESIGN: an email change mails first).
+        one_time_tokens::mark_mailed(&mut *tx, id, TokenPurpose::EmailChange)
+            .await
+            .context("recording the email change mail")?;
         user.new_email = Some(new_email.clone());
         user.email_change_sent_at = Some(now);
     }
@@ -209,8 +218,27 @@ pub async fn update_user(
     Ok(user)
 }
 
-/// Checks the new address is free and mails it a link (spec §5.4: the new address only).
-/// Answers the token to store once the rest of the update commits.
+/// `GOTRUE_SMTP_MAX_FREQUENCY` for email changes too: one mail per user per interval. It
+/// depends only on the caller's own history, never on the address asked for.
+fn check_email_change_frequency(state: &AppState, user: &User) -> Result<(), UserError> {
+    let now = state.clock.now();
+    match user.email_change_sent_at {
+        Some(sent) if mail_links::throttled(state, Some(sent), now) => {
+            let free_at = sent.plus(state.settings.mailer.max_frequency);
+            let wait = u64::try_from(free_at.unix() - now.unix())
+                .unwrap_or(1)
+                .max(1);
+            Err(UserError::RateLimited(std::time::Duration::from_secs(wait)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Mails the new address a link (spec §5.4: the new address only) and answers the token to
+/// store once the rest of the update commits. An address that already has an account is
+/// answered exactly the same (no enumeration): its owner gets a notice instead of a link, and
+/// the stored change can never be applied, since applying it checks again. Both mails count
+/// against the address's mail limit, which skips them silently.
 async fn mail_email_change(
     state: &AppState,
     user: &User,
@@ -218,11 +246,25 @@ async fn mail_email_change(
 ) -> Result<(SecretToken, String), UserError> {
     let holder = users::find_user_by_email(&state.db, &user.aud, new_email.as_str())
         .await
-        .context("checking the new address")?;
-    if holder.is_some_and(|other| other.id != user.id) {
-        return Err(UserError::EmailTaken);
-    }
+        .context("checking the new address")?
+        .filter(|other| other.id != user.id);
     let token = SecretToken::generate();
+    if !super::throttle::mail_allowed(state, new_email.as_str()).await? {
+        return Ok((token, new_email.into_string()));
+    }
+    if let Some(owner) = holder {
+        let notice = AddressInUseEmail {
+            site_url: mail_links::site_url(state),
+            action_url: mail_links::site_url(state),
+            email: owner.email.clone(),
+        };
+        state
+            .mailer
+            .send(&owner.email, &notice)
+            .await
+            .map_err(UserError::Mail)?;
+        return Ok((token, new_email.into_string()));
+    }
     let max_age = state.settings.mailer.confirmation_max_age;
     let mail = EmailChangeEmail {
         site_url: mail_links::site_url(state),

@@ -4,8 +4,29 @@
 
 use std::collections::HashSet;
 
-use crate::helpers::{PASSWORD, spawn_app};
+use std::time::Duration;
+
+use crate::helpers::{PASSWORD, TestApp, spawn_app_with, test_from};
 use crate::support::sessions::{claims, read_login};
+use chipflap::config::Rate;
+use chipflap::mail::Mailer;
+
+/// A server whose throttles let a busy user through: this rule is about minting, and the
+/// throttles have their own tests.
+async fn spawn_app() -> TestApp {
+    spawn_app_with(
+        |s| {
+            let generous = Rate {
+                burst: 10_000,
+                interval: Duration::from_millis(1),
+            };
+            s.rate_limits.token = generous;
+            s.rate_limits.password = generous;
+        },
+        Mailer::memory(test_from()),
+    )
+    .await
+}
 
 #[tokio::test]
 async fn a_hundred_logins_and_a_hundred_refreshes_in_one_second_all_succeed() {
