@@ -26,6 +26,7 @@ pub struct Settings {
     pub mailer: MailerSettings,
     pub hashing: PasswordHashingSettings,
     pub ably: AblySettings,
+    pub rate_limits: RateLimitSettings,
     /// Things worth a warning at start (development conveniences in use); logged by `main`.
     pub warnings: Vec<String>,
 }
@@ -43,6 +44,9 @@ pub struct HttpSettings {
     /// `CHIPFLAP_DEMO_VENDOR_DIR`: where the demo page loads the widget and ably-js from,
     /// instead of their public CDNs (offline use and tests).
     pub demo_vendor_dir: Option<PathBuf>,
+    /// `CHIPFLAP_SITE_FRAME_ANCESTORS`: the CSP `frame-ancestors` sources for files from the
+    /// site directory (e.g. `'none'` or `'self'`); unset sends none (framing is the site's call).
+    pub site_frame_ancestors: Option<String>,
     /// actix workers; `None` means one per core.
     pub workers: Option<usize>,
 }
@@ -95,6 +99,35 @@ pub struct SmtpSettings {
     pub port: u16,
     pub user: Option<String>,
     pub pass: Option<SecretString>,
+    pub tls: SmtpTls,
+}
+
+/// How SMTP connections use TLS (`CHIPFLAP_SMTP_TLS`). Port 465 always speaks TLS first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// STARTTLS must succeed, else nothing is sent: credentials and links never travel in
+    /// clear text (ASVS 5.0 V12.3.1). The default in production.
+    Required,
+    /// STARTTLS when the server offers it, clear text otherwise (local mail catchers). The
+    /// default in development; in production only when set explicitly.
+    Opportunistic,
+}
+
+/// `CHIPFLAP_SMTP_TLS`: `required` or `opportunistic`.
+fn smtp_tls<F: Fn(&str) -> Option<String>>(
+    env: &Source<F>,
+    production: bool,
+) -> Result<SmtpTls, ConfigError> {
+    match env.get("CHIPFLAP_SMTP_TLS").as_deref().map(str::trim) {
+        None if production => Ok(SmtpTls::Required),
+        None => Ok(SmtpTls::Opportunistic),
+        Some("required") => Ok(SmtpTls::Required),
+        Some("opportunistic") => Ok(SmtpTls::Opportunistic),
+        Some(other) => Err(invalid(
+            "CHIPFLAP_SMTP_TLS",
+            format!("expected required or opportunistic, got {other:?}"),
+        )),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +166,54 @@ pub struct AblySettings {
     pub rest_url: Url,
     /// Revoke a user's live Ably tokens when they are banned or deleted.
     pub revoke_on_ban: bool,
+}
+
+/// A token bucket, run as GCRA: up to `burst` requests at once, then one more every `interval`.
+/// A quiet key is full again after `burst × interval`, so any window of that length admits at
+/// most `2 × burst` requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub burst: u32,
+    pub interval: Duration,
+}
+
+impl Rate {
+    /// supabase/auth's per-IP limiters: `requests` per 5 minutes, refilled evenly, burst 30
+    /// (tollbooth's `SetBurst(30)` in `internal/api/apilimiter`).
+    fn per_five_minutes(requests: f64) -> Rate {
+        Rate {
+            burst: 30,
+            interval: Duration::from_secs_f64(300.0 / requests),
+        }
+    }
+
+    /// Time from a full bucket being emptied to it being full again.
+    pub fn window(&self) -> Duration {
+        self.interval.saturating_mul(self.burst)
+    }
+}
+
+/// What is throttled, and how much (README "Throttles"). The counters live in the store.
+#[derive(Debug, Clone)]
+pub struct RateLimitSettings {
+    /// `GOTRUE_RATE_LIMIT_HEADER`: when set, the client IP is the first value of this request
+    /// header (a trusted proxy's `X-Forwarded-For`, say); otherwise the peer address.
+    pub header: Option<String>,
+    /// `GOTRUE_RATE_LIMIT_TOKEN_REFRESH`: `/token`, both grants, per client IP.
+    pub token: Rate,
+    /// `GOTRUE_RATE_LIMIT_VERIFY`: `/verify`, per client IP.
+    pub verify: Rate,
+    /// `GOTRUE_RATE_LIMIT_OTP`: `/signup`, `/recover`, `/invite` and email changes (`PUT /user`
+    /// with `email`), each its own bucket per client IP, as supabase/auth's OTP limiters.
+    pub otp: Rate,
+    /// `CHIPFLAP_RATE_LIMIT_CONSOLE_LOGIN`: console login posts, per client IP.
+    pub console_login: Rate,
+    /// `CHIPFLAP_RATE_LIMIT_PASSWORD`: password checks per account (the normalized email,
+    /// whether or not an account has it), on `/token` and the console login together.
+    pub password: Rate,
+    /// `GOTRUE_RATE_LIMIT_EMAIL_SENT`: mails per recipient address (every kind sent on behalf
+    /// of an anonymous caller or a user; admin-requested mails are not limited).
+    pub email_sent: Rate,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,6 +289,29 @@ impl<F: Fn(&str) -> Option<String>> Source<F> {
                 )
             }),
         }
+    }
+}
+
+/// `CHIPFLAP_SITE_FRAME_ANCESTORS`: CSP source expressions, which must fit in a header value.
+fn frame_ancestors<F: Fn(&str) -> Option<String>>(
+    env: &Source<F>,
+) -> Result<Option<String>, ConfigError> {
+    const NAME: &str = "CHIPFLAP_SITE_FRAME_ANCESTORS";
+    match env
+        .get(NAME)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+    {
+        Some(v)
+            if v.chars().all(|c| c.is_ascii_graphic() || c == ' ') && !v.contains([';', ',']) =>
+        {
+            Ok(Some(v))
+        }
+        Some(_) => Err(invalid(
+            NAME,
+            "expected CSP frame-ancestors sources such as 'none' or 'self' https://example.org",
+        )),
+        None => Ok(None),
     }
 }
 
@@ -367,6 +471,13 @@ impl Settings {
                 "expected 1 to 1024",
             ));
         }
+        // ASVS 5.0 V6.2.1: at least 8 characters; shorter only for local experiments.
+        if production && password_min_length < 8 {
+            return Err(invalid(
+                "CHIPFLAP_PASSWORD_MIN_LENGTH",
+                "must be at least 8 when CHIPFLAP_ENV=production",
+            ));
+        }
         let signup = SignupSettings {
             disabled: env.flag("GOTRUE_DISABLE_SIGNUP")?,
             autoconfirm: env.flag("GOTRUE_MAILER_AUTOCONFIRM")?,
@@ -387,6 +498,7 @@ impl Settings {
                 port: env.parsed("GOTRUE_SMTP_PORT", 587, "a TCP port number")?,
                 user: env.get("GOTRUE_SMTP_USER"),
                 pass: env.get("GOTRUE_SMTP_PASS").map(SecretString::from),
+                tls: smtp_tls(&env, production)?,
             }),
         };
         let default_from = format!(
@@ -445,12 +557,22 @@ impl Settings {
         if hashing.concurrency == 0 {
             return Err(invalid("CHIPFLAP_HASH_CONCURRENCY", "must be at least 1"));
         }
-        if production && (hashing.memory_kib < 19_456 || hashing.iterations < 2) {
-            warnings
-                .push("argon2 cost is below the OWASP minimum (19456 KiB, 2 iterations)".into());
+        // OWASP's argon2id floor (Password Storage Cheat Sheet): 19 MiB and 2 passes.
+        if production && hashing.memory_kib < 19_456 {
+            return Err(invalid(
+                "CHIPFLAP_ARGON2_MEMORY_KIB",
+                "must be at least 19456 (OWASP's minimum) when CHIPFLAP_ENV=production",
+            ));
+        }
+        if production && hashing.iterations < 2 {
+            return Err(invalid(
+                "CHIPFLAP_ARGON2_ITERATIONS",
+                "must be at least 2 (OWASP's minimum) when CHIPFLAP_ENV=production",
+            ));
         }
 
-        let ably = ably_settings(&env)?;
+        let ably = ably_settings(&env, production)?;
+        let rate_limits = rate_limit_settings(&env)?;
 
         let http = HttpSettings {
             host,
@@ -459,6 +581,7 @@ impl Settings {
             cors_origins,
             site_dir: existing_dir(&env, "CHIPFLAP_SITE_DIR")?,
             demo_vendor_dir: existing_dir(&env, "CHIPFLAP_DEMO_VENDOR_DIR")?,
+            site_frame_ancestors: frame_ancestors(&env)?,
             workers: None,
         };
 
@@ -471,6 +594,7 @@ impl Settings {
             mailer,
             hashing,
             ably,
+            rate_limits,
             warnings,
         })
     }
@@ -519,8 +643,19 @@ fn existing_dir<F: Fn(&str) -> Option<String>>(
         .transpose()
 }
 
+/// `localhost` or a loopback IP: traffic that never leaves the machine.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 fn ably_settings<F: Fn(&str) -> Option<String>>(
     env: &Source<F>,
+    production: bool,
 ) -> Result<AblySettings, ConfigError> {
     let key = env
         .get("ABLY_APIKEY")
@@ -561,13 +696,17 @@ fn ably_settings<F: Fn(&str) -> Option<String>>(
         ));
     }
     let rest_text = env.string("CHIPFLAP_ABLY_REST_URL", "https://main.realtime.ably.net");
+    // The key goes there in a Basic header: https only. Plain http is allowed to a loopback
+    // address outside production (a local TLS-terminating proxy, the tests' stand-in).
     let rest_url = Url::parse(&rest_text)
         .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .filter(|u| {
+            u.scheme() == "https" || (u.scheme() == "http" && !production && is_loopback(u))
+        })
         .ok_or_else(|| {
             invalid(
                 "CHIPFLAP_ABLY_REST_URL",
-                format!("expected an http(s) URL, got {rest_text:?}"),
+                format!("expected an https URL (the Ably key is sent there), got {rest_text:?}"),
             )
         })?;
     let revoke_on_ban = env
@@ -588,6 +727,72 @@ fn ably_settings<F: Fn(&str) -> Option<String>>(
         rest_url,
         revoke_on_ban,
     })
+}
+
+fn rate_limit_settings<F: Fn(&str) -> Option<String>>(
+    env: &Source<F>,
+) -> Result<RateLimitSettings, ConfigError> {
+    let per_five_minutes = |name: &'static str, default: f64| -> Result<Rate, ConfigError> {
+        let requests: f64 = env.parsed(name, default, "a number of requests per 5 minutes")?;
+        if !(requests.is_finite() && (0.01..=1e6).contains(&requests)) {
+            return Err(invalid(
+                name,
+                format!(
+                    "expected a number of requests per 5 minutes from 0.01 to 1000000, got {requests}"
+                ),
+            ));
+        }
+        Ok(Rate::per_five_minutes(requests))
+    };
+    Ok(RateLimitSettings {
+        header: env
+            .get("GOTRUE_RATE_LIMIT_HEADER")
+            .map(|h| h.trim().to_owned()),
+        token: per_five_minutes("GOTRUE_RATE_LIMIT_TOKEN_REFRESH", 150.0)?,
+        verify: per_five_minutes("GOTRUE_RATE_LIMIT_VERIFY", 30.0)?,
+        otp: per_five_minutes("GOTRUE_RATE_LIMIT_OTP", 30.0)?,
+        console_login: per_five_minutes("CHIPFLAP_RATE_LIMIT_CONSOLE_LOGIN", 30.0)?,
+        password: rate_syntax(env, "CHIPFLAP_RATE_LIMIT_PASSWORD", "5/1m")?,
+        email_sent: rate_syntax(env, "GOTRUE_RATE_LIMIT_EMAIL_SENT", "10")?,
+    })
+}
+
+/// supabase/auth's `conf.Rate` syntax: `N` is N per hour (burst N, refilled evenly over the
+/// hour); `N/<duration>` is a burst of N, then one more every `<duration>` (its BurstLimiter).
+fn rate_syntax<F: Fn(&str) -> Option<String>>(
+    env: &Source<F>,
+    name: &'static str,
+    default: &str,
+) -> Result<Rate, ConfigError> {
+    let text = env.string(name, default);
+    parse_rate(text.trim()).map_err(|reason| {
+        invalid(
+            name,
+            format!("expected N (per hour) or N/<duration> such as 5/1m, got {text:?}: {reason}"),
+        )
+    })
+}
+
+fn parse_rate(text: &str) -> Result<Rate, String> {
+    let (count, every) = match text.split_once('/') {
+        Some((count, every)) => (count, Some(every)),
+        None => (text, None),
+    };
+    let burst: u32 = count
+        .trim()
+        .parse()
+        .map_err(|_| format!("{count:?} is not a whole number"))?;
+    if burst == 0 || burst > 1_000_000 {
+        return Err("the count must be from 1 to 1000000".into());
+    }
+    let interval = match every {
+        Some(every) => parse_duration(every.trim())?,
+        None => Duration::from_secs(3600) / burst,
+    };
+    if interval.is_zero() || interval > Duration::from_secs(366 * 86_400) {
+        return Err("the duration must be from 1ms to a year".into());
+    }
+    Ok(Rate { burst, interval })
 }
 
 /// `sqlite://data/x.db`, `sqlite:data/x.db` and `sqlite:///abs/x.db` all name a file.
@@ -649,6 +854,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "GOTRUE_SITE_URL",
     "CHIPFLAP_CORS_ORIGINS",
     "CHIPFLAP_SITE_DIR",
+    "CHIPFLAP_SITE_FRAME_ANCESTORS",
     "CHIPFLAP_DEMO_VENDOR_DIR",
     "GOTRUE_JWT_SECRET",
     "GOTRUE_JWT_EXP",
@@ -665,6 +871,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "GOTRUE_SMTP_PORT",
     "GOTRUE_SMTP_USER",
     "GOTRUE_SMTP_PASS",
+    "CHIPFLAP_SMTP_TLS",
     "GOTRUE_SMTP_ADMIN_EMAIL",
     "CHIPFLAP_MAIL_DIR",
     "GOTRUE_SMTP_MAX_FREQUENCY",
@@ -681,6 +888,13 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "CHIPFLAP_ABLY_ROLE_CAPABILITIES",
     "CHIPFLAP_ABLY_REST_URL",
     "CHIPFLAP_ABLY_REVOKE_ON_BAN",
+    "GOTRUE_RATE_LIMIT_HEADER",
+    "GOTRUE_RATE_LIMIT_TOKEN_REFRESH",
+    "GOTRUE_RATE_LIMIT_VERIFY",
+    "GOTRUE_RATE_LIMIT_OTP",
+    "GOTRUE_RATE_LIMIT_EMAIL_SENT",
+    "CHIPFLAP_RATE_LIMIT_PASSWORD",
+    "CHIPFLAP_RATE_LIMIT_CONSOLE_LOGIN",
     "RUST_LOG",
 ];
 
@@ -688,6 +902,86 @@ pub const KNOWN_VARIABLES: &[&str] = &[
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    /// A production configuration that passes, to vary one variable at a time.
+    const PRODUCTION: [(&str, &str); 4] = [
+        ("CHIPFLAP_ENV", "production"),
+        ("GOTRUE_SITE_URL", "https://example.org"),
+        ("GOTRUE_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ("GOTRUE_SMTP_HOST", "smtp.example.org"),
+    ];
+
+    fn production_with(extra: &[(&'static str, &'static str)]) -> Result<Settings, ConfigError> {
+        let mut vars = PRODUCTION.to_vec();
+        vars.extend_from_slice(extra);
+        settings(&vars)
+    }
+
+    #[test]
+    fn production_requires_smtp_tls_unless_clear_text_is_chosen_explicitly() {
+        let s = production_with(&[]).unwrap();
+        assert_eq!(s.mailer.smtp.unwrap().tls, SmtpTls::Required);
+        let s = production_with(&[("CHIPFLAP_SMTP_TLS", "opportunistic")]).unwrap();
+        assert_eq!(s.mailer.smtp.unwrap().tls, SmtpTls::Opportunistic);
+        let s = settings(&[("GOTRUE_SMTP_HOST", "localhost")]).unwrap();
+        assert_eq!(s.mailer.smtp.unwrap().tls, SmtpTls::Opportunistic);
+        assert!(
+            production_with(&[("CHIPFLAP_SMTP_TLS", "sometimes")])
+                .unwrap_err()
+                .to_string()
+                .contains("CHIPFLAP_SMTP_TLS")
+        );
+    }
+
+    #[test]
+    fn the_ably_rest_url_must_be_https_where_the_key_could_leave_the_machine() {
+        let refused = |vars: &[(&'static str, &'static str)], prod: bool| {
+            let result = if prod {
+                production_with(vars)
+            } else {
+                settings(vars)
+            };
+            result
+                .unwrap_err()
+                .to_string()
+                .contains("CHIPFLAP_ABLY_REST_URL")
+        };
+        assert!(refused(
+            &[("CHIPFLAP_ABLY_REST_URL", "http://rest.ably.io")],
+            true
+        ));
+        assert!(refused(
+            &[("CHIPFLAP_ABLY_REST_URL", "http://127.0.0.1:8080")],
+            true
+        ));
+        assert!(refused(
+            &[("CHIPFLAP_ABLY_REST_URL", "http://rest.ably.io")],
+            false
+        ));
+        assert!(settings(&[("CHIPFLAP_ABLY_REST_URL", "http://127.0.0.1:8080")]).is_ok());
+        assert!(settings(&[("CHIPFLAP_ABLY_REST_URL", "http://[::1]:8080")]).is_ok());
+        assert!(production_with(&[("CHIPFLAP_ABLY_REST_URL", "https://rest.example.org")]).is_ok());
+    }
+
+    #[test]
+    fn production_refuses_short_passwords_and_argon2_below_the_owasp_floor() {
+        let names = |extra: &[(&'static str, &'static str)]| {
+            production_with(extra).unwrap_err().to_string()
+        };
+        assert!(
+            names(&[("CHIPFLAP_PASSWORD_MIN_LENGTH", "7")])
+                .contains("CHIPFLAP_PASSWORD_MIN_LENGTH")
+        );
+        assert!(
+            names(&[("CHIPFLAP_ARGON2_MEMORY_KIB", "19455")])
+                .contains("CHIPFLAP_ARGON2_MEMORY_KIB")
+        );
+        assert!(
+            names(&[("CHIPFLAP_ARGON2_ITERATIONS", "1")]).contains("CHIPFLAP_ARGON2_ITERATIONS")
+        );
+        assert!(production_with(&[("CHIPFLAP_PASSWORD_MIN_LENGTH", "12")]).is_ok());
+        assert!(settings(&[("CHIPFLAP_PASSWORD_MIN_LENGTH", "4")]).is_ok());
+    }
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, String> = vars
@@ -784,6 +1078,12 @@ mod tests {
             ("CHIPFLAP_ABLY_REVOKE_ON_BAN", "sometimes"),
             ("CHIPFLAP_SITE_DIR", "/no/such/directory"),
             ("CHIPFLAP_DEMO_VENDOR_DIR", "/no/such/directory"),
+            ("GOTRUE_RATE_LIMIT_TOKEN_REFRESH", "0"),
+            ("GOTRUE_RATE_LIMIT_VERIFY", "lots"),
+            ("GOTRUE_RATE_LIMIT_EMAIL_SENT", "0"),
+            ("GOTRUE_RATE_LIMIT_EMAIL_SENT", "5/never"),
+            ("CHIPFLAP_RATE_LIMIT_PASSWORD", "-1/1m"),
+            ("CHIPFLAP_RATE_LIMIT_CONSOLE_LOGIN", "NaN"),
         ] {
             let message = error_names(&[secret, (name, value)]);
             assert!(message.starts_with(name), "{name}: {message}");
@@ -828,6 +1128,48 @@ mod tests {
         assert!(!s.jwt.serves_audience("Shop"));
         let s = settings(&[secret]).unwrap();
         assert_eq!(s.jwt.audiences(), vec![""]);
+    }
+
+    #[test]
+    fn rate_limits_default_close_to_supabase_auth() {
+        let s = settings(&[("GOTRUE_JWT_SECRET", "0123456789abcdef0123456789abcdef")]).unwrap();
+        let r = &s.rate_limits;
+        assert_eq!(r.header, None);
+        let per_5m = |n: u64| Rate {
+            burst: 30,
+            interval: Duration::from_secs(300) / u32::try_from(n).unwrap(),
+        };
+        assert_eq!(r.token, per_5m(150));
+        assert_eq!(r.verify, per_5m(30));
+        assert_eq!(r.otp, per_5m(30));
+        assert_eq!(r.console_login, per_5m(30));
+        let password = Rate {
+            burst: 5,
+            interval: Duration::from_secs(60),
+        };
+        assert_eq!(r.password, password);
+        assert_eq!(r.password.window(), Duration::from_secs(300));
+        assert_eq!(
+            r.email_sent,
+            Rate {
+                burst: 10,
+                interval: Duration::from_secs(360)
+            }
+        );
+        let s = settings(&[
+            ("GOTRUE_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("GOTRUE_RATE_LIMIT_HEADER", "X-Forwarded-For"),
+            ("GOTRUE_RATE_LIMIT_EMAIL_SENT", "3/20m"),
+        ])
+        .unwrap();
+        assert_eq!(s.rate_limits.header.as_deref(), Some("X-Forwarded-For"));
+        assert_eq!(
+            s.rate_limits.email_sent,
+            Rate {
+                burst: 3,
+                interval: Duration::from_secs(1200)
+            }
+        );
     }
 
     #[test]

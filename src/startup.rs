@@ -14,15 +14,13 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password_hasher::PasswordHasher;
 use crate::auth::refresh_rotation::RotationKey;
+use crate::auth::session_cookie::SessionCookieKey;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db;
 use crate::mail::Mailer;
 use crate::routes;
 use crate::state::AppState;
-
-/// Request bodies larger than this are refused (413): nothing we accept comes close.
-const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub struct Application {
     port: u16,
@@ -34,6 +32,7 @@ impl Application {
     /// Connects and migrates the store, then binds `host:port` (port 0: the OS picks one).
     pub async fn build(settings: Settings, mailer: Mailer, clock: Clock) -> anyhow::Result<Self> {
         let state = build_state(settings, mailer, clock).await?;
+        forget_links_never_mailed(&state).await?;
         let settings = state.settings.clone();
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
             .with_context(|| {
@@ -47,14 +46,18 @@ impl Application {
         let server_settings = settings.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(routes::security_headers::everywhere(&server_settings))
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .app_data(data.clone())
-                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .app_data(web::PayloadConfig::new(
+                    routes::request_body::MAX_BODY_BYTES,
+                ))
                 .service(
                     web::scope("/.netlify/identity")
                         .wrap(actix_web::middleware::from_fn(
                             routes::audience_guard::identity,
                         ))
+                        .wrap(routes::security_headers::api())
                         .wrap(cors(&server_settings))
                         .configure(routes::identity)
                         .default_service(web::to(routes::not_found)),
@@ -65,18 +68,12 @@ impl Application {
                         .wrap(actix_web::middleware::from_fn(
                             routes::audience_guard::functions,
                         ))
+                        .wrap(routes::security_headers::api())
                         .wrap(cors(&server_settings))
                         .configure(routes::functions)
                         .default_service(web::to(routes::not_found)),
                 )
-                .default_service(
-                    web::route()
-                        .guard(
-                            actix_web::guard::Any(actix_web::guard::Get())
-                                .or(actix_web::guard::Head()),
-                        )
-                        .to(routes::site::site),
-                )
+                .default_service(web::to(routes::site::site))
         })
         .listen(listener)?;
         if let Some(workers) = settings.http.workers {
@@ -117,6 +114,26 @@ pub async fn drain_background(state: &AppState) {
     }
 }
 
+/// A server that starts knows no mail of an earlier run is still on its way: links a dead
+/// process stored but never mailed are forgotten with their throttle stamps, so those users can
+/// ask again at once. Only the server does this (a CLI command may run beside a live server).
+async fn forget_links_never_mailed(state: &AppState) -> anyhow::Result<()> {
+    let mut tx = db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let forgotten = db::one_time_tokens::forget_links_never_mailed(&mut tx)
+        .await
+        .context("forgetting links whose mail never went out")?;
+    tx.commit().await.context("committing")?;
+    if forgotten > 0 {
+        tracing::warn!(
+            forgotten,
+            "forgot mailed links whose mail an earlier run never sent; those users can ask again"
+        );
+    }
+    Ok(())
+}
+
 /// Everything but the HTTP server: used by the command line too.
 pub async fn build_state(
     settings: Settings,
@@ -129,12 +146,17 @@ pub async fn build_state(
     db::migrate(&db).await?;
     warn_about_unserved_audiences(&db, &settings).await?;
     let hasher = PasswordHasher::new(&settings.hashing).context("configuring argon2")?;
+    // Built now, off the async workers, so no request pays for it.
+    tokio::task::spawn_blocking(crate::domain::password::preload_common_passwords)
+        .await
+        .context("loading the common-passwords list")?;
     let secret = settings.jwt.secret_bytes();
     Ok(AppState {
         db,
         mailer,
         jwt: JwtKeys::new(secret).allowing_audiences(settings.jwt.audiences()),
         rotation: RotationKey::from_secret(secret),
+        session_cookie: SessionCookieKey::from_secret(secret),
         hasher,
         clock,
         settings: Arc::new(settings),
@@ -188,6 +210,7 @@ pub fn mailer_from_settings(settings: &Settings) -> anyhow::Result<Mailer> {
                 &smtp.host,
                 smtp.port,
                 credentials,
+                smtp.tls,
                 mailer.send_timeout,
             )
             .map_err(|e| anyhow::anyhow!("GOTRUE_SMTP_HOST: {e}"))
@@ -209,7 +232,7 @@ fn cors(settings: &Settings) -> Cors {
             "x-use-cookie",
             "x-nf-client",
         ])
-        .expose_headers(["x-total-count", "link", "x-ably-errorcode"])
+        .expose_headers(["x-total-count", "link", "x-ably-errorcode", "retry-after"])
         .supports_credentials()
         .max_age(3600);
     for origin in &settings.http.cors_origins {

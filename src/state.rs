@@ -8,6 +8,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password_hasher::PasswordHasher;
 use crate::auth::refresh_rotation::RotationKey;
+use crate::auth::session_cookie::SessionCookieKey;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::mail::Mailer;
@@ -18,6 +19,8 @@ pub struct AppState {
     pub mailer: Mailer,
     pub jwt: JwtKeys,
     pub rotation: RotationKey,
+    /// Signs the seed page's session cookie.
+    pub session_cookie: SessionCookieKey,
     pub hasher: PasswordHasher,
     pub clock: Clock,
     pub settings: Arc<Settings>,

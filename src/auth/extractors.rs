@@ -9,10 +9,11 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::auth::jwt::VerifiedClaims;
-use crate::db::users;
-use crate::domain::one_time_token::{SecretToken, TokenDigest};
+use crate::domain::one_time_token::SecretToken;
+use crate::domain::session::SessionRefusal;
 use crate::routes::errors::{HttpError, PageError};
 use crate::services::Actor;
+use crate::services::sessions::{SessionError, session_user};
 use crate::state::AppState;
 
 /// The raw bearer token: `Authorization` must match `^[Bb]earer (\S+)$` (spec §0).
@@ -29,6 +30,28 @@ fn app_state(request: &HttpRequest) -> Result<web::Data<AppState>, HttpError> {
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| HttpError::internal(anyhow::anyhow!("AppState is not registered")))
+}
+
+/// The client's IP for per-IP throttles: the first value of the `GOTRUE_RATE_LIMIT_HEADER`
+/// header when that variable is set (supabase/auth's rule: a trusted proxy names the client),
+/// else the peer address. A request without the configured header (one that bypassed the
+/// proxy) is keyed by its peer address.
+pub fn client_ip(request: &HttpRequest, settings: &crate::config::Settings) -> String {
+    if let Some(name) = &settings.rate_limits.header {
+        let first = request
+            .headers()
+            .get_all(name.as_str())
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .find(|v| !v.is_empty());
+        if let Some(ip) = first {
+            return ip.to_owned();
+        }
+    }
+    request
+        .peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string())
 }
 
 /// The audience a request speaks for: `X-JWT-AUD`, else the token's `aud`, else `GOTRUE_JWT_AUD`.
@@ -56,8 +79,8 @@ pub fn request_aud(
 pub struct BearerUser {
     pub claims: VerifiedClaims,
     pub aud: String,
-    /// SHA-256 of the presented token: identifies the caller's session.
-    pub token_digest: TokenDigest,
+    /// The token's `session_id` claim: the services refuse the token once that session ends.
+    pub session_id: Option<Uuid>,
 }
 
 impl BearerUser {
@@ -79,10 +102,11 @@ fn verify_bearer(request: &HttpRequest) -> Result<BearerUser, HttpError> {
         .verify(token, state.clock.now())
         .map_err(|e| HttpError::unauthorized(format!("Invalid token: {e}")).clearing_cookie())?;
     let aud = request_aud(request, Some(&claims), &state.settings.jwt.aud);
+    let session_id = claims.session_id();
     Ok(BearerUser {
         claims,
         aud,
-        token_digest: SecretToken::presented(token).digest(),
+        session_id,
     })
 }
 
@@ -130,12 +154,22 @@ async fn authorize_admin(request: HttpRequest) -> Result<AdminUser, HttpError> {
     }
     let id =
         Uuid::parse_str(&claims.sub).map_err(|_| HttpError::unauthorized("Invalid admin user"))?;
-    let user = users::find_user_by_id(&state.db, id)
-        .await
-        .map_err(HttpError::internal)?
-        .ok_or_else(|| HttpError::unauthorized("Invalid admin user"))?;
+    let mut conn = state.db.acquire().await.map_err(HttpError::internal)?;
     let now = state.clock.now();
-    if !user.is_admin(&state.settings.jwt.admin_group) || user.aud != aud || user.is_banned(now) {
+    let user = match session_user(&mut conn, id, claims.session_id(), now).await {
+        Ok(user) => user,
+        Err(SessionError::Refused(SessionRefusal::UnknownUser)) => {
+            return Err(HttpError::unauthorized("Invalid admin user"));
+        }
+        Err(SessionError::Refused(SessionRefusal::Banned)) => {
+            return Err(HttpError::unauthorized("User not allowed"));
+        }
+        Err(SessionError::Refused(SessionRefusal::Ended)) => {
+            return Err(HttpError::session_ended());
+        }
+        Err(SessionError::Unexpected(e)) => return Err(HttpError::internal(e)),
+    };
+    if !user.is_admin(&state.settings.jwt.admin_group) || user.aud != aud {
         return Err(HttpError::unauthorized("User not allowed"));
     }
     Ok(AdminUser {

@@ -1,8 +1,10 @@
-//! GoTrue access tokens: HS256, exactly GoTrue's claims (spec §3.1), checked against our Clock.
+//! GoTrue access tokens: HS256, GoTrue's claims (spec §3.1) plus supabase/auth's `session_id`,
+//! checked against our Clock.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::domain::metadata::Metadata;
 use crate::domain::timestamp::Timestamp;
@@ -11,7 +13,9 @@ use crate::domain::timestamp::Timestamp;
 const KEY_ID: &str = "nf-ident";
 
 /// Claims of an access token, serialised in GoTrue's order; `aud` is a string and only when
-/// non-empty (Git Gateway and other consumers need a string).
+/// non-empty (Git Gateway and other consumers need a string). `session_id` (supabase/auth's
+/// claim, after GoTrue's) names the session the token was issued for: it makes every token
+/// distinct and lets a server refuse it the moment its session ends.
 #[derive(Debug, Clone, Serialize)]
 pub struct AccessClaims<'a> {
     #[serde(skip_serializing_if = "str::is_empty")]
@@ -21,6 +25,7 @@ pub struct AccessClaims<'a> {
     pub email: &'a str,
     pub app_metadata: &'a Metadata,
     pub user_metadata: &'a Metadata,
+    pub session_id: Uuid,
 }
 
 /// Claims of the "system" token Netlify hands to functions: `{exp, sub: "0"}`.
@@ -39,6 +44,8 @@ pub struct VerifiedClaims {
     pub sub: String,
     #[serde(default)]
     pub email: Option<String>,
+    #[serde(default)]
+    session_id: Option<Value>,
 }
 
 impl VerifiedClaims {
@@ -49,6 +56,15 @@ impl VerifiedClaims {
             Some(Value::Array(items)) => items.first().and_then(Value::as_str).unwrap_or(""),
             _ => "",
         }
+    }
+
+    /// The session the token was issued for; `None` for system tokens, tokens issued before
+    /// sessions were named, and anything that is not a UUID.
+    pub fn session_id(&self) -> Option<Uuid> {
+        self.session_id
+            .as_ref()
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
     }
 
     /// `sub` "0" or the nil UUID: the system user (spec §4).
@@ -228,21 +244,31 @@ mod tests {
             email: "a@example.org",
             app_metadata: &meta,
             user_metadata: &empty,
+            session_id: Uuid::nil(),
         };
         let token = keys().issue(&claims).unwrap();
         let p = payload(&token);
         assert_eq!(
             p,
             json!({"exp": 2000, "sub": "u1", "email": "a@example.org",
-                   "app_metadata": {"provider": "email"}, "user_metadata": {}})
+                   "app_metadata": {"provider": "email"}, "user_metadata": {},
+                   "session_id": "00000000-0000-0000-0000-000000000000"})
         );
         let keys_order: Vec<_> = p.as_object().unwrap().keys().cloned().collect();
         assert_eq!(
             keys_order,
-            ["exp", "sub", "email", "app_metadata", "user_metadata"]
+            [
+                "exp",
+                "sub",
+                "email",
+                "app_metadata",
+                "user_metadata",
+                "session_id"
+            ]
         );
         let verified = keys().verify(&token, Timestamp::from_unix(1_000)).unwrap();
         assert_eq!(verified.sub, "u1");
+        assert_eq!(verified.session_id(), Some(Uuid::nil()));
         assert_eq!(verified.aud(), "");
     }
 
@@ -256,6 +282,7 @@ mod tests {
             email: "a@example.org",
             app_metadata: &empty,
             user_metadata: &empty,
+            session_id: Uuid::nil(),
         };
         let token = keys().issue(&claims).unwrap();
         assert_eq!(payload(&token)["aud"], json!("team"));

@@ -5,3 +5,4 @@ pub mod extractors;
 pub mod jwt;
 pub mod password_hasher;
 pub mod refresh_rotation;
+pub mod session_cookie;

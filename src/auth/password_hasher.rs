@@ -2,6 +2,7 @@
 //! never starves the async workers (DESIGN §9).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::password_hash::phc::PasswordHash as PhcHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
@@ -18,6 +19,8 @@ pub struct PasswordHasher {
     /// Verified against when the account is unknown or has no password, so those cases cost
     /// the same work as a wrong password (z2p's dummy hash).
     dummy: Arc<PasswordHash>,
+    /// argon2 runs started (hashes and verifications), shared by every clone.
+    evaluations: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -53,7 +56,14 @@ impl PasswordHasher {
             params,
             permits: Arc::new(Semaphore::new(settings.concurrency)),
             dummy: Arc::new(dummy),
+            evaluations: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// How many argon2 evaluations (hashes and verifications) this hasher has started, so tests
+    /// can prove that a throttled guess costs none.
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations.load(Ordering::SeqCst)
     }
 
     pub async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
@@ -62,6 +72,7 @@ impl PasswordHasher {
             .acquire()
             .await
             .map_err(|_| HashError::Closed)?;
+        self.evaluations.fetch_add(1, Ordering::SeqCst);
         let params = self.params.clone();
         let secret = password.expose().to_owned();
         let span = tracing::Span::current();
@@ -80,6 +91,7 @@ impl PasswordHasher {
             .acquire()
             .await
             .map_err(|_| HashError::Closed)?;
+        self.evaluations.fetch_add(1, Ordering::SeqCst);
         let known = hash.is_some();
         let phc = hash.unwrap_or(&self.dummy).as_str().to_owned();
         let secret = password.expose().to_owned();
@@ -129,6 +141,7 @@ mod tests {
         assert!(h.verify(&pw, Some(&hash)).await.unwrap());
         let wrong = Password::parse("wrong horse", 8).unwrap();
         assert!(!h.verify(&wrong, Some(&hash)).await.unwrap());
+        assert_eq!(h.evaluations(), 3, "one hash and two verifications");
     }
 
     #[tokio::test]

@@ -4,6 +4,8 @@ pub mod audit_log;
 pub mod console_sessions;
 pub mod one_time_tokens;
 pub mod refresh_tokens;
+pub mod sessions;
+pub mod throttles;
 pub mod users;
 
 use std::time::Duration;
@@ -125,6 +127,13 @@ pub fn like_contains(needle: &str) -> String {
         pattern.push(c);
     }
     pattern.push('%');
+    pattern
+}
+
+/// `prefix%` for a `like … escape '\'` pattern, with the prefix's own wildcards escaped.
+pub fn like_prefix(prefix: &str) -> String {
+    let mut pattern = like_contains(prefix);
+    pattern.remove(0);
     pattern
 }
 

@@ -14,7 +14,8 @@ pub struct ConsumedToken {
     pub expires_at: Timestamp,
 }
 
-/// Stores a new token of `purpose` for the user, dropping any earlier one (only the newest link works).
+/// Stores a new token of `purpose` for the user, dropping any earlier one (only the newest link
+/// works). The row starts as `mail_pending` until [`mark_mailed`] records that its mail went out.
 pub async fn replace_token(
     conn: &mut SqliteConnection,
     user_id: Uuid,
@@ -37,8 +38,8 @@ pub async fn replace_token(
     let now = now.unix();
     let expires_at = expires_at.unix();
     sqlx::query!(
-        "insert into one_time_tokens (digest, user_id, purpose, new_email, created_at, expires_at)
-         values (?, ?, ?, ?, ?, ?)",
+        "insert into one_time_tokens (digest, user_id, purpose, new_email, created_at, expires_at, mail_pending)
+         values (?, ?, ?, ?, ?, ?, 1)",
         digest,
         user_id,
         purpose,
@@ -49,6 +50,54 @@ pub async fn replace_token(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Records that the mail carrying the user's current `purpose` link was handed to the transport.
+pub async fn mark_mailed(
+    executor: impl SqliteExecutor<'_>,
+    user_id: Uuid,
+    purpose: TokenPurpose,
+) -> sqlx::Result<()> {
+    let user_id = user_id.to_string();
+    let purpose = purpose.as_str();
+    sqlx::query!(
+        "update one_time_tokens set mail_pending = 0
+         where user_id = ? and purpose = ? and mail_pending = 1",
+        user_id,
+        purpose
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// At start, before serving: forgets every link whose mail an earlier process stored but never
+/// handed to the transport (it died in between), and clears the throttle stamp that link set, so
+/// the user can be mailed again at once. Returns how many links were forgotten.
+pub async fn forget_links_never_mailed(conn: &mut SqliteConnection) -> sqlx::Result<u64> {
+    sqlx::query!(
+        "update users set confirmation_sent_at = null where id in (
+             select user_id from one_time_tokens
+             where mail_pending = 1 and purpose in ('confirmation', 'invite'))"
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "update users set recovery_sent_at = null where id in (
+             select user_id from one_time_tokens where mail_pending = 1 and purpose = 'recovery')"
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "update users set email_change = null, email_change_sent_at = null where id in (
+             select user_id from one_time_tokens where mail_pending = 1 and purpose = 'email_change')"
+    )
+    .execute(&mut *conn)
+    .await?;
+    let forgotten = sqlx::query!("delete from one_time_tokens where mail_pending = 1")
+        .execute(&mut *conn)
+        .await?;
+    Ok(forgotten.rows_affected())
 }
 
 /// Marks an unused token of one of `purposes` used and returns it; single use is atomic because

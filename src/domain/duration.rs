@@ -2,15 +2,26 @@
 
 use std::time::Duration;
 
+/// The longest duration Go's `time.ParseDuration` accepts: `i64::MAX` nanoseconds (about 292
+/// years). Anything longer is refused as out of range, as Go refuses it, so every sum below is
+/// checked and no later `now + duration` can overflow a Unix timestamp.
+pub const MAX_DURATION: Duration = Duration::from_nanos(i64::MAX as u64);
+
 /// Parses a Go `time.ParseDuration` string or a plain number of seconds.
 /// Negative values are refused: every duration we configure is a length of time.
+///
+/// Errors (a message naming the input): empty, malformed, an unknown unit, or longer than
+/// [`MAX_DURATION`]. Never panics, whatever the input.
 pub fn parse_duration(input: &str) -> Result<Duration, String> {
     let s = input.trim();
     if s.is_empty() {
         return Err("empty duration".into());
     }
+    let out_of_range = || format!("duration {input:?} is out of range (at most 292 years)");
     if let Ok(seconds) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
+        return Some(Duration::from_secs(seconds))
+            .filter(|d| *d <= MAX_DURATION)
+            .ok_or_else(out_of_range);
     }
     if s == "0" {
         return Ok(Duration::ZERO);
@@ -41,8 +52,11 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
             "h" => 3600.0,
             _ => return Err(format!("unknown unit {unit:?} in duration {input:?}")),
         };
-        total += Duration::try_from_secs_f64(value * unit_seconds)
-            .map_err(|_| format!("duration {input:?} is out of range"))?;
+        let part = Duration::try_from_secs_f64(value * unit_seconds).map_err(|_| out_of_range())?;
+        total = total
+            .checked_add(part)
+            .filter(|d| *d <= MAX_DURATION)
+            .ok_or_else(out_of_range)?;
         rest = next;
     }
     Ok(total)
@@ -71,7 +85,40 @@ mod tests {
         }
     }
 
+    #[test]
+    fn durations_longer_than_go_allows_are_refused_not_panicked_on() {
+        for huge in [
+            "18000000000000000000s18000000000000000000s",
+            "18446744073709551615",
+            "9223372037s",
+            "2562048h",
+            "1e400s",
+            "99999999999999999999999999999999999999999999999999h",
+        ] {
+            assert!(parse_duration(huge).is_err(), "{huge:?} should be refused");
+        }
+        assert_eq!(
+            parse_duration("9223372036s"),
+            Ok(Duration::from_secs(9_223_372_036))
+        );
+    }
+
     proptest::proptest! {
+        /// Any string at all: an answer, never a panic, and never more than Go's maximum.
+        #[test]
+        fn any_input_parses_or_errs_within_range(input in ".{0,40}") {
+            if let Ok(d) = parse_duration(&input) {
+                proptest::prop_assert!(d <= MAX_DURATION);
+            }
+        }
+
+        #[test]
+        fn summed_parts_never_overflow(a in proptest::num::u64::ANY, b in proptest::num::u64::ANY) {
+            if let Ok(d) = parse_duration(&format!("{a}s{b}s")) {
+                proptest::prop_assert!(d <= MAX_DURATION);
+            }
+        }
+
         #[test]
         fn whole_seconds_round_trip(n in 0u64..10_000_000) {
             proptest::prop_assert_eq!(parse_duration(&format!("{n}s")), Ok(Duration::from_secs(n)));

@@ -5,6 +5,7 @@ pub mod email_address;
 pub mod metadata;
 pub mod one_time_token;
 pub mod password;
+pub mod session;
 pub mod timestamp;
 pub mod user;
 

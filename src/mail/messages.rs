@@ -164,6 +164,24 @@ email_message! {
     views = (AccountExistsText = "email/account_exists.txt", AccountExistsHtml = "email/account_exists.html"),
 }
 
+email_message! {
+    /// Sent to the owner of an address that another user tried to change their email to.
+    ///
+    /// `PUT /user` answers that request exactly as for a free address, so it does not reveal
+    /// which addresses have accounts; only the owner of the mailbox learns about it.
+    pub struct AddressInUseEmail {
+        /// `SITE_URL`, named in the body.
+        pub site_url: String,
+        /// Where to go from here: the site itself (no token; nothing expires).
+        pub action_url: String,
+        /// The owner's address (the recipient).
+        pub email: String,
+    }
+    kind = "address_in_use",
+    subject = "Someone tried to use your email address",
+    views = (AddressInUseText = "email/address_in_use.txt", AddressInUseHtml = "email/address_in_use.html"),
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
@@ -206,6 +224,11 @@ mod tests {
                 action_url: LINK.to_owned(),
                 email: email.to_owned(),
             }),
+            Box::new(AddressInUseEmail {
+                site_url: SITE.to_owned(),
+                action_url: LINK.to_owned(),
+                email: email.to_owned(),
+            }),
         ]
     }
 
@@ -230,7 +253,7 @@ mod tests {
     #[test]
     fn token_mails_state_how_long_the_link_is_valid() {
         for message in all_messages("jane@example.com", "new@example.com") {
-            if message.kind() == "account_exists" {
+            if matches!(message.kind(), "account_exists" | "address_in_use") {
                 continue;
             }
             let text = message.text().unwrap();
@@ -261,6 +284,10 @@ mod tests {
                 ("invite", "You have been invited".to_owned()),
                 ("email_change", "Confirm Email Change".to_owned()),
                 ("account_exists", "You already have an account".to_owned()),
+                (
+                    "address_in_use",
+                    "Someone tried to use your email address".to_owned()
+                ),
             ]
         );
     }
@@ -286,8 +313,8 @@ mod tests {
     #[test]
     fn link_labels_and_wording_follow_gotrue() {
         let html = |m: &dyn EmailMessage| m.html().unwrap();
-        let [confirm, recover, invite, change, exists] =
-            <[Box<dyn EmailMessage>; 5]>::try_from(all_messages("old@x.io", "new@x.io"))
+        let [confirm, recover, invite, change, exists, in_use] =
+            <[Box<dyn EmailMessage>; 6]>::try_from(all_messages("old@x.io", "new@x.io"))
                 .ok()
                 .unwrap();
         assert!(html(&*confirm).contains("Confirm your email address"));
@@ -311,6 +338,12 @@ mod tests {
         );
         assert!(exists_text.contains("https://example.com"));
         assert!(exists_text.to_lowercase().contains("password recovery"));
+        let in_use_text = in_use.text().unwrap();
+        assert!(
+            in_use_text.contains("change their email address to old@x.io"),
+            "{in_use_text}"
+        );
+        assert!(in_use_text.contains("nothing was changed"));
     }
 
     #[test]

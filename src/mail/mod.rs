@@ -16,9 +16,11 @@ use lettre::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::config::SmtpTls;
+
 pub use messages::{
-    AccountExistsEmail, ConfirmationEmail, EmailChangeEmail, EmailMessage, InviteEmail,
-    RecoveryEmail,
+    AccountExistsEmail, AddressInUseEmail, ConfirmationEmail, EmailChangeEmail, EmailMessage,
+    InviteEmail, RecoveryEmail,
 };
 
 /// Upper bound for transports that are not given one (file and memory); they never wait on a
@@ -89,21 +91,24 @@ impl fmt::Debug for Mailer {
 }
 
 impl Mailer {
-    /// Sends through an SMTP server: implicit TLS on port 465, otherwise STARTTLS when the
-    /// server offers it (GoTrue's behaviour), so a plain local server also works.
+    /// Sends through an SMTP server: implicit TLS on port 465; otherwise STARTTLS, which must
+    /// succeed with [`SmtpTls::Required`] (production's default: a server that offers no TLS
+    /// gets no credentials and no mail) or is used when offered with
+    /// [`SmtpTls::Opportunistic`] (GoTrue's behaviour, for local mail catchers).
     pub fn smtp(
         from: Mailbox,
         host: &str,
         port: u16,
         credentials: Option<(String, SecretString)>,
+        tls: SmtpTls,
         timeout: Duration,
     ) -> Result<Mailer, MailError> {
         let tls_parameters =
             TlsParameters::new(host.to_owned()).map_err(|e| MailError::Setup(Box::new(e)))?;
-        let tls = if port == 465 {
-            Tls::Wrapper(tls_parameters)
-        } else {
-            Tls::Opportunistic(tls_parameters)
+        let tls = match (port, tls) {
+            (465, _) => Tls::Wrapper(tls_parameters),
+            (_, SmtpTls::Required) => Tls::Required(tls_parameters),
+            (_, SmtpTls::Opportunistic) => Tls::Opportunistic(tls_parameters),
         };
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(port)
@@ -608,7 +613,15 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let mailer = Mailer::smtp(from(), "127.0.0.1", port, None, Duration::from_secs(5)).unwrap();
+        let mailer = Mailer::smtp(
+            from(),
+            "127.0.0.1",
+            port,
+            None,
+            crate::config::SmtpTls::Opportunistic,
+            Duration::from_secs(5),
+        )
+        .unwrap();
         assert_eq!(mailer.transport_name(), "smtp");
         let err = mailer
             .send("jane@example.com", &confirmation(LINK))
@@ -627,7 +640,15 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(10)).await;
         });
         let timeout = Duration::from_millis(300);
-        let mailer = Mailer::smtp(from(), "127.0.0.1", port, None, timeout).unwrap();
+        let mailer = Mailer::smtp(
+            from(),
+            "127.0.0.1",
+            port,
+            None,
+            crate::config::SmtpTls::Opportunistic,
+            timeout,
+        )
+        .unwrap();
         let started = std::time::Instant::now();
         let err = mailer
             .send("jane@example.com", &confirmation(LINK))

@@ -2,51 +2,46 @@
 //! Refusals use Ably's error shape, so ably-js stops retrying a banned user (403) and keeps
 //! retrying a logged-out one (401) (spec/ably.md §3).
 
+use super::request_body::{Body, BodyError};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::cookies::NF_JWT;
+use super::cookies::{NF_JWT, SESSION_COOKIE};
 use crate::auth::extractors::bearer_token;
-use crate::services::ably_token::{AblyFormat, AblyGrant, AblyTokenError, issue_ably_token};
+use crate::auth::jwt::VerifiedClaims;
+use crate::routes::errors::SESSION_ENDED;
+use crate::services::ably_token::{
+    AblyCaller, AblyFormat, AblyGrant, AblyTokenError, ably_user, issue_ably_token,
+};
 use crate::state::AppState;
 
+/// Who is asking: a Bearer access token (never replaced by anything else, so an expired one
+/// is a 401); else the `nf_jwt` cookie; else, when that is absent, expired or invalid, the
+/// session cookie set with it (`cookies::SESSION_COOKIE`). Whatever names the caller, their
+/// session must be live.
 pub async fn ably_token(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Bytes,
+    body: Body<AblyError>,
 ) -> Result<HttpResponse, AblyError> {
     // Only `id`, `clientId` and `format` are read; everything else the client sends (`rnd`,
     // `ttl`, `capability`, …) is ignored, never trusted.
-    let params = super::form_params::query_and_form(&request, &body);
-    let token = bearer_token(&request)
-        .map(str::to_owned)
-        .or_else(|| request.cookie(NF_JWT).map(|c| c.value().to_owned()))
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            AblyError::unauthorized(
-                "No session: send the access token as a Bearer header or the nf_jwt cookie",
-            )
-        })?;
-    let claims = state
-        .jwt
-        .verify(&token, state.clock.now())
-        .map_err(|e| AblyError::unauthorized(format!("Invalid token: {e}")))?;
-    let user_id = Uuid::parse_str(&claims.sub)
-        .ok()
-        .filter(|id| !id.is_nil())
-        .ok_or_else(|| AblyError::forbidden("This token does not belong to a user"))?;
+    let params = super::form_params::query_and_form(&request, &body).await?;
+    let caller = caller(&state, &request)?;
+    let user = ably_user(&state, caller).await?;
+    let user_id = user.id.to_string();
     // The seed page sends ?id=<user id>: it must be the caller, never someone else.
     if params
         .get("id")
-        .is_some_and(|id| !id.is_empty() && *id != claims.sub)
+        .is_some_and(|id| !id.is_empty() && *id != user_id)
     {
         return Err(AblyError::forbidden("id does not match the logged-in user"));
     }
     if params
         .get("clientId")
-        .is_some_and(|c| !c.is_empty() && *c != claims.sub)
+        .is_some_and(|c| !c.is_empty() && *c != user_id)
     {
         return Err(AblyError::forbidden(
             "clientId does not match the logged-in user",
@@ -56,13 +51,55 @@ pub async fn ably_token(
         Some("token_request") => AblyFormat::TokenRequest,
         _ => AblyFormat::Jwt,
     };
-    let grant = issue_ably_token(&state, user_id, format).await?;
+    let grant = issue_ably_token(&state, &user, format).await?;
     let mut response = HttpResponse::Ok();
     response.insert_header(("cache-control", "no-store"));
     Ok(match grant {
         AblyGrant::Jwt(jwt) => response.content_type("application/jwt").body(jwt.token),
         AblyGrant::TokenRequest(request) => response.json(request),
     })
+}
+
+fn caller(state: &AppState, request: &HttpRequest) -> Result<AblyCaller, AblyError> {
+    let now = state.clock.now();
+    let from_claims = |claims: VerifiedClaims| {
+        let user_id = Uuid::parse_str(&claims.sub)
+            .ok()
+            .filter(|id| !id.is_nil())
+            .ok_or_else(|| AblyError::forbidden("This token does not belong to a user"))?;
+        Ok(AblyCaller::Token {
+            user_id,
+            session_id: claims.session_id(),
+        })
+    };
+    if let Some(token) = bearer_token(request) {
+        let claims = state
+            .jwt
+            .verify(token, now)
+            .map_err(|e| AblyError::unauthorized(format!("Invalid token: {e}")))?;
+        return from_claims(claims);
+    }
+    let nf_jwt = request
+        .cookie(NF_JWT)
+        .filter(|c| !c.value().is_empty())
+        .map(|c| state.jwt.verify(c.value(), now));
+    let nf_jwt_error = match nf_jwt {
+        Some(Ok(claims)) => return from_claims(claims),
+        Some(Err(e)) => Some(e),
+        None => None,
+    };
+    if let Some(session_id) = request
+        .cookie(SESSION_COOKIE)
+        .and_then(|c| state.session_cookie.session_of(c.value()))
+    {
+        return Ok(AblyCaller::SessionCookie(session_id));
+    }
+    Err(AblyError::unauthorized(match nf_jwt_error {
+        Some(e) => format!("Invalid token: {e}"),
+        None => {
+            "No session: send the access token as a Bearer header or the nf_jwt cookie".to_owned()
+        }
+    }))
 }
 
 /// `{"error":{"code","statusCode","message"}}` with `Content-Type: application/json` exactly
@@ -104,6 +141,22 @@ impl AblyError {
     }
 }
 
+/// Ably's shape with the HTTP status as its code's first three digits (40000, 41300).
+impl From<BodyError> for AblyError {
+    fn from(e: BodyError) -> Self {
+        let (status, code) = match e {
+            BodyError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, 41300),
+            BodyError::Unreadable => (StatusCode::BAD_REQUEST, 40000),
+        };
+        AblyError {
+            status,
+            code,
+            message: e.message().to_owned(),
+            cause: None,
+        }
+    }
+}
+
 impl From<AblyTokenError> for AblyError {
     fn from(e: AblyTokenError) -> Self {
         match e {
@@ -116,6 +169,7 @@ impl From<AblyTokenError> for AblyError {
             AblyTokenError::UnknownUser => AblyError::forbidden("User not found"),
             AblyTokenError::Banned => AblyError::forbidden("User is banned"),
             AblyTokenError::Unconfirmed => AblyError::forbidden("Email not confirmed"),
+            AblyTokenError::SessionEnded => AblyError::unauthorized(SESSION_ENDED),
             AblyTokenError::Unexpected(cause) => AblyError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 code: 50000,

@@ -1,5 +1,6 @@
 //! `/admin/users[/{id}]` and `/admin/audit`: the GoTrue admin API.
 
+use super::request_body::Body;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -97,7 +98,7 @@ struct CreateParams {
 pub async fn create_user(
     state: web::Data<AppState>,
     admin: AdminUser,
-    body: web::Bytes,
+    body: Body<HttpError>,
 ) -> Result<HttpResponse, HttpError> {
     let params: CreateParams = parse_json(&body, "Could not decode admin user params")?;
     let new = NewUser {
@@ -151,7 +152,7 @@ pub async fn update_user(
     state: web::Data<AppState>,
     admin: AdminUser,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: Body<HttpError>,
 ) -> Result<HttpResponse, HttpError> {
     let id = user_id(&path)?;
     let params: UpdateParams = parse_json(&body, "Could not decode admin user params")?;

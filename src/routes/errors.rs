@@ -7,13 +7,20 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::cookies;
+use super::request_body::BodyError;
+use crate::domain::session::SessionRefusal;
 use crate::services::admin_users::AdminUserError;
 use crate::services::invite::InviteError;
 use crate::services::recover::RecoverError;
 use crate::services::signup::SignupError;
+use crate::services::throttle::ThrottleError;
 use crate::services::token::{LogoutError, TokenError};
 use crate::services::user::UserError;
 use crate::services::verify::{VerifyError, VerifyType};
+
+/// The 401 message for an access token whose session has ended (logout, password change,
+/// ban, an admin, refresh-token reuse).
+pub const SESSION_ENDED: &str = "Invalid token: session has ended";
 
 /// GoTrue's HTTPError. A 5xx says only "Internal server error" plus an `error_id` that is
 /// also in the log line; the cause never reaches the body.
@@ -23,6 +30,8 @@ pub struct HttpError {
     cause: Option<anyhow::Error>,
     /// Clear `nf_jwt` too (spec §3.4: on 401 for a bad token).
     clear_cookie: bool,
+    /// `Retry-After` in seconds (429).
+    retry_after: Option<std::time::Duration>,
 }
 
 impl HttpError {
@@ -32,6 +41,16 @@ impl HttpError {
             msg: msg.into(),
             cause: None,
             clear_cookie: false,
+            retry_after: None,
+        }
+    }
+
+    /// 429 "Rate limit exceeded" with `Retry-After` (GoTrue's message, spec §1.4; the same
+    /// shape on `/token`, spec §1.12).
+    pub fn too_many_requests(retry_after: std::time::Duration) -> Self {
+        HttpError {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded")
         }
     }
 
@@ -67,7 +86,14 @@ impl HttpError {
             msg: msg.to_owned(),
             cause: Some(cause.into()),
             clear_cookie: false,
+            retry_after: None,
         }
+    }
+
+    /// 401 for an access token whose session has ended, answered as any invalid token is
+    /// (the `nf_jwt` cookie is cleared).
+    pub fn session_ended() -> Self {
+        Self::unauthorized(SESSION_ENDED).clearing_cookie()
     }
 
     pub fn clearing_cookie(mut self) -> Self {
@@ -110,6 +136,9 @@ impl ResponseError for HttpError {
         if self.clear_cookie {
             response.cookie(cookies::cleared_nf_jwt());
         }
+        if let Some(wait) = self.retry_after {
+            response.insert_header(("retry-after", wait.as_secs().max(1).to_string()));
+        }
         if self.status.is_server_error() {
             let error_id = Uuid::new_v4().to_string();
             tracing::error!(error_id = %error_id, error = ?self, "request failed");
@@ -120,6 +149,17 @@ impl ResponseError for HttpError {
             }));
         }
         response.json(json!({"code": self.status.as_u16(), "msg": self.msg}))
+    }
+}
+
+/// A body too large (413) or unreadable (400), in GoTrue's shape.
+impl From<BodyError> for HttpError {
+    fn from(e: BodyError) -> Self {
+        let status = match e {
+            BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::Unreadable => StatusCode::BAD_REQUEST,
+        };
+        HttpError::new(status, e.message())
     }
 }
 
@@ -175,6 +215,14 @@ pub enum TokenEndpointError {
     Http(HttpError),
 }
 
+/// `/token` renders body failures in GoTrue's general shape, as it does its 5xx: they are not
+/// grant problems.
+impl From<BodyError> for TokenEndpointError {
+    fn from(e: BodyError) -> Self {
+        TokenEndpointError::Http(e.into())
+    }
+}
+
 impl std::fmt::Debug for TokenEndpointError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -216,6 +264,8 @@ pub enum PageError {
     NotFound,
     BadRequest(String),
     Forbidden(&'static str),
+    /// 429 with `Retry-After` (the console login's throttles).
+    TooManyRequests(std::time::Duration),
     Internal(anyhow::Error),
 }
 
@@ -232,6 +282,7 @@ impl std::fmt::Debug for PageError {
             PageError::NotFound => f.write_str("not found"),
             PageError::BadRequest(m) => write!(f, "bad request: {m}"),
             PageError::Forbidden(m) => write!(f, "forbidden: {m}"),
+            PageError::TooManyRequests(d) => write!(f, "too many requests, retry after {d:?}"),
             PageError::Internal(e) => write!(f, "internal: {e:?}"),
         }
     }
@@ -260,6 +311,7 @@ impl ResponseError for PageError {
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::Forbidden(_) => StatusCode::FORBIDDEN,
+            PageError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -271,11 +323,19 @@ impl ResponseError for PageError {
                 .insert_header(("location", "/console/login"))
                 .finish();
         }
+        let wait;
         let (heading, message, error_id) = match self {
             PageError::LoginRequired | PageError::NotFound => {
                 ("Not found", "There is nothing at this address.", None)
             }
             PageError::BadRequest(m) => ("That did not work", m.as_str(), None),
+            PageError::TooManyRequests(d) => {
+                wait = format!(
+                    "Too many attempts. Please try again in {}.",
+                    crate::services::mail_links::human_duration(*d)
+                );
+                ("Slow down", wait.as_str(), None)
+            }
             PageError::Forbidden(m) => ("Not allowed", *m, None),
             PageError::Internal(cause) => {
                 let error_id = Uuid::new_v4().to_string();
@@ -297,9 +357,35 @@ impl ResponseError for PageError {
         let body = page
             .render()
             .unwrap_or_else(|_| "Internal server error".to_owned());
-        HttpResponse::build(self.status_code())
-            .content_type("text/html; charset=utf-8")
-            .body(body)
+        let mut response = HttpResponse::build(self.status_code());
+        if let PageError::TooManyRequests(d) = self {
+            response.insert_header(("retry-after", d.as_secs().max(1).to_string()));
+        }
+        response.content_type("text/html; charset=utf-8").body(body)
+    }
+}
+
+impl From<ThrottleError> for HttpError {
+    fn from(e: ThrottleError) -> Self {
+        match e {
+            ThrottleError::Limited(wait) => HttpError::too_many_requests(wait),
+            ThrottleError::Unexpected(e) => HttpError::internal(e),
+        }
+    }
+}
+
+impl From<ThrottleError> for TokenEndpointError {
+    fn from(e: ThrottleError) -> Self {
+        TokenEndpointError::Http(e.into())
+    }
+}
+
+impl From<ThrottleError> for PageError {
+    fn from(e: ThrottleError) -> Self {
+        match e {
+            ThrottleError::Limited(wait) => PageError::TooManyRequests(wait),
+            ThrottleError::Unexpected(e) => PageError::Internal(e),
+        }
     }
 }
 
@@ -314,6 +400,9 @@ impl From<TokenError> for TokenEndpointError {
             }
             TokenError::InvalidRequest(d) => {
                 TokenEndpointError::OAuth(OAuthError::new("invalid_request", Some(d)))
+            }
+            TokenError::RateLimited(wait) => {
+                TokenEndpointError::Http(HttpError::too_many_requests(wait))
             }
             TokenError::Unexpected(e) => TokenEndpointError::Http(HttpError::internal(e)),
         }
@@ -367,6 +456,7 @@ impl From<UserError> for HttpError {
         match e {
             UserError::NotFound => HttpError::not_found("User not found"),
             UserError::Banned => HttpError::forbidden("User is banned"),
+            UserError::SessionEnded => HttpError::session_ended(),
             UserError::Invalid(v) => HttpError::unprocessable(v.reason),
             UserError::AppMetadataNotAllowed => {
                 HttpError::unauthorized("Updating app_metadata requires admin privileges")
@@ -380,6 +470,7 @@ impl From<UserError> for HttpError {
             UserError::EmailTaken => {
                 HttpError::unprocessable("Email address already registered by another user")
             }
+            UserError::RateLimited(wait) => HttpError::too_many_requests(wait),
             UserError::Mail(m) => HttpError::internal_with("Error sending change email", m),
             UserError::Unexpected(e) => HttpError::internal(e),
         }
@@ -389,7 +480,11 @@ impl From<UserError> for HttpError {
 impl From<LogoutError> for HttpError {
     fn from(e: LogoutError) -> Self {
         match e {
-            LogoutError::UnknownUser => HttpError::unauthorized("Invalid user"),
+            LogoutError::Refused(SessionRefusal::UnknownUser) => {
+                HttpError::unauthorized("Invalid user")
+            }
+            LogoutError::Refused(SessionRefusal::Banned) => HttpError::forbidden("User is banned"),
+            LogoutError::Refused(SessionRefusal::Ended) => HttpError::session_ended(),
             LogoutError::Unexpected(e) => HttpError::internal(e),
         }
     }
@@ -455,6 +550,33 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn throttled_requests_answer_429_with_retry_after_in_each_shape() {
+        let wait = std::time::Duration::from_secs(42);
+        let r = HttpError::from(ThrottleError::Limited(wait)).error_response();
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers().get("retry-after").unwrap(), "42");
+        let bytes = to_bytes(r.into_body()).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json, json!({"code": 429, "msg": "Rate limit exceeded"}));
+
+        let r = TokenEndpointError::from(TokenError::RateLimited(wait)).error_response();
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers().get("retry-after").unwrap(), "42");
+
+        let r = PageError::from(ThrottleError::Limited(wait)).error_response();
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers().get("retry-after").unwrap(), "42");
+        assert!(
+            r.headers()
+                .get("content-type")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+    }
+
+    #[actix_web::test]
     async fn each_service_error_maps_to_its_documented_status() {
         let cases: Vec<(HttpError, u16, &str)> = vec![
             (
@@ -505,7 +627,17 @@ mod tests {
                 422,
                 "Email address already registered by another user",
             ),
-            (LogoutError::UnknownUser.into(), 401, "Invalid user"),
+            (
+                LogoutError::Refused(SessionRefusal::UnknownUser).into(),
+                401,
+                "Invalid user",
+            ),
+            (
+                LogoutError::Refused(SessionRefusal::Ended).into(),
+                401,
+                SESSION_ENDED,
+            ),
+            (UserError::SessionEnded.into(), 401, SESSION_ENDED),
             (
                 InviteError::EmailTaken.into(),
                 422,

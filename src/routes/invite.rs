@@ -1,13 +1,15 @@
 //! `POST /invite` (admin).
 
-use actix_web::{HttpResponse, web};
+use super::request_body::Body;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::errors::HttpError;
 use super::json_body::{object, parse_json};
 use super::user_json::UserJson;
-use crate::auth::extractors::AdminUser;
+use crate::auth::extractors::{AdminUser, client_ip};
 use crate::services::invite::invite as run_invite;
+use crate::services::throttle::{self, Limit};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -21,8 +23,10 @@ struct InviteParams {
 pub async fn invite(
     state: web::Data<AppState>,
     admin: AdminUser,
-    body: web::Bytes,
+    request: HttpRequest,
+    body: Body<HttpError>,
 ) -> Result<HttpResponse, HttpError> {
+    throttle::check(&state, Limit::Invite, &client_ip(&request, &state.settings)).await?;
     let params: InviteParams = parse_json(&body, "Could not read Invite params")?;
     let user = run_invite(
         &state,

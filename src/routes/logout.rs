@@ -3,7 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 
-use super::cookies::cleared_nf_jwt;
+use super::cookies::{cleared_nf_jwt, cleared_session_cookie};
 use super::errors::HttpError;
 use crate::auth::extractors::BearerUser;
 use crate::services::token::logout as run_logout;
@@ -16,6 +16,9 @@ pub async fn logout(
     let id = bearer
         .user_id()
         .map_err(|_| HttpError::unauthorized("Invalid user"))?;
-    run_logout(&state, id).await?;
-    Ok(HttpResponse::NoContent().cookie(cleared_nf_jwt()).finish())
+    run_logout(&state, id, bearer.session_id).await?;
+    Ok(HttpResponse::NoContent()
+        .cookie(cleared_nf_jwt())
+        .cookie(cleared_session_cookie())
+        .finish())
 }

@@ -13,6 +13,8 @@ pub mod json_body;
 pub mod logout;
 pub mod pagination;
 pub mod recover;
+pub mod request_body;
+pub mod security_headers;
 pub mod signup;
 pub mod site;
 pub mod token;

@@ -1,13 +1,15 @@
 //! `POST /signup`.
 
+use super::request_body::Body;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::errors::HttpError;
 use super::json_body::{object, parse_json};
 use super::user_json::UserJson;
-use crate::auth::extractors::request_aud;
+use crate::auth::extractors::{client_ip, request_aud};
 use crate::services::signup::{SignupRequest, signup as run_signup};
+use crate::services::throttle::{self, Limit};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -24,13 +26,14 @@ struct SignupParams {
 pub async fn signup(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Bytes,
+    body: Body<HttpError>,
 ) -> Result<HttpResponse, HttpError> {
     if state.settings.signup.disabled {
         return Err(HttpError::forbidden(
             "Signups not allowed for this instance",
         ));
     }
+    throttle::check(&state, Limit::Signup, &client_ip(&request, &state.settings)).await?;
     let params: SignupParams = parse_json(&body, "Could not read Signup params")?;
     if params.password.is_empty() {
         return Err(HttpError::unprocessable("Signup requires a valid password"));

@@ -4,19 +4,33 @@
 use std::path::{Path, PathBuf};
 
 use actix_files::NamedFile;
-use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
+use actix_web::http::Method;
+use actix_web::http::header::{ALLOW, CACHE_CONTROL, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use percent_encoding::percent_decode_str;
 
 use crate::state::AppState;
 
-/// Serves `GET`/`HEAD` for any path no other service took.
+/// Serves `GET`/`HEAD` for any path no other service took; any other method is a 405 with
+/// `Allow` (RFC 9110 §15.5.6), never the page.
 pub async fn site(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
-    match &state.settings.http.site_dir {
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        return HttpResponse::MethodNotAllowed()
+            .insert_header((ALLOW, "GET, HEAD"))
+            .finish();
+    }
+    let settings = &state.settings.http;
+    let mut response = match &settings.site_dir {
         Some(root) => serve_file(root, &request).await,
         None => demo(&state, &request).await,
-    }
+    };
+    super::security_headers::add_site_headers(
+        response.headers_mut(),
+        settings.site_dir.is_none(),
+        settings.site_frame_ancestors.as_deref(),
+    );
+    response
 }
 
 /// A file from the site directory: index files for directories, content types by extension,

@@ -1,20 +1,36 @@
-//! `POST /token`: the password and refresh_token grants, read from a form body and the query
-//! string alike (Go's FormValue, spec §1.4); a JSON body is ignored.
+//! `POST /token`: the password and refresh_token grants, read from a form body (urlencoded or
+//! multipart, spec §1.4); a JSON body is ignored. Unlike GoTrue, which also reads the query
+//! string, a URL carrying credentials is refused: proxies log URLs.
 
+use super::request_body::Body;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::cookies::nf_jwt_for;
+use super::cookies::token_cookies;
 use super::errors::{OAuthError, TokenEndpointError};
-use crate::auth::extractors::request_aud;
+use crate::auth::extractors::{client_ip, request_aud};
+use crate::services::throttle::{self, Limit};
 use crate::services::token::{TokenResponse, password_grant, refresh_grant};
 use crate::state::AppState;
+
+/// The fields that carry a secret or name the account.
+const CREDENTIAL_FIELDS: &[&str] = &["password", "refresh_token", "username"];
+const CREDENTIALS_IN_URL: &str = "Credentials must be sent in the request body, never in the URL";
 
 pub async fn token(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Bytes,
+    body: Body<TokenEndpointError>,
 ) -> Result<HttpResponse, TokenEndpointError> {
-    let fields = super::form_params::query_and_form(&request, &body);
+    throttle::check(&state, Limit::Token, &client_ip(&request, &state.settings)).await?;
+    // Credentials and tokens only ever come in the body: a URL carrying them is refused, not
+    // read, so a client that puts them there learns at once (ASVS 5.0 V14.2.1).
+    if super::form_params::query_names_any(&request, CREDENTIAL_FIELDS) {
+        return Err(TokenEndpointError::OAuth(OAuthError::new(
+            "invalid_request",
+            Some(CREDENTIALS_IN_URL),
+        )));
+    }
+    let fields = super::form_params::body_fields(&request, &body).await?;
     let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
     let response = match field("grant_type") {
         "password" => {
@@ -32,7 +48,8 @@ pub async fn token(
     Ok(token_http_response(&request, &state, &response))
 }
 
-/// The token response, with the `nf_jwt` cookie when asked for (also used by `/verify`).
+/// The token response, with the `nf_jwt` and session cookies when asked for (also used by
+/// `/verify`).
 pub fn token_http_response(
     request: &HttpRequest,
     state: &AppState,
@@ -40,7 +57,10 @@ pub fn token_http_response(
 ) -> HttpResponse {
     let mut http = HttpResponse::Ok();
     http.insert_header(("cache-control", "no-store"));
-    if let Some(cookie) = nf_jwt_for(request, &state.settings, &response.access_token) {
+    for cookie in token_cookies(request, state, response)
+        .into_iter()
+        .flatten()
+    {
         http.cookie(cookie);
     }
     http.json(response)

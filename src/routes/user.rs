@@ -1,12 +1,14 @@
 //! `GET /user` and `PUT /user`.
 
-use actix_web::{HttpResponse, web};
+use super::request_body::Body;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::errors::HttpError;
 use super::json_body::{object, parse_json};
 use super::user_json::UserJson;
-use crate::auth::extractors::BearerUser;
+use crate::auth::extractors::{BearerUser, client_ip};
+use crate::services::throttle::{self, Limit};
 use crate::services::user::{UserUpdate, get_user as load_user, update_user as run_update};
 use crate::state::AppState;
 
@@ -20,7 +22,7 @@ pub async fn get_user(
             "Token audience doesn't match request audience",
         ));
     }
-    let user = load_user(&state, id).await?;
+    let user = load_user(&state, id, bearer.session_id).await?;
     Ok(HttpResponse::Ok().json(UserJson::from(&user)))
 }
 
@@ -41,10 +43,28 @@ struct UpdateParams {
 pub async fn update_user(
     state: web::Data<AppState>,
     bearer: BearerUser,
-    body: web::Bytes,
+    request: HttpRequest,
+    body: Body<HttpError>,
 ) -> Result<HttpResponse, HttpError> {
     let id = bearer.user_id()?;
     let params: UpdateParams = parse_json(&body, "Could not read User Update params")?;
+    // Starting an email change mails the new address: throttled per client IP.
+    if params
+        .email
+        .as_deref()
+        .is_some_and(|e| !e.trim().is_empty())
+        && params
+            .email_change_token
+            .as_deref()
+            .is_none_or(|t| t.trim().is_empty())
+    {
+        throttle::check(
+            &state,
+            Limit::EmailChange,
+            &client_ip(&request, &state.settings),
+        )
+        .await?;
+    }
     let update = UserUpdate {
         email: params.email,
         password: params.password,
@@ -52,6 +72,6 @@ pub async fn update_user(
         data: object(params.data, "data")?,
         app_metadata: object(params.app_metadata, "app_metadata")?,
     };
-    let user = run_update(&state, id, &bearer.token_digest, update).await?;
+    let user = run_update(&state, id, bearer.session_id, update).await?;
     Ok(HttpResponse::Ok().json(UserJson::from(&user)))
 }

@@ -1,11 +1,14 @@
 //! `POST /verify`.
 
+use super::request_body::Body;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::errors::HttpError;
 use super::json_body::parse_json;
 use super::token::token_http_response;
+use crate::auth::extractors::client_ip;
+use crate::services::throttle::{self, Limit};
 use crate::services::verify::{VerifyType, verify as run_verify};
 use crate::state::AppState;
 
@@ -22,8 +25,9 @@ struct VerifyParams {
 pub async fn verify(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Bytes,
+    body: Body<HttpError>,
 ) -> Result<HttpResponse, HttpError> {
+    throttle::check(&state, Limit::Verify, &client_ip(&request, &state.settings)).await?;
     let params: VerifyParams = parse_json(&body, "Could not read verification params")?;
     if params.token.trim().is_empty() {
         return Err(HttpError::unprocessable("Verify requires a token"));

@@ -6,8 +6,9 @@ use uuid::Uuid;
 
 use super::Actor;
 use super::audit::{self, Action};
+use super::sessions::{SessionError, session_user, user_of_session};
 use crate::auth::ably::{self, AblyJwt, Capability, TokenRequest};
-use crate::db::users;
+use crate::domain::session::SessionRefusal;
 use crate::domain::user::User;
 use crate::state::AppState;
 
@@ -32,32 +33,69 @@ pub enum AblyTokenError {
     Banned,
     #[error("email not confirmed")]
     Unconfirmed,
+    /// The caller's session has ended (answered as an invalid token, so ably-js keeps trying).
+    #[error("the session has ended")]
+    SessionEnded,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Issues an Ably token for the user and records it (user, time, expiry; not the token).
-#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+/// Who asks for an Ably token: an access token's subject and session, or the seed page's
+/// session cookie (a session known only by its id).
+#[derive(Debug, Clone, Copy)]
+pub enum AblyCaller {
+    Token {
+        user_id: Uuid,
+        session_id: Option<Uuid>,
+    },
+    SessionCookie(Uuid),
+}
+
+impl From<SessionError> for AblyTokenError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Refused(SessionRefusal::UnknownUser) => AblyTokenError::UnknownUser,
+            SessionError::Refused(SessionRefusal::Banned) => AblyTokenError::Banned,
+            SessionError::Refused(SessionRefusal::Ended) => AblyTokenError::SessionEnded,
+            SessionError::Unexpected(e) => AblyTokenError::Unexpected(e),
+        }
+    }
+}
+
+/// The user an Ably token may be issued to: their session is live, they are not banned and
+/// their address is confirmed.
+#[tracing::instrument(skip_all)]
+pub async fn ably_user(state: &AppState, caller: AblyCaller) -> Result<User, AblyTokenError> {
+    let now = state.clock.now();
+    let mut conn = state.db.acquire().await.context("connecting")?;
+    let user = match caller {
+        AblyCaller::Token {
+            user_id,
+            session_id,
+        } => session_user(&mut conn, user_id, session_id, now).await?,
+        AblyCaller::SessionCookie(session_id) => {
+            user_of_session(&mut conn, session_id, now).await?
+        }
+    };
+    if !user.is_confirmed() {
+        return Err(AblyTokenError::Unconfirmed);
+    }
+    Ok(user)
+}
+
+/// Issues an Ably token for a user `ably_user` answered, and records it (user, time, expiry;
+/// not the token).
+#[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn issue_ably_token(
     state: &AppState,
-    user_id: Uuid,
+    user: &User,
     format: AblyFormat,
 ) -> Result<AblyGrant, AblyTokenError> {
     let settings = &state.settings.ably;
     let key = settings.key.as_ref().ok_or(AblyTokenError::NotConfigured)?;
     let now = state.clock.now();
-    let user = users::find_user_by_id(&state.db, user_id)
-        .await
-        .context("loading the user")?
-        .ok_or(AblyTokenError::UnknownUser)?;
-    if user.is_banned(now) {
-        return Err(AblyTokenError::Banned);
-    }
-    if !user.is_confirmed() {
-        return Err(AblyTokenError::Unconfirmed);
-    }
     let client_id = user.id.to_string();
-    let capability = capability_for(state, &user).for_client(&client_id);
+    let capability = capability_for(state, user).for_client(&client_id);
     let (grant, expires_at) = match format {
         AblyFormat::Jwt => {
             let jwt = ably::issue_jwt(key, &capability, &client_id, now, settings.ttl_seconds);
@@ -83,7 +121,7 @@ pub async fn issue_ably_token(
     };
     audit::record(
         &state.db,
-        &Actor::user(&user),
+        &Actor::user(user),
         Action::AblyTokenIssued,
         json!({"user_id": client_id, "format": format_name, "expires_at": expires_at.to_rfc3339()}),
         now,

@@ -10,12 +10,13 @@ use super::signup::provider_email;
 use super::{Actor, new_user_id};
 use crate::db::users::UserListQuery;
 pub use crate::db::users::UserStatus;
-use crate::db::{UniqueViolationExt, console_sessions, refresh_tokens, users};
+use crate::db::{UniqueViolationExt, console_sessions, sessions, users};
 use crate::domain::ValidationError;
 use crate::domain::duration::parse_duration;
 use crate::domain::email_address::EmailAddress;
 use crate::domain::metadata::{self, Metadata};
 use crate::domain::password::Password;
+use crate::domain::session::{EndReason, Session};
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::User;
 use crate::state::AppState;
@@ -306,8 +307,12 @@ pub async fn update_user(
 
     let banned = user.is_banned(now);
     let ban_changed = banned != was_banned || (banned && changes.ban.is_some());
-    if password_changed || (banned && ban_changed) {
-        refresh_tokens::revoke_user_refresh_tokens(&mut *tx, id, None, now)
+    if banned && ban_changed {
+        sessions::end_user_sessions(&mut tx, id, None, EndReason::Ban, now)
+            .await
+            .context("ending the user's sessions")?;
+    } else if password_changed {
+        sessions::end_user_sessions(&mut tx, id, None, EndReason::PasswordChange, now)
             .await
             .context("ending the user's sessions")?;
     }
@@ -398,9 +403,9 @@ pub async fn end_sessions(
         .await
         .context("loading the user")?
         .ok_or(AdminUserError::NotFound)?;
-    let ended = refresh_tokens::revoke_user_refresh_tokens(&mut *tx, id, None, now)
+    let ended = sessions::end_user_sessions(&mut tx, id, None, EndReason::Admin, now)
         .await
-        .context("revoking sessions")?;
+        .context("ending sessions")?;
     console_sessions::delete_user_console_sessions(&mut *tx, id)
         .await
         .context("ending console sessions")?;
@@ -414,7 +419,7 @@ pub async fn end_sessions(
 /// What the console shows beside a user: live sessions, recent audit entries, and how the
 /// Ably revocation of the latest ban went.
 pub struct UserDetails {
-    pub sessions: Vec<refresh_tokens::Session>,
+    pub sessions: Vec<Session>,
     pub recent_activity: Vec<crate::db::audit_log::AuditEntry>,
     pub ably_revocation: AblyRevocation,
 }
@@ -432,7 +437,7 @@ pub enum AblyRevocation {
 
 pub async fn user_details(state: &AppState, id: Uuid) -> Result<UserDetails, AdminUserError> {
     use crate::db::audit_log::{self, AuditFilter};
-    let sessions = refresh_tokens::list_user_sessions(&state.db, id)
+    let sessions = sessions::list_live_sessions(&state.db, id)
         .await
         .context("listing sessions")?;
     let filter = AuditFilter::User(id.to_string());
@@ -552,6 +557,12 @@ pub async fn resend_confirmation(
             anyhow::Error::new(e).context("sending the confirmation mail"),
         ));
     }
+    super::mail_links::record_mailed(
+        state,
+        id,
+        crate::domain::one_time_token::TokenPurpose::Confirmation,
+    )
+    .await?;
     Ok(())
 }
 

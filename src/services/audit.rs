@@ -27,6 +27,8 @@ pub enum Action {
     AblyTokensRevoked,
     AblyRevocationFailed,
     ConfirmationSent,
+    /// An admin cleared a throttle (console).
+    ThrottleCleared,
 }
 
 impl Action {
@@ -48,6 +50,7 @@ impl Action {
             Action::AblyTokensRevoked => "ably_tokens_revoked",
             Action::AblyRevocationFailed => "ably_revocation_failed",
             Action::ConfirmationSent => "user_confirmation_requested",
+            Action::ThrottleCleared => "throttle_cleared",
         }
     }
 
@@ -68,7 +71,8 @@ impl Action {
             Action::UserInvited
             | Action::UserDeleted
             | Action::UserBanned
-            | Action::UserUnbanned => "team",
+            | Action::UserUnbanned
+            | Action::ThrottleCleared => "team",
             Action::UserModified => "user",
         }
     }

@@ -29,6 +29,9 @@ pub enum ConsoleLoginError {
     /// for all, and the same argon2 work.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// Too many password checks for this email (README "Throttles").
+    #[error("rate limited; retry after {0:?}")]
+    RateLimited(Duration),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }

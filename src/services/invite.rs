@@ -96,5 +96,6 @@ pub async fn invite(
             .context("undoing an invite whose mail failed")?;
         return Err(InviteError::Mail(e));
     }
+    mail_links::record_mailed(state, user.id, TokenPurpose::Invite).await?;
     Ok(user)
 }

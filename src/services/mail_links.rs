@@ -91,6 +91,19 @@ pub async fn forget_unsent_mail(
     tx.commit().await
 }
 
+/// After the transport accepted the mail carrying the user's `purpose` link: the link is no
+/// longer pending, so a restart keeps it (see `one_time_tokens::forget_links_never_mailed`).
+pub async fn record_mailed(
+    state: &AppState,
+    user_id: Uuid,
+    purpose: TokenPurpose,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    one_time_tokens::mark_mailed(&state.db, user_id, purpose)
+        .await
+        .context("recording a sent mail")
+}
+
 /// True when a mail of this kind went out less than the throttle interval ago.
 pub fn throttled(state: &AppState, last_sent: Option<Timestamp>, now: Timestamp) -> bool {
     last_sent.is_some_and(|sent| sent.plus(state.settings.mailer.max_frequency) > now)

@@ -101,6 +101,18 @@ pub async fn deliver_recovery(
         .await
         .context("committing the recovery request")?;
 
+    if throttle == Throttle::Apply && !super::throttle::mail_allowed(state, &user.email).await? {
+        forget_unsent_mail(
+            state,
+            user.id,
+            Some(TokenPurpose::Recovery),
+            SentStamp::Recovery,
+            user.recovery_sent_at,
+        )
+        .await
+        .context("undoing a recovery mail over the limit")?;
+        return Ok(());
+    }
     let mail = RecoveryEmail {
         site_url: mail_links::site_url(state),
         action_url: mail_links::link(state, "recovery_token", &token),
@@ -120,5 +132,5 @@ pub async fn deliver_recovery(
         .context("undoing a failed recovery mail")?;
         return Err(anyhow::Error::new(e).context("sending the recovery mail"));
     }
-    Ok(())
+    mail_links::record_mailed(state, user.id, TokenPurpose::Recovery).await
 }

@@ -120,6 +120,13 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
         .context("recording the confirmation mail")?;
     tx.commit().await.context("committing the signup")?;
 
+    if !super::throttle::mail_allowed(state, &user.email).await? {
+        // Over the address's mail limit: undo, as for a failed mail, but answer as usual.
+        users::delete_user(&state.db, user.id)
+            .await
+            .context("undoing a signup whose mail is over the limit")?;
+        return Ok(user);
+    }
     let mail = ConfirmationEmail {
         site_url: mail_links::site_url(state),
         action_url: mail_links::link(state, "confirmation_token", &token),
@@ -133,6 +140,7 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
             .context("undoing a signup whose mail failed")?;
         return Err(SignupError::Mail(e));
     }
+    mail_links::record_mailed(state, user.id, TokenPurpose::Confirmation).await?;
     Ok(user)
 }
 
@@ -219,14 +227,41 @@ async fn existing_account(
         let task_state = state.clone();
         state.background.spawn(async move {
             let state = task_state;
-            if let Err(e) = state.mailer.send(&owner.email, mail.as_ref()).await {
-                tracing::error!(user_id = %owner.id, error = ?e, "account notice mail failed");
+            // Over the address's mail limit counts as unsent (mail_allowed logs it).
+            let sent = match super::throttle::mail_allowed(&state, &owner.email).await {
+                Ok(true) => state
+                    .mailer
+                    .send(&owner.email, mail.as_ref())
+                    .await
+                    .map_err(anyhow::Error::new),
+                Ok(false) => Err(anyhow::anyhow!("the address is over its mail limit")),
+                Err(e) => Err(e),
+            };
+            if let (Ok(()), Some(purpose)) = (&sent, purpose)
+                && let Err(e) = mail_links::record_mailed(&state, owner.id, purpose).await
+            {
+                tracing::error!(user_id = %owner.id, error = ?e, "could not record a sent account mail");
+            }
+            if let Err(e) = sent {
+                tracing::warn!(user_id = %owner.id, error = ?e, "account notice mail not sent");
                 let undo = forget_unsent_mail(&state, owner.id, purpose, SentStamp::Confirmation, previous_sent_at);
                 if let Err(e) = undo.await {
                     tracing::error!(user_id = %owner.id, error = ?e, "could not undo an unsent account mail");
                 }
             }
         });
+        return Ok(response);
+    }
+    if !super::throttle::mail_allowed(state, &owner.email).await? {
+        forget_unsent_mail(
+            state,
+            owner.id,
+            purpose,
+            SentStamp::Confirmation,
+            previous_sent_at,
+        )
+        .await
+        .context("undoing a mail over the limit")?;
         return Ok(response);
     }
     if let Err(e) = state.mailer.send(&owner.email, mail.as_ref()).await {
@@ -240,6 +275,9 @@ async fn existing_account(
         .await
         .context("undoing an unsent account mail")?;
         return Err(SignupError::Mail(e));
+    }
+    if let Some(purpose) = purpose {
+        mail_links::record_mailed(state, owner.id, purpose).await?;
     }
     Ok(response)
 }

@@ -10,9 +10,12 @@ use uuid::Uuid;
 
 use super::Actor;
 use super::audit::{self, Action};
+use super::sessions::SessionError;
 use crate::auth::jwt::AccessClaims;
-use crate::db::{refresh_tokens, users};
-use crate::domain::one_time_token::{SecretToken, TokenDigest};
+use crate::db::{refresh_tokens, sessions, users};
+use crate::domain::metadata::Metadata;
+use crate::domain::one_time_token::SecretToken;
+use crate::domain::session::{EndReason, SessionRefusal, check_session};
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::User;
 use crate::state::AppState;
@@ -28,6 +31,13 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     pub expires_in: u64,
     pub refresh_token: String,
+    /// The session both tokens belong to (the seed page's session cookie names it); not sent.
+    #[serde(skip)]
+    pub session_id: Uuid,
+    /// What the `nf_jwt` cookie carries: `access_token`, or a slimmer token of the same
+    /// session when that would not fit in a cookie (`cookie_access_token`); not sent.
+    #[serde(skip)]
+    pub cookie_token: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +48,9 @@ pub enum TokenError {
     /// `invalid_request` with this description.
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
+    /// A throttle refused the request before any password was checked (README "Throttles").
+    #[error("rate limited; retry after {0:?}")]
+    RateLimited(Duration),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -46,93 +59,130 @@ pub const BAD_CREDENTIALS: &str = "No user found with that email, or password in
 pub const INVALID_REFRESH_TOKEN: &str = "Invalid Refresh Token";
 pub const BANNED: &str = "User is banned";
 
-/// Mints an access token for `user` and starts a new session family with a random refresh token.
+/// Starts a new session for `user`: a `sessions` row, its first refresh token, and an access
+/// token naming it.
 pub async fn start_session(
     state: &AppState,
     conn: &mut SqliteConnection,
     user: &User,
     now: Timestamp,
 ) -> anyhow::Result<TokenResponse> {
+    let session_id = Uuid::new_v4();
+    sessions::insert_session(&mut *conn, session_id, user.id, now)
+        .await
+        .context("storing the session")?;
     let refresh = SecretToken::generate();
-    let family = Uuid::new_v4().to_string();
-    let access = mint_unique_access_token(state, conn, user, now).await?;
     refresh_tokens::insert_refresh_token(
         &mut *conn,
         &refresh.digest(),
-        &access.digest,
         user.id,
-        &family,
+        session_id,
         None,
         now,
     )
     .await
     .context("storing a refresh token")?;
-    Ok(token_response(access, &refresh))
+    token_response(state, user, session_id, &refresh, now)
 }
 
-/// GoTrue's claims carry no nonce, so two sessions of one user issued in the same second would
-/// get byte-identical access tokens, and a password change could not tell the caller's session
-/// from another. The store keeps each session's access-token digest; on a collision `exp` is
-/// moved a second earlier until the token is unique (callers hold the write transaction, so
-/// two issuances cannot race).
-async fn mint_unique_access_token(
+/// Mints the access token for a session. The `session_id` claim makes it distinct from every
+/// other session's token, so minting needs no look-up and cannot fail for a busy user.
+fn token_response(
     state: &AppState,
-    conn: &mut SqliteConnection,
     user: &User,
+    session_id: Uuid,
+    refresh: &SecretToken,
     now: Timestamp,
-) -> anyhow::Result<MintedAccessToken> {
+) -> anyhow::Result<TokenResponse> {
     let lifetime = state.settings.jwt.exp;
-    for earlier in 0..=60 {
-        let exp = now
-            .plus(lifetime)
-            .minus(std::time::Duration::from_secs(earlier));
-        let token = mint_access_token(state, user, exp)?;
-        let digest = digest_of(&token);
-        if !refresh_tokens::access_digest_exists(&mut *conn, &digest)
-            .await
-            .context("checking the access token is unique")?
-        {
-            return Ok(MintedAccessToken {
-                token,
-                digest,
-                expires_in: lifetime.as_secs().saturating_sub(earlier),
-            });
+    let exp = now.plus(lifetime).unix();
+    let access_token = mint_access_token(state, user, session_id, exp, Slimming::Full)?;
+    let cookie_token = cookie_access_token(state, user, session_id, exp, &access_token)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "bearer",
+        expires_in: lifetime.as_secs(),
+        refresh_token: refresh.expose().to_owned(),
+        session_id,
+        cookie_token,
+    })
+}
+
+/// The most an `nf_jwt` value may take, so that the whole cookie (name, value and attributes,
+/// about 100 bytes) stays under the 4096 bytes browsers keep; a larger cookie is dropped
+/// silently.
+pub const NF_JWT_MAX_VALUE: usize = 3800;
+
+/// How much of the user's metadata a token carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slimming {
+    /// GoTrue's claims as they are.
+    Full,
+    /// `user_metadata` empty: what the CDN and functions read (roles) stays.
+    NoUserMetadata,
+    /// Also only `provider` and `roles` of `app_metadata`.
+    RolesOnly,
+    /// Both metadata objects empty: `aud`, `exp`, `sub`, `email`, `session_id`.
+    Bare,
+}
+
+/// The token for the `nf_jwt` cookie: the full access token when it fits in
+/// `NF_JWT_MAX_VALUE`, else the first of the slimmer forms that does (same session, same `exp`:
+/// a real access token that the API accepts like the full one).
+fn cookie_access_token(
+    state: &AppState,
+    user: &User,
+    session_id: Uuid,
+    exp: i64,
+    full: &str,
+) -> anyhow::Result<String> {
+    if full.len() <= NF_JWT_MAX_VALUE {
+        return Ok(full.to_owned());
+    }
+    let mut token = String::new();
+    for slimming in [
+        Slimming::NoUserMetadata,
+        Slimming::RolesOnly,
+        Slimming::Bare,
+    ] {
+        token = mint_access_token(state, user, session_id, exp, slimming)?;
+        if token.len() <= NF_JWT_MAX_VALUE {
+            break;
         }
     }
-    anyhow::bail!("could not mint a unique access token")
+    Ok(token)
 }
 
-struct MintedAccessToken {
-    token: String,
-    digest: TokenDigest,
-    /// Seconds until `exp`: the configured lifetime, less any nudge for uniqueness.
-    expires_in: u64,
-}
-
-fn mint_access_token(state: &AppState, user: &User, exp: Timestamp) -> anyhow::Result<String> {
+fn mint_access_token(
+    state: &AppState,
+    user: &User,
+    session_id: Uuid,
+    exp: i64,
+    slimming: Slimming,
+) -> anyhow::Result<String> {
+    let empty = Metadata::new();
+    let roles_only: Metadata = user
+        .app_metadata
+        .iter()
+        .filter(|(key, _)| *key == "provider" || *key == "roles")
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    let (app_metadata, user_metadata) = match slimming {
+        Slimming::Full => (&user.app_metadata, &user.user_metadata),
+        Slimming::NoUserMetadata => (&user.app_metadata, &empty),
+        Slimming::RolesOnly => (&roles_only, &empty),
+        Slimming::Bare => (&empty, &empty),
+    };
     let claims = AccessClaims {
         aud: &user.aud,
-        exp: exp.unix(),
+        exp,
         sub: user.id.to_string(),
         email: &user.email,
-        app_metadata: &user.app_metadata,
-        user_metadata: &user.user_metadata,
+        app_metadata,
+        user_metadata,
+        session_id,
     };
     state.jwt.issue(&claims).context("signing an access token")
-}
-
-/// What the store keeps of an access token: enough to find its session, nothing to replay.
-fn digest_of(access_token: &str) -> TokenDigest {
-    SecretToken::presented(access_token).digest()
-}
-
-fn token_response(access: MintedAccessToken, refresh: &SecretToken) -> TokenResponse {
-    TokenResponse {
-        access_token: access.token,
-        token_type: "bearer",
-        expires_in: access.expires_in,
-        refresh_token: refresh.expose().to_owned(),
-    }
 }
 
 /// The password grant. The password is checked first, always with the same argon2 work, so
@@ -212,15 +262,24 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
     {
         return Err(TokenError::InvalidGrant("Refresh token expired"));
     }
-    let Some(user) = users::find_user_by_id(&mut *tx, record.user_id)
+    // The session decides: ended (logout, password change, ban, an admin, reuse) or its user
+    // gone means the token is dead; a ban says so.
+    let user = users::find_user_by_id(&mut *tx, record.user_id)
         .await
-        .context("loading the token's user")?
-    else {
+        .context("loading the token's user")?;
+    let session = sessions::find_session(&mut *tx, record.session_id)
+        .await
+        .context("loading the token's session")?;
+    match check_session(user.as_ref(), session.as_ref(), now) {
+        Ok(()) => {}
+        Err(SessionRefusal::Banned) => return Err(TokenError::InvalidGrant(BANNED)),
+        Err(SessionRefusal::UnknownUser | SessionRefusal::Ended) => {
+            return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN));
+        }
+    }
+    let Some(user) = user else {
         return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN));
     };
-    if user.is_banned(now) {
-        return Err(TokenError::InvalidGrant(BANNED));
-    }
 
     let successor = state.rotation.successor_of(&presented);
     let rotated_now = record.rotated_at.is_none()
@@ -228,18 +287,19 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
             .await
             .context("rotating a refresh token")?;
     if rotated_now {
-        let access = mint_unique_access_token(state, &mut tx, &user, now).await?;
         refresh_tokens::insert_refresh_token(
             &mut *tx,
             &successor.digest(),
-            &access.digest,
             user.id,
-            &record.family_id,
+            record.session_id,
             Some(record.id),
             now,
         )
         .await
         .context("storing the successor token")?;
+        sessions::touch_session(&mut *tx, record.session_id, now)
+            .await
+            .context("recording the refresh")?;
         audit::record(
             &mut *tx,
             &Actor::user(&user),
@@ -249,11 +309,12 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         )
         .await
         .context("auditing the refresh")?;
+        let response = token_response(state, &user, record.session_id, &successor, now)?;
         tx.commit().await.context("committing the refresh")?;
-        return Ok(token_response(access, &successor));
+        return Ok(response);
     }
 
-    // Already rotated: inside the grace window answer with the family's live head, found by
+    // Already rotated: inside the grace window answer with the session's live head, found by
     // deriving successors along the chain; later, it is reuse.
     let rotated_at = record.rotated_at.unwrap_or(now);
     let head = if rotated_at.plus(REUSE_GRACE) >= now {
@@ -261,17 +322,18 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
     } else {
         None
     };
-    if let Some((head, head_id)) = head {
-        let access = mint_unique_access_token(state, &mut tx, &user, now).await?;
-        refresh_tokens::set_access_digest(&mut *tx, head_id, &access.digest)
-            .await
-            .context("recording the reissued access token")?;
-        tx.commit().await.context("committing the reissue")?;
-        return Ok(token_response(access, &head));
+    if let Some(head) = head {
+        // Nothing was written: the same session's head, with a fresh access token.
+        return Ok(token_response(state, &user, record.session_id, &head, now)?);
     }
-    refresh_tokens::revoke_family(&mut *tx, &record.family_id, now)
-        .await
-        .context("revoking a reused family")?;
+    sessions::end_session(
+        &mut tx,
+        record.session_id,
+        EndReason::RefreshTokenReuse,
+        now,
+    )
+    .await
+    .context("ending a session whose refresh token was reused")?;
     audit::record(
         &mut *tx,
         &Actor::user(&user),
@@ -292,7 +354,7 @@ async fn live_head(
     state: &AppState,
     conn: &mut SqliteConnection,
     first: SecretToken,
-) -> anyhow::Result<Option<(SecretToken, i64)>> {
+) -> anyhow::Result<Option<SecretToken>> {
     let mut candidate = first;
     for _ in 0..16 {
         let Some(record) = refresh_tokens::find_refresh_token(&mut *conn, &candidate.digest())
@@ -305,7 +367,7 @@ async fn live_head(
             return Ok(None);
         }
         if record.rotated_at.is_none() {
-            return Ok(Some((candidate, record.id)));
+            return Ok(Some(candidate));
         }
         candidate = state.rotation.successor_of(&candidate);
     }
@@ -314,26 +376,34 @@ async fn live_head(
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogoutError {
-    #[error("the token's user does not exist")]
-    UnknownUser,
+    /// The token's user is gone, or its session has already ended.
+    #[error(transparent)]
+    Refused(SessionRefusal),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Ends every session of the user (spec §1.7); access tokens live until they expire.
+/// Ends every session of the user, as GoTrue's logout does (spec §1.7): their access tokens
+/// are refused from now on. A token of an ended session cannot log out (401).
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
-pub async fn logout(state: &AppState, user_id: Uuid) -> Result<(), LogoutError> {
+pub async fn logout(
+    state: &AppState,
+    user_id: Uuid,
+    session_id: Option<Uuid>,
+) -> Result<(), LogoutError> {
     let now = state.clock.now();
     let mut tx = crate::db::begin_write(&state.db)
         .await
         .context("starting a transaction")?;
-    let user = users::find_user_by_id(&mut *tx, user_id)
+    let user = match super::sessions::session_user(&mut tx, user_id, session_id, now).await {
+        Ok(user) => user,
+        // A banned user's sessions ended with the ban; nothing is left to end.
+        Err(SessionError::Refused(refusal)) => return Err(LogoutError::Refused(refusal)),
+        Err(SessionError::Unexpected(e)) => return Err(e.into()),
+    };
+    sessions::end_user_sessions(&mut tx, user.id, None, EndReason::Logout, now)
         .await
-        .context("loading the user")?
-        .ok_or(LogoutError::UnknownUser)?;
-    refresh_tokens::revoke_user_refresh_tokens(&mut *tx, user.id, None, now)
-        .await
-        .context("revoking refresh tokens")?;
+        .context("ending the sessions")?;
     audit::record(
         &mut *tx,
         &Actor::user(&user),

@@ -7,14 +7,16 @@ use uuid::Uuid;
 use super::Actor;
 use super::audit::{self, Action};
 use super::mail_links::{self, human_duration};
-use crate::db::{UniqueViolationExt, one_time_tokens, refresh_tokens, users};
+use super::sessions::{SessionError, session_user};
+use crate::db::{UniqueViolationExt, one_time_tokens, sessions, users};
 use crate::domain::ValidationError;
 use crate::domain::email_address::EmailAddress;
 use crate::domain::metadata::{self, Metadata};
-use crate::domain::one_time_token::{SecretToken, TokenDigest, TokenPurpose};
+use crate::domain::one_time_token::{SecretToken, TokenPurpose};
 use crate::domain::password::Password;
+use crate::domain::session::{EndReason, SessionRefusal};
 use crate::domain::user::User;
-use crate::mail::EmailChangeEmail;
+use crate::mail::{AddressInUseEmail, EmailChangeEmail};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,9 @@ pub enum UserError {
     NotFound,
     #[error("user is banned")]
     Banned,
+    /// The access token's session has ended (answered as an invalid token).
+    #[error("the session has ended")]
+    SessionEnded,
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error("updating app_metadata requires admin privileges")]
@@ -31,24 +36,38 @@ pub enum UserError {
     EmailChangeTokenMismatch,
     #[error("email change token expired")]
     EmailChangeTokenExpired,
+    /// Only when a change is applied: starting one never tells (rule "no enumeration").
     #[error("email address already registered by another user")]
     EmailTaken,
+    /// An email change mail went out less than `GOTRUE_SMTP_MAX_FREQUENCY` ago.
+    #[error("email change requested too often; retry after {0:?}")]
+    RateLimited(std::time::Duration),
     #[error("the email change mail could not be sent")]
     Mail(#[source] crate::mail::MailError),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
-/// The user behind a verified access token; banned users are refused (DESIGN §5).
-pub async fn get_user(state: &AppState, id: Uuid) -> Result<User, UserError> {
-    let user = users::find_user_by_id(&state.db, id)
-        .await
-        .context("loading the user")?
-        .ok_or(UserError::NotFound)?;
-    if user.is_banned(state.clock.now()) {
-        return Err(UserError::Banned);
+impl From<SessionError> for UserError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Refused(SessionRefusal::UnknownUser) => UserError::NotFound,
+            SessionError::Refused(SessionRefusal::Banned) => UserError::Banned,
+            SessionError::Refused(SessionRefusal::Ended) => UserError::SessionEnded,
+            SessionError::Unexpected(e) => UserError::Unexpected(e),
+        }
     }
-    Ok(user)
+}
+
+/// The user behind a verified access token whose session (`session_id` claim) is live;
+/// banned users are refused (DESIGN §5).
+pub async fn get_user(
+    state: &AppState,
+    id: Uuid,
+    session: Option<Uuid>,
+) -> Result<User, UserError> {
+    let mut conn = state.db.acquire().await.context("connecting")?;
+    Ok(session_user(&mut conn, id, session, state.clock.now()).await?)
 }
 
 #[derive(Debug, Default)]
@@ -61,14 +80,14 @@ pub struct UserUpdate {
 }
 
 /// Applies the update in GoTrue's order (spec §1.9), in one transaction. `session` is the
-/// digest of the caller's access token: its session survives a password change, the user's
-/// other sessions end (DESIGN §4.7). An email change mails the new address *before* anything
+/// access token's `session_id`: it must be live, and it survives a password change while the
+/// user's other sessions end (DESIGN §4.7). An email change mails the new address *before* anything
 /// is stored, so a failed mail leaves nothing half-done (at worst a link that never works).
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn update_user(
     state: &AppState,
     id: Uuid,
-    session: &TokenDigest,
+    session: Option<Uuid>,
     update: UserUpdate,
 ) -> Result<User, UserError> {
     let settings = &state.settings;
@@ -98,10 +117,11 @@ pub async fn update_user(
     // An email change (without a token to apply) is checked and mailed first.
     let pending_change = match new_email {
         Some(new_email) if change_token.is_none() => {
-            let current = get_user(state, id).await?;
+            let current = get_user(state, id, session).await?;
             if new_email.as_str() == current.email {
                 None
             } else {
+                check_email_change_frequency(state, &current)?;
                 Some(mail_email_change(state, &current, new_email).await?)
             }
         }
@@ -112,24 +132,10 @@ pub async fn update_user(
     let mut tx = crate::db::begin_write(&state.db)
         .await
         .context("starting a transaction")?;
-    let mut user = users::find_user_by_id(&mut *tx, id)
-        .await
-        .context("loading the user")?
-        .ok_or(UserError::NotFound)?;
-    if user.is_banned(now) {
-        return Err(UserError::Banned);
-    }
+    let mut user = session_user(&mut tx, id, session, now).await?;
     if let Some(hash) = hash {
         user.password_hash = Some(hash);
-        // Keep the caller's session only when it is known for sure; otherwise end them all.
-        let families = refresh_tokens::find_families_by_access_token(&mut *tx, id, session)
-            .await
-            .context("finding the caller's session")?;
-        let keep = match families.as_slice() {
-            [only] => Some(only.as_str()),
-            _ => None,
-        };
-        refresh_tokens::revoke_user_refresh_tokens(&mut *tx, id, keep, now)
+        sessions::end_user_sessions(&mut tx, id, session, EndReason::PasswordChange, now)
             .await
             .context("ending other sessions")?;
         crate::db::console_sessions::delete_user_console_sessions(&mut *tx, id)
@@ -185,6 +191,10 @@ pub async fn update_user(
         )
         .await
         .context("storing the email change token")?;
+        // Mailed before it was stored (DESIGN: an email change mails first).
+        one_time_tokens::mark_mailed(&mut *tx, id, TokenPurpose::EmailChange)
+            .await
+            .context("recording the email change mail")?;
         user.new_email = Some(new_email.clone());
         user.email_change_sent_at = Some(now);
     }
@@ -207,8 +217,27 @@ pub async fn update_user(
     Ok(user)
 }
 
-/// Checks the new address is free and mails it a link (spec §5.4: the new address only).
-/// Answers the token to store once the rest of the update commits.
+/// `GOTRUE_SMTP_MAX_FREQUENCY` for email changes too: one mail per user per interval. It
+/// depends only on the caller's own history, never on the address asked for.
+fn check_email_change_frequency(state: &AppState, user: &User) -> Result<(), UserError> {
+    let now = state.clock.now();
+    match user.email_change_sent_at {
+        Some(sent) if mail_links::throttled(state, Some(sent), now) => {
+            let free_at = sent.plus(state.settings.mailer.max_frequency);
+            let wait = u64::try_from(free_at.unix() - now.unix())
+                .unwrap_or(1)
+                .max(1);
+            Err(UserError::RateLimited(std::time::Duration::from_secs(wait)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Mails the new address a link (spec §5.4: the new address only) and answers the token to
+/// store once the rest of the update commits. An address that already has an account is
+/// answered exactly the same (no enumeration): its owner gets a notice instead of a link, and
+/// the stored change can never be applied, since applying it checks again. Both mails count
+/// against the address's mail limit, which skips them silently.
 async fn mail_email_change(
     state: &AppState,
     user: &User,
@@ -216,11 +245,25 @@ async fn mail_email_change(
 ) -> Result<(SecretToken, String), UserError> {
     let holder = users::find_user_by_email(&state.db, &user.aud, new_email.as_str())
         .await
-        .context("checking the new address")?;
-    if holder.is_some_and(|other| other.id != user.id) {
-        return Err(UserError::EmailTaken);
-    }
+        .context("checking the new address")?
+        .filter(|other| other.id != user.id);
     let token = SecretToken::generate();
+    if !super::throttle::mail_allowed(state, new_email.as_str()).await? {
+        return Ok((token, new_email.into_string()));
+    }
+    if let Some(owner) = holder {
+        let notice = AddressInUseEmail {
+            site_url: mail_links::site_url(state),
+            action_url: mail_links::site_url(state),
+            email: owner.email.clone(),
+        };
+        state
+            .mailer
+            .send(&owner.email, &notice)
+            .await
+            .map_err(UserError::Mail)?;
+        return Ok((token, new_email.into_string()));
+    }
     let max_age = state.settings.mailer.confirmation_max_age;
     let mail = EmailChangeEmail {
         site_url: mail_links::site_url(state),

@@ -259,6 +259,11 @@ async fn banned_unconfirmed_and_deleted_users_get_403() {
     let user = chipflap::services::admin_users::get_user(&app.state, pending_id)
         .await
         .unwrap();
+    // Unconfirmed users cannot log in, so the live session is made in the store directly.
+    let session_id = uuid::Uuid::new_v4();
+    chipflap::db::sessions::insert_session(&app.state.db, session_id, user.id, app.clock.now())
+        .await
+        .unwrap();
     let unconfirmed_token = app
         .state
         .jwt
@@ -269,6 +274,7 @@ async fn banned_unconfirmed_and_deleted_users_get_403() {
             email: &user.email,
             app_metadata: &user.app_metadata,
             user_metadata: &user.user_metadata,
+            session_id,
         })
         .unwrap();
     assert_eq!(

@@ -209,6 +209,7 @@ async fn an_internationalized_domain_goes_out_over_smtp() {
         "127.0.0.1",
         sink.port(),
         None,
+        chipflap::config::SmtpTls::Opportunistic,
         Duration::from_secs(10),
     )
     .unwrap();

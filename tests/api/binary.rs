@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-struct Server {
-    child: Child,
-    port: u16,
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
 }
 
 impl Drop for Server {
@@ -18,7 +18,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -29,6 +29,11 @@ fn free_port() -> u16 {
 /// Starts `chipflap` in `dir` with only PORT (and low argon2 cost) set, and waits for its
 /// "listening" line.
 fn start(dir: &std::path::Path, port: u16) -> Server {
+    start_with(dir, port, &[])
+}
+
+/// As `start`, with more environment variables.
+pub fn start_with(dir: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_chipflap"))
         .current_dir(dir)
         .env_clear()
@@ -37,6 +42,7 @@ fn start(dir: &std::path::Path, port: u16) -> Server {
         .env("CHIPFLAP_ARGON2_MEMORY_KIB", "64")
         .env("CHIPFLAP_ARGON2_ITERATIONS", "1")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

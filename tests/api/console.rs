@@ -7,12 +7,12 @@ use serde_json::{Value, json};
 
 use crate::helpers::{OPERATOR_TOKEN, PASSWORD, TestApp, spawn_app};
 
-fn console(app: &TestApp, path: &str) -> String {
+pub fn console(app: &TestApp, path: &str) -> String {
     format!("{}/console{path}", app.base)
 }
 
 /// The value of the first `name="csrf"` field in a page.
-fn csrf_in(html: &str) -> String {
+pub fn csrf_in(html: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
     let start = html
         .find(marker)
@@ -21,12 +21,12 @@ fn csrf_in(html: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
-async fn get_page(app: &TestApp, path: &str) -> (StatusCode, String) {
+pub async fn get_page(app: &TestApp, path: &str) -> (StatusCode, String) {
     let r = app.client.get(console(app, path)).send().await.unwrap();
     (r.status(), r.text().await.unwrap())
 }
 
-async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+pub async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
     app.client
         .post(console(app, path))
         .form(form)
@@ -36,7 +36,7 @@ async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest:
 }
 
 /// Logs the test client in as a fresh admin; answers the session's CSRF token.
-async fn login_admin(app: &TestApp) -> String {
+pub async fn login_admin(app: &TestApp) -> String {
     app.admin_user("boss@example.org").await;
     let r = console_login(app, "boss@example.org", PASSWORD).await;
     assert_eq!(r.status(), 303);
@@ -45,7 +45,7 @@ async fn login_admin(app: &TestApp) -> String {
     csrf_in(&html)
 }
 
-async fn console_login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+pub async fn console_login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
     let (_, html) = get_page(app, "/login").await;
     let csrf = csrf_in(&html);
     post_form(
@@ -56,7 +56,7 @@ async fn console_login(app: &TestApp, email: &str, password: &str) -> reqwest::R
     .await
 }
 
-async fn user_id_of(app: &TestApp, email: &str) -> String {
+pub async fn user_id_of(app: &TestApp, email: &str) -> String {
     let list: Value = app
         .get(
             &format!("/admin/users?filter={email}"),
@@ -634,4 +634,99 @@ async fn absurd_ban_durations_are_refused_and_role_bans_read_until_unbanned() {
     .await;
     let (_, html) = get_page(&app, &format!("/users/{id}")).await;
     assert!(html.contains("until unbanned (role)"), "{html}");
+}
+
+#[tokio::test]
+async fn the_console_lists_and_clears_a_throttled_account() {
+    let app = spawn_app().await;
+    let csrf = login_admin(&app).await;
+    app.confirmed_user("ada@example.org").await;
+    let (_, html) = get_page(&app, "/throttles").await;
+    assert!(html.contains("Nothing is throttled."), "{html}");
+    // Someone guesses Ada's password until her account is throttled.
+    for _ in 0..6 {
+        app.post_token_password("ada@example.org", "wrong guess")
+            .await;
+    }
+    assert_eq!(
+        app.post_token_password("ada@example.org", PASSWORD)
+            .await
+            .status(),
+        429
+    );
+    let (status, html) = get_page(&app, "/throttles").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Password attempts for an account"), "{html}");
+    assert!(html.contains("ada@example.org"), "{html}");
+    // Clearing needs the session's CSRF token.
+    let r = post_form(
+        &app,
+        "/throttles/clear",
+        &[("csrf", "forged"), ("key", "password:ada@example.org")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let r = post_form(
+        &app,
+        "/throttles/clear",
+        &[("csrf", &csrf), ("key", "password:ada@example.org")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let (_, html) = get_page(&app, location.trim_start_matches("/console")).await;
+    assert!(
+        html.contains("Cleared the throttle for ada@example.org."),
+        "{html}"
+    );
+    assert!(!html.contains("Password attempts for an account"), "{html}");
+    // Ada gets in at once, and the audit log names who cleared what.
+    assert_eq!(
+        app.post_token_password("ada@example.org", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    let (_, html) = get_page(&app, "/audit?action=throttle_cleared").await;
+    assert!(
+        html.contains("boss@example.org") && html.contains("ada@example.org"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn the_console_login_is_throttled_with_its_own_error_page() {
+    let app = spawn_app().await;
+    app.admin_user("boss@example.org").await;
+    for _ in 0..5 {
+        let r = console_login(&app, "boss@example.org", "wrong password").await;
+        assert_eq!(r.status(), 200);
+    }
+    // The account is throttled, known or not: the same page for an unknown address.
+    for email in ["boss@example.org", "nobody@example.org"] {
+        if email == "nobody@example.org" {
+            for _ in 0..5 {
+                console_login(&app, email, "wrong password").await;
+            }
+        }
+        let r = console_login(&app, email, "wrong password").await;
+        assert_eq!(r.status(), 429, "{email}");
+        assert_eq!(r.headers()["retry-after"], "60");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let html = r.text().await.unwrap();
+        assert!(html.contains("Too many attempts"), "{html}");
+    }
+    // Per client IP too: a stream of different addresses is cut off at the burst.
+    let mut statuses = Vec::new();
+    for i in 0..25 {
+        let r = console_login(&app, &format!("guess{i}@example.org"), "x").await;
+        statuses.push(r.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(statuses.iter().filter(|&&s| s == 200).count() < 25);
 }

@@ -16,6 +16,7 @@ async fn signup_mail_goes_over_smtp_and_its_link_confirms_the_account() {
         "127.0.0.1",
         sink.port(),
         Some(("mailer".into(), "s3cret".into())),
+        chipflap::config::SmtpTls::Opportunistic,
         Duration::from_secs(10),
     )
     .unwrap();
@@ -56,8 +57,15 @@ async fn an_unreachable_smtp_server_gives_the_documented_500_and_no_user() {
         .local_addr()
         .unwrap()
         .port();
-    let mailer =
-        Mailer::smtp(test_from(), "127.0.0.1", port, None, Duration::from_secs(5)).unwrap();
+    let mailer = Mailer::smtp(
+        test_from(),
+        "127.0.0.1",
+        port,
+        None,
+        chipflap::config::SmtpTls::Opportunistic,
+        Duration::from_secs(5),
+    )
+    .unwrap();
     let app = spawn_app_with(|_| {}, mailer).await;
     let r = app.post_signup("ada@example.org", PASSWORD).await;
     assert_eq!(r.status(), 500);

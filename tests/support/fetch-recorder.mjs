@@ -38,8 +38,9 @@ globalThis.fetch = async function recordingFetch(input, init = {}) {
     throw err;
   }
   entry.status = response.status;
+  // Headers.forEach yields each Set-Cookie on its own: join repeats as Headers.get does.
   response.headers.forEach((v, k) => {
-    entry.resHeaders[k] = v;
+    entry.resHeaders[k] = k in entry.resHeaders ? `${entry.resHeaders[k]}, ${v}` : v;
   });
   try {
     entry.resBody = await response.clone().text();

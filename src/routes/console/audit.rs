@@ -30,6 +30,7 @@ const ACTIONS: &[&str] = &[
     "ably_tokens_revoked",
     "ably_revocation_failed",
     "ably_token_issued",
+    "throttle_cleared",
 ];
 
 pub struct AuditRow {
@@ -52,6 +53,8 @@ pub fn audit_rows(entries: &[AuditEntry]) -> Vec<AuditRow> {
                 ("banned_until", "until "),
                 ("error", "error: "),
                 ("provider", "via "),
+                ("throttle", "throttle: "),
+                ("subject", "for "),
             ] {
                 if let Some(value) = e.traits.get(key).and_then(|v| v.as_str()) {
                     // Times read the same as the When column.

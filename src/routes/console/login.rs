@@ -7,10 +7,11 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::{Chrome, redirect, render};
-use crate::auth::extractors::{CONSOLE_COOKIE, ConsoleSession};
+use crate::auth::extractors::{CONSOLE_COOKIE, ConsoleSession, client_ip};
 use crate::domain::one_time_token::SecretToken;
 use crate::routes::errors::PageError;
 use crate::services::console_session::{self, ABSOLUTE_TIMEOUT, ConsoleLoginError};
+use crate::services::throttle::{self, Limit};
 use crate::state::AppState;
 
 /// Before there is a session, the login form's CSRF token is a double-submit cookie.
@@ -81,6 +82,8 @@ pub async fn login(
             Some("The form expired. Please try again."),
         );
     }
+    let ip = client_ip(&request, &state.settings);
+    throttle::check(&state, Limit::ConsoleLogin, &ip).await?;
     match console_session::login(&state, &form.email, &form.password).await {
         Ok((token, _)) => {
             let mut response = redirect("/console/users");
@@ -99,6 +102,7 @@ pub async fn login(
             form.email,
             Some("Wrong email or password, or this account is not an admin."),
         ),
+        Err(ConsoleLoginError::RateLimited(wait)) => Err(PageError::TooManyRequests(wait)),
         Err(ConsoleLoginError::Unexpected(e)) => Err(PageError::internal(e)),
     }
 }

@@ -4,6 +4,7 @@
 mod audit;
 mod invite;
 mod login;
+mod throttles;
 mod users;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -19,6 +20,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/console")
             .wrap(security_headers())
+            // A malformed form or query renders the console's error page, not actix's text.
+            .app_data(web::FormConfig::default().error_handler(|e, _| {
+                PageError::BadRequest(format!("The form could not be read: {e}")).into()
+            }))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                PageError::BadRequest(format!("The address could not be read: {e}")).into()
+            }))
             .route("", web::get().to(home))
             .route("/", web::get().to(home))
             .route("/static/console.css", web::get().to(stylesheet))
@@ -48,6 +56,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/invite", web::get().to(invite::invite_form))
             .route("/invite", web::post().to(invite::invite))
             .route("/audit", web::get().to(audit::audit))
+            .route("/throttles", web::get().to(throttles::throttles))
+            .route("/throttles/clear", web::post().to(throttles::clear))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(PageError::NotFound)
             })),

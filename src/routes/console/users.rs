@@ -317,8 +317,8 @@ pub async fn detail(
             .sessions
             .iter()
             .map(|s| SessionRow {
-                started: when(Some(s.started_at)),
-                last_refreshed: when(Some(s.last_refreshed_at)),
+                started: when(Some(s.created_at)),
+                last_refreshed: when(Some(s.refreshed_at)),
             })
             .collect(),
         audit: audit_rows(&details.recent_activity),

@@ -1,2 +1,3 @@
 pub mod ably_standin;
+pub mod sessions;
 pub mod smtp_sink;

@@ -12,7 +12,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -64,6 +64,7 @@ fn lock(inbox: &Inbox) -> MutexGuard<'_, Vec<ReceivedMail>> {
 pub struct SmtpSink {
     addr: SocketAddr,
     inbox: Inbox,
+    auth_attempts: Arc<AtomicUsize>,
     stopping: Arc<AtomicBool>,
 }
 
@@ -92,8 +93,10 @@ impl SmtpSink {
                 .enable_auth(AuthMechanism::Login)
                 .insecure_enable_plaintext_auth();
         }
+        let auth_attempts = Arc::new(AtomicUsize::new(0));
         let handler = SinkHandler {
             inbox: Arc::clone(&inbox),
+            auth_attempts: Arc::clone(&auth_attempts),
             credentials,
             current: None,
         };
@@ -114,6 +117,7 @@ impl SmtpSink {
         SmtpSink {
             addr,
             inbox,
+            auth_attempts,
             stopping,
         }
     }
@@ -121,6 +125,11 @@ impl SmtpSink {
     /// The port the server listens on, on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// How many AUTH commands arrived (each carries the credentials).
+    pub fn auth_attempts(&self) -> usize {
+        self.auth_attempts.load(Ordering::SeqCst)
     }
 
     /// The messages received so far.
@@ -158,12 +167,15 @@ impl Drop for SmtpSink {
 #[derive(Clone)]
 struct SinkHandler {
     inbox: Inbox,
+    /// Every AUTH the server received, accepted or not (were credentials sent in clear?).
+    auth_attempts: Arc<AtomicUsize>,
     credentials: Option<(String, String)>,
     current: Option<ReceivedMail>,
 }
 
 impl SinkHandler {
     fn check_credentials(&self, user: &str, password: &str) -> Response {
+        self.auth_attempts.fetch_add(1, Ordering::SeqCst);
         match &self.credentials {
             Some((u, p)) if u == user && p == password => response::AUTH_OK,
             _ => response::INVALID_CREDENTIALS,
@@ -280,6 +292,7 @@ mod tests {
             "127.0.0.1",
             sink.port(),
             None,
+            chipflap::config::SmtpTls::Opportunistic,
             Duration::from_secs(10),
         )
         .unwrap();
@@ -322,7 +335,15 @@ mod tests {
     #[tokio::test]
     async fn the_sink_keeps_several_mails_in_order_and_dot_unstuffs_them() {
         let sink = SmtpSink::start();
-        let mailer = Mailer::smtp(from(), "localhost", sink.port(), None, WAIT).unwrap();
+        let mailer = Mailer::smtp(
+            from(),
+            "localhost",
+            sink.port(),
+            None,
+            chipflap::config::SmtpTls::Opportunistic,
+            WAIT,
+        )
+        .unwrap();
         for n in 0..3 {
             let link = format!("http://localhost:9999/#confirmation_token=t{n}");
             mailer
@@ -356,6 +377,7 @@ mod tests {
             "127.0.0.1",
             sink.port(),
             Some(("mailer".to_owned(), SecretString::from("s3cret"))),
+            chipflap::config::SmtpTls::Opportunistic,
             WAIT,
         )
         .unwrap();
@@ -368,6 +390,7 @@ mod tests {
             "127.0.0.1",
             sink.port(),
             Some(("mailer".to_owned(), SecretString::from("wrong"))),
+            chipflap::config::SmtpTls::Opportunistic,
             WAIT,
         )
         .unwrap();

@@ -93,7 +93,11 @@ export class SeedPage {
     });
   }
 
-  static async open(browser, siteUrl) {
+  /**
+   * `webSocket`: a Playwright `routeWebSocket` handler standing in for Ably's realtime host; by
+   * default every WebSocket is closed at once (the page is offline).
+   */
+  static async open(browser, siteUrl, { webSocket } = {}) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-GB' });
     // Every wait fails instead of hanging.
     context.setDefaultTimeout(15_000);
@@ -105,7 +109,7 @@ export class SeedPage {
       (url) => url.origin !== origin && url.protocol !== 'about:' && url.protocol !== 'data:',
       (route) => route.abort('internetdisconnected'),
     );
-    await context.routeWebSocket(/.*/, (ws) => ws.close({ code: 1011, reason: 'offline test' }));
+    await context.routeWebSocket(/.*/, webSocket ?? ((ws) => ws.close({ code: 1011, reason: 'offline test' })));
     const page = await context.newPage();
     return new SeedPage(context, page, siteUrl);
   }

@@ -1,0 +1,81 @@
+//! The seed page's session cookie value: `<session id>.<MAC>`, where the MAC is HMAC-SHA256
+//! under a key derived from the JWT secret. Nothing is stored: the value only names a session,
+//! which must still be live when it is presented, and it cannot be forged without the key
+//! (the session id alone, visible in every access token, is not enough).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct SessionCookieKey([u8; 32]);
+
+impl std::fmt::Debug for SessionCookieKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionCookieKey(***)")
+    }
+}
+
+impl SessionCookieKey {
+    /// Domain-separated from the JWT secret, so the key is never used for two purposes.
+    pub fn from_secret(secret: &[u8]) -> Self {
+        let mut m = mac(secret);
+        m.update(b"chipflap session cookie v1");
+        SessionCookieKey(m.finalize().into_bytes().into())
+    }
+
+    /// The cookie value for a session.
+    pub fn value_for(&self, session_id: Uuid) -> String {
+        let mut m = mac(&self.0);
+        m.update(session_id.as_bytes());
+        format!(
+            "{session_id}.{}",
+            URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
+        )
+    }
+
+    /// The session a presented value names, if its MAC is right (compared in constant time).
+    pub fn session_of(&self, value: &str) -> Option<Uuid> {
+        let (id, tag) = value.split_once('.')?;
+        let id = Uuid::try_parse(id).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        let mut m = mac(&self.0);
+        m.update(id.as_bytes());
+        m.verify_slice(&tag).ok()?;
+        Some(id)
+    }
+}
+
+fn mac(key: &[u8]) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
+    <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_and_cannot_be_forged_or_moved() {
+        let key = SessionCookieKey::from_secret(b"secret one");
+        let id = Uuid::new_v4();
+        let value = key.value_for(id);
+        assert_eq!(key.session_of(&value), Some(id));
+
+        let other_key = SessionCookieKey::from_secret(b"secret two");
+        assert_eq!(other_key.session_of(&value), None, "bound to the key");
+        let (_, tag) = value.split_once('.').unwrap();
+        let moved = format!("{}.{tag}", Uuid::new_v4());
+        assert_eq!(key.session_of(&moved), None, "bound to the session");
+        assert_eq!(key.session_of(&id.to_string()), None);
+        assert_eq!(key.session_of(&format!("{id}.")), None);
+        assert_eq!(key.session_of(""), None);
+        let mut flipped = value.clone().into_bytes();
+        let last = flipped.len() - 1;
+        flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(key.session_of(&String::from_utf8(flipped).unwrap()), None);
+    }
+}

@@ -1,0 +1,186 @@
+//! A login session (supabase/auth's `sessions`) and the one rule that says whether it is live.
+
+use uuid::Uuid;
+
+use super::timestamp::Timestamp;
+use super::user::User;
+
+/// Why a session ended; stored in `sessions.ended_reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// `POST /logout` (it ends every session of the user, as GoTrue does).
+    Logout,
+    /// The password changed: the user's other sessions end (DESIGN §4.7).
+    PasswordChange,
+    /// The user was banned (DESIGN §5).
+    Ban,
+    /// An admin ended it (console "end sessions").
+    Admin,
+    /// A rotated refresh token was presented after the grace window (DESIGN §4.3).
+    RefreshTokenReuse,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Logout => "logout",
+            EndReason::PasswordChange => "password_change",
+            EndReason::Ban => "ban",
+            EndReason::Admin => "admin",
+            EndReason::RefreshTokenReuse => "refresh_token_reuse",
+        }
+    }
+
+    /// The stored name back; unknown names read as `Admin` (the backfill's label).
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "logout" => EndReason::Logout,
+            "password_change" => EndReason::PasswordChange,
+            "ban" => EndReason::Ban,
+            "refresh_token_reuse" => EndReason::RefreshTokenReuse,
+            _ => EndReason::Admin,
+        }
+    }
+}
+
+/// One row of `sessions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub created_at: Timestamp,
+    /// The last refresh-token rotation (the start, until the first refresh).
+    pub refreshed_at: Timestamp,
+    /// When and why it ended; `None` while it has not been ended explicitly.
+    pub ended: Option<(Timestamp, EndReason)>,
+}
+
+impl Session {
+    /// Whether the session still grants access at `now`. This is the only place that decides
+    /// it: a session lives until it is ended. Absolute and inactivity limits per session
+    /// (`GOTRUE_SESSIONS_TIMEBOX`, `GOTRUE_SESSIONS_INACTIVITY_TIMEOUT`) belong here, computed
+    /// from `created_at` and `refreshed_at`.
+    pub fn is_live(&self, _now: Timestamp) -> bool {
+        self.ended.is_none()
+    }
+}
+
+/// Why a request presenting a session is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SessionRefusal {
+    /// The user no longer exists (deleted).
+    #[error("user not found")]
+    UnknownUser,
+    /// The user is banned (answered 403, before anything about the session).
+    #[error("user is banned")]
+    Banned,
+    /// The token names no session, an unknown one, another user's, or one that has ended:
+    /// answered as an invalid token (401).
+    #[error("the session has ended")]
+    Ended,
+}
+
+/// The rule every path that authenticates a user through a session applies, in this order:
+/// the user exists, is not banned, and the session named by the token is theirs and live.
+/// A ban answers 403 although it also ends every session, so a banned user learns why.
+pub fn check_session(
+    user: Option<&User>,
+    session: Option<&Session>,
+    now: Timestamp,
+) -> Result<(), SessionRefusal> {
+    let user = user.ok_or(SessionRefusal::UnknownUser)?;
+    if user.is_banned(now) {
+        return Err(SessionRefusal::Banned);
+    }
+    match session {
+        Some(session) if session.user_id == user.id && session.is_live(now) => Ok(()),
+        _ => Err(SessionRefusal::Ended),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::metadata::Metadata;
+
+    fn user(id: Uuid) -> User {
+        User {
+            id,
+            aud: String::new(),
+            role: String::new(),
+            email: "a@example.org".into(),
+            password_hash: None,
+            confirmed_at: Some(Timestamp::from_unix(1)),
+            invited_at: None,
+            confirmation_sent_at: None,
+            recovery_sent_at: None,
+            new_email: None,
+            email_change_sent_at: None,
+            last_sign_in_at: None,
+            banned_until: None,
+            app_metadata: Metadata::new(),
+            user_metadata: Metadata::new(),
+            created_at: Timestamp::from_unix(1),
+            updated_at: Timestamp::from_unix(1),
+        }
+    }
+
+    fn session(user_id: Uuid, ended: Option<EndReason>) -> Session {
+        Session {
+            id: Uuid::new_v4(),
+            user_id,
+            created_at: Timestamp::from_unix(1),
+            refreshed_at: Timestamp::from_unix(1),
+            ended: ended.map(|r| (Timestamp::from_unix(2), r)),
+        }
+    }
+
+    #[test]
+    fn only_the_users_own_live_session_passes() {
+        let now = Timestamp::from_unix(10);
+        let id = Uuid::new_v4();
+        let u = user(id);
+        assert_eq!(
+            check_session(Some(&u), Some(&session(id, None)), now),
+            Ok(())
+        );
+        assert_eq!(
+            check_session(Some(&u), None, now),
+            Err(SessionRefusal::Ended)
+        );
+        assert_eq!(
+            check_session(Some(&u), Some(&session(Uuid::new_v4(), None)), now),
+            Err(SessionRefusal::Ended),
+            "another user's session"
+        );
+        for reason in [
+            EndReason::Logout,
+            EndReason::PasswordChange,
+            EndReason::Ban,
+            EndReason::Admin,
+            EndReason::RefreshTokenReuse,
+        ] {
+            assert_eq!(EndReason::parse(reason.as_str()), reason);
+            assert_eq!(
+                check_session(Some(&u), Some(&session(id, Some(reason))), now),
+                Err(SessionRefusal::Ended)
+            );
+        }
+        assert_eq!(
+            check_session(None, Some(&session(id, None)), now),
+            Err(SessionRefusal::UnknownUser)
+        );
+    }
+
+    #[test]
+    fn a_ban_is_told_before_the_ended_session() {
+        let now = Timestamp::from_unix(10);
+        let id = Uuid::new_v4();
+        let mut u = user(id);
+        u.banned_until = Some(Timestamp::from_unix(100));
+        assert_eq!(
+            check_session(Some(&u), Some(&session(id, Some(EndReason::Ban))), now),
+            Err(SessionRefusal::Banned)
+        );
+    }
+}

@@ -1,0 +1,254 @@
+//! Throttles (README "Throttles"): GCRA counters in the store, per client IP, per account and
+//! per mail recipient, so that several nodes can share them.
+//!
+//! governor, the well-kept Rust GCRA crate, keeps its state behind a synchronous
+//! `StateStore::measure_and_replace` closure meant for in-process atomics; a store shared
+//! across nodes needs the step done inside the database, so the same algorithm is one
+//! `insert … on conflict do update … where` here (`db::throttles::take_throttle`).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::Actor;
+use super::audit::{self, Action};
+use crate::config::Rate;
+use crate::db::throttles;
+use crate::domain::email_address::mailbox_key;
+use crate::state::AppState;
+
+/// Expired rows deleted each time a key starts afresh (see `check`).
+const SWEEP_BATCH: i64 = 16;
+/// Subjects longer than this (no email or IP is) are cut, so a huge body cannot make huge keys.
+const MAX_SUBJECT_CHARS: usize = 320;
+
+/// One kind of throttle: its key scope and its rate setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Password checks per account (`/token` password grant and console login together).
+    Password,
+    /// `/token`, both grants, per client IP.
+    Token,
+    /// `/verify` per client IP.
+    Verify,
+    /// `/signup` per client IP.
+    Signup,
+    /// `/recover` per client IP.
+    Recover,
+    /// `/invite` per client IP.
+    Invite,
+    /// `PUT /user` with `email`, per client IP.
+    EmailChange,
+    /// Console login posts per client IP.
+    ConsoleLogin,
+    /// Mails per recipient address.
+    MailSent,
+}
+
+impl Limit {
+    pub const ALL: [Limit; 9] = [
+        Limit::Password,
+        Limit::MailSent,
+        Limit::Token,
+        Limit::Verify,
+        Limit::Signup,
+        Limit::Recover,
+        Limit::Invite,
+        Limit::EmailChange,
+        Limit::ConsoleLogin,
+    ];
+
+    /// The key prefix in the `throttles` table.
+    pub fn scope(self) -> &'static str {
+        match self {
+            Limit::Password => "password",
+            Limit::Token => "ip.token",
+            Limit::Verify => "ip.verify",
+            Limit::Signup => "ip.signup",
+            Limit::Recover => "ip.recover",
+            Limit::Invite => "ip.invite",
+            Limit::EmailChange => "ip.email_change",
+            Limit::ConsoleLogin => "ip.console_login",
+            Limit::MailSent => "mail",
+        }
+    }
+
+    /// What the console calls it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Limit::Password => "Password attempts for an account",
+            Limit::Token => "Client IP on /token",
+            Limit::Verify => "Client IP on /verify",
+            Limit::Signup => "Client IP on /signup",
+            Limit::Recover => "Client IP on /recover",
+            Limit::Invite => "Client IP on /invite",
+            Limit::EmailChange => "Client IP changing an email",
+            Limit::ConsoleLogin => "Client IP on the console login",
+            Limit::MailSent => "Mails to an address",
+        }
+    }
+
+    pub fn rate(self, state: &AppState) -> Rate {
+        let limits = &state.settings.rate_limits;
+        match self {
+            Limit::Password => limits.password,
+            Limit::Token => limits.token,
+            Limit::Verify => limits.verify,
+            Limit::Signup | Limit::Recover | Limit::Invite | Limit::EmailChange => limits.otp,
+            Limit::ConsoleLogin => limits.console_login,
+            Limit::MailSent => limits.email_sent,
+        }
+    }
+
+    fn key(self, subject: &str) -> String {
+        let subject: String = match self {
+            Limit::Password | Limit::MailSent => mailbox_key(subject),
+            _ => subject.trim().to_owned(),
+        };
+        let subject: String = subject.chars().take(MAX_SUBJECT_CHARS).collect();
+        format!("{}:{subject}", self.scope())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ThrottleError {
+    /// Over the limit: come back after this long (whole seconds, at least 1).
+    #[error("rate limit exceeded; retry after {0:?}")]
+    Limited(Duration),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+fn now_ms(state: &AppState) -> i64 {
+    state.clock.now().unix().saturating_mul(1000)
+}
+
+/// Counts one request for `subject` under `limit`; `Limited` when it is over. A refused request
+/// is not counted, so the wait never grows past one interval once the requests stop.
+pub async fn check(state: &AppState, limit: Limit, subject: &str) -> Result<(), ThrottleError> {
+    let rate = limit.rate(state);
+    let key = limit.key(subject);
+    let now = now_ms(state);
+    let emission = millis(rate.interval);
+    let window = millis(rate.window());
+    if let Some(tat) = throttles::take_throttle(&state.db, &key, now, emission, window)
+        .await
+        .context("counting a throttled request")?
+    {
+        // A key starting afresh may be a new row: sweep a batch of expired ones with it, so
+        // rows are deleted at least as fast as they are created and the table stays bounded
+        // by the keys active within one window. Busy keys skip the extra write.
+        if tat == now + emission {
+            throttles::delete_expired_throttles(&state.db, now, SWEEP_BATCH)
+                .await
+                .context("sweeping expired throttles")?;
+        }
+        return Ok(());
+    }
+    let tat = throttles::find_throttle(&state.db, &key)
+        .await
+        .context("reading a throttle")?
+        .unwrap_or(now);
+    // The next request conforms once tat + emission - t <= window.
+    let wait_ms = (tat + emission - window - now).max(1);
+    let seconds = u64::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1);
+    Err(ThrottleError::Limited(Duration::from_secs(seconds)))
+}
+
+/// Gives back the request counted for `subject` (a password that turned out right), so an
+/// owner logging in often never throttles themselves.
+pub async fn refund(state: &AppState, limit: Limit, subject: &str) -> anyhow::Result<()> {
+    let emission = millis(limit.rate(state).interval);
+    throttles::refund_throttle(&state.db, &limit.key(subject), emission)
+        .await
+        .context("refunding a throttled request")
+}
+
+/// Whether one more mail may go to `address` now (`GOTRUE_RATE_LIMIT_EMAIL_SENT`); counts it
+/// when it may. Callers skip the mail silently otherwise, and answer as usual: the limit
+/// depends on the address, never on whether it has an account.
+pub async fn mail_allowed(state: &AppState, address: &str) -> anyhow::Result<bool> {
+    match check(state, Limit::MailSent, address).await {
+        Ok(()) => Ok(true),
+        Err(ThrottleError::Limited(_)) => {
+            tracing::info!("a mail was not sent: its address is over the mail limit");
+            Ok(false)
+        }
+        Err(ThrottleError::Unexpected(e)) => Err(e),
+    }
+}
+
+/// A key the console shows: currently limited (its next request would be refused).
+#[derive(Debug, Clone)]
+pub struct LimitedKey {
+    pub limit: Limit,
+    /// The normalized email or the client IP.
+    pub subject: String,
+    /// The full store key, which the console posts back to clear it.
+    pub key: String,
+    /// When the next request will be accepted again.
+    pub free_in: Duration,
+}
+
+/// Every currently limited key, accounts first, at most `max` per kind.
+pub async fn list_limited(state: &AppState, max: i64) -> anyhow::Result<Vec<LimitedKey>> {
+    let now = now_ms(state);
+    let mut out = Vec::new();
+    for limit in Limit::ALL {
+        let rate = limit.rate(state);
+        let emission = millis(rate.interval);
+        let threshold = now + millis(rate.window()) - emission;
+        let prefix = format!("{}:", limit.scope());
+        let rows = throttles::list_limited_throttles(&state.db, &prefix, threshold, max)
+            .await
+            .context("listing throttled keys")?;
+        out.extend(rows.into_iter().map(|row| {
+            let wait_ms = (row.tat_ms - threshold).max(0);
+            LimitedKey {
+                limit,
+                subject: row.key[prefix.len()..].to_owned(),
+                free_in: Duration::from_secs(u64::try_from((wait_ms + 999) / 1000).unwrap_or(0)),
+                key: row.key,
+            }
+        }));
+    }
+    Ok(out)
+}
+
+/// Forgets a key's counter (console "clear"), audited. Answers whether it existed; only keys of
+/// a known scope are accepted.
+pub async fn clear(state: &AppState, actor: &Actor, key: &str) -> anyhow::Result<bool> {
+    let Some(limit) = Limit::ALL.into_iter().find(|l| {
+        key.strip_prefix(l.scope())
+            .is_some_and(|rest| rest.starts_with(':'))
+    }) else {
+        return Ok(false);
+    };
+    let now = state.clock.now();
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let existed = throttles::delete_throttle(&mut *tx, key)
+        .await
+        .context("clearing a throttle")?;
+    if existed {
+        audit::record(
+            &mut *tx,
+            actor,
+            Action::ThrottleCleared,
+            json!({"throttle": limit.scope(), "subject": &key[limit.scope().len() + 1..]}),
+            now,
+        )
+        .await
+        .context("auditing the cleared throttle")?;
+    }
+    tx.commit()
+        .await
+        .context("committing the cleared throttle")?;
+    Ok(existed)
+}
