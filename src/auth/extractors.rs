@@ -13,6 +13,7 @@ use crate::domain::one_time_token::SecretToken;
 use crate::domain::session::SessionRefusal;
 use crate::routes::errors::{HttpError, PageError};
 use crate::services::Actor;
+use crate::services::audit::Origin;
 use crate::services::sessions::{SessionError, session_user};
 use crate::state::AppState;
 
@@ -52,6 +53,16 @@ pub fn client_ip(request: &HttpRequest, settings: &crate::config::Settings) -> S
     request
         .peer_addr()
         .map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string())
+}
+
+/// The request's origin for audit entries and log lines: `client_ip` and the `User-Agent`.
+pub fn request_origin(request: &HttpRequest, settings: &crate::config::Settings) -> Origin {
+    let user_agent = request
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    Origin::new(client_ip(request, settings), user_agent)
 }
 
 /// The audience a request speaks for: `X-JWT-AUD`, else the token's `aud`, else `GOTRUE_JWT_AUD`.

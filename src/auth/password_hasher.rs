@@ -86,6 +86,18 @@ impl PasswordHasher {
         password: &Password,
         hash: Option<&PasswordHash>,
     ) -> Result<bool, HashError> {
+        Ok(self.verify_and_upgrade(password, hash).await?.matched)
+    }
+
+    /// Like `verify`, and when the password matches a hash made with a lower cost than the
+    /// configured one (or another argon2 variant), also hashes it again with the configured
+    /// cost, in the same blocking task, so the caller can store the stronger hash (ASVS 5.0
+    /// V11.4.2). A wrong password never costs a second run.
+    pub async fn verify_and_upgrade(
+        &self,
+        password: &Password,
+        hash: Option<&PasswordHash>,
+    ) -> Result<Verification, HashError> {
         let _permit = self
             .permits
             .acquire()
@@ -95,19 +107,49 @@ impl PasswordHasher {
         let known = hash.is_some();
         let phc = hash.unwrap_or(&self.dummy).as_str().to_owned();
         let secret = password.expose().to_owned();
+        let params = self.params.clone();
+        let evaluations = Arc::clone(&self.evaluations);
         let span = tracing::Span::current();
-        let matched = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
-                PhcHash::new(&phc).is_ok_and(|parsed| {
-                    Argon2::default()
+                let Ok(parsed) = PhcHash::new(&phc) else {
+                    return Ok(Verification::default());
+                };
+                let matched = known
+                    && Argon2::default()
                         .verify_password(secret.as_bytes(), &parsed)
-                        .is_ok()
-                })
+                        .is_ok();
+                let upgraded = if matched && below(&parsed, &params) {
+                    evaluations.fetch_add(1, Ordering::SeqCst);
+                    Some(hash_now(&params, &secret)?)
+                } else {
+                    None
+                };
+                Ok(Verification { matched, upgraded })
             })
         })
-        .await?;
-        Ok(known && matched)
+        .await?
     }
+}
+
+/// What checking a password found.
+#[derive(Debug, Default)]
+pub struct Verification {
+    pub matched: bool,
+    /// The same password hashed with the configured cost, when the stored hash was weaker.
+    pub upgraded: Option<PasswordHash>,
+}
+
+/// True when `hash` is not argon2id v1.3 or any of its costs is below `params`.
+fn below(hash: &PhcHash, params: &Params) -> bool {
+    let Ok(stored) = Params::try_from(hash) else {
+        return true;
+    };
+    hash.algorithm.as_str() != Algorithm::Argon2id.as_str()
+        || hash.version != Some(u32::from(Version::V0x13))
+        || stored.m_cost() < params.m_cost()
+        || stored.t_cost() < params.t_cost()
+        || stored.p_cost() < params.p_cost()
 }
 
 fn hash_now(params: &Params, secret: &str) -> Result<PasswordHash, HashError> {

@@ -8,6 +8,7 @@
 
 mod ably;
 mod admin_users;
+mod audit_names_changed_fields_never_values;
 mod bad_input_gets_a_clear_error;
 mod binary;
 mod common_passwords_are_refused;
@@ -15,6 +16,7 @@ mod console;
 mod credentials_never_come_from_the_url;
 mod email_change_does_not_enumerate;
 mod every_answer_carries_security_headers;
+mod failed_logins_are_audited;
 mod fuzzed_input_never_fails_the_server;
 mod health;
 mod helpers;
@@ -35,3 +37,4 @@ mod token_minting_never_fails;
 mod unsent_mail_can_be_retried;
 mod user;
 mod verify;
+mod weak_hashes_are_upgraded_at_login;

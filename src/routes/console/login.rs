@@ -7,7 +7,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::{Chrome, redirect, render};
-use crate::auth::extractors::{CONSOLE_COOKIE, ConsoleSession, client_ip};
+use crate::auth::extractors::{CONSOLE_COOKIE, ConsoleSession, client_ip, request_origin};
 use crate::domain::one_time_token::SecretToken;
 use crate::routes::errors::PageError;
 use crate::services::console_session::{self, ABSOLUTE_TIMEOUT, ConsoleLoginError};
@@ -84,7 +84,8 @@ pub async fn login(
     }
     let ip = client_ip(&request, &state.settings);
     throttle::check(&state, Limit::ConsoleLogin, &ip).await?;
-    match console_session::login(&state, &form.email, &form.password).await {
+    let origin = request_origin(&request, &state.settings);
+    match console_session::login(&state, &form.email, &form.password, &origin).await {
         Ok((token, _)) => {
             let mut response = redirect("/console/users");
             response
