@@ -13,6 +13,7 @@ mod bad_input_gets_a_clear_error;
 mod binary;
 mod common_passwords_are_refused;
 mod console;
+mod console_cookies_are_host_prefixed_on_https;
 mod credentials_never_come_from_the_url;
 mod email_change_does_not_enumerate;
 mod every_answer_carries_security_headers;
