@@ -11,6 +11,7 @@ mod admin_users;
 mod audit_names_changed_fields_never_values;
 mod bad_input_gets_a_clear_error;
 mod binary;
+mod cli_passwords_never_come_from_arguments;
 mod common_passwords_are_refused;
 mod console;
 mod console_cookies_are_host_prefixed_on_https;
