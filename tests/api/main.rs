@@ -26,6 +26,7 @@ mod invite;
 mod logout;
 mod mail_smtp;
 mod nf_jwt_fits_in_a_cookie;
+mod no_secret_reaches_the_logs;
 mod production_mail_is_encrypted;
 mod recover;
 mod seed_page_keeps_ably_while_session_lives;
