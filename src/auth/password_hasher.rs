@@ -187,6 +187,63 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_match_against_a_weaker_or_other_variant_hash_is_upgraded_once() {
+        let h = hasher();
+        let pw = Password::parse("correct horse", 8).unwrap();
+        let other_variant = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(8, 1, 1, None).unwrap(),
+        );
+        let argon2i = PasswordHash::from_phc(
+            other_variant
+                .hash_password(pw.expose().as_bytes())
+                .unwrap()
+                .to_string(),
+        );
+        let cheaper = PasswordHasher::new(&PasswordHashingSettings {
+            memory_kib: 8,
+            iterations: 1,
+            parallelism: 1,
+            concurrency: 1,
+        })
+        .unwrap();
+        let stronger = PasswordHasher::new(&PasswordHashingSettings {
+            memory_kib: 16,
+            iterations: 2,
+            parallelism: 1,
+            concurrency: 1,
+        })
+        .unwrap();
+        let weak = cheaper.hash(&pw).await.unwrap();
+
+        let v = h.verify_and_upgrade(&pw, Some(&argon2i)).await.unwrap();
+        assert!(v.matched);
+        let upgraded = v.upgraded.unwrap();
+        assert!(upgraded.as_str().starts_with("$argon2id$v=19$m=8,t=1,p=1$"));
+        assert!(h.verify(&pw, Some(&upgraded)).await.unwrap());
+
+        let before = stronger.evaluations();
+        let v = stronger.verify_and_upgrade(&pw, Some(&weak)).await.unwrap();
+        assert!(v.upgraded.unwrap().as_str().contains("$m=16,t=2,p=1$"));
+        assert_eq!(
+            stronger.evaluations() - before,
+            2,
+            "one check, one new hash"
+        );
+
+        // A wrong password, or a hash at the configured cost, is never re-hashed.
+        let wrong = Password::parse("wrong horse", 8).unwrap();
+        let v = stronger
+            .verify_and_upgrade(&wrong, Some(&weak))
+            .await
+            .unwrap();
+        assert!(!v.matched && v.upgraded.is_none());
+        let v = cheaper.verify_and_upgrade(&pw, Some(&weak)).await.unwrap();
+        assert!(v.matched && v.upgraded.is_none());
+    }
+
+    #[tokio::test]
     async fn no_hash_never_verifies_even_for_the_dummy_password() {
         let h = hasher();
         let pw = Password::for_login("chipflap dummy password").unwrap();

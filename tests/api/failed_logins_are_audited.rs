@@ -111,6 +111,33 @@ async fn successful_logins_are_audited_with_ip_and_user_agent() {
     assert_eq!(traits["ip_address"], "198.51.100.4");
     assert_eq!(traits["user_agent"], AGENT);
     assert_eq!(traits["provider"], "email");
+
+    // A login through a recovery link too.
+    let r = app
+        .post_json(
+            "/recover",
+            None,
+            &serde_json::json!({"email": "ada@example.org"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    app.wait_for_emails(2).await;
+    let token = app.token_in_last_email("ada@example.org", "recovery").await;
+    let r = app
+        .client
+        .post(app.url("/verify"))
+        .header("x-forwarded-for", "198.51.100.5")
+        .header("user-agent", AGENT)
+        .json(&serde_json::json!({"type": "recovery", "token": token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rows = audit(&app, "login").await;
+    let traits = &rows[0]["payload"]["traits"];
+    assert_eq!(traits["via"], "recovery");
+    assert_eq!(traits["ip_address"], "198.51.100.5");
+    assert_eq!(traits["user_agent"], AGENT);
 }
 
 #[tokio::test]

@@ -202,14 +202,21 @@ async fn no_secret_reaches_the_logs_in_a_full_flow() {
     .await
     .unwrap();
     assert_eq!(r.status(), 400);
-    let r = token_form(&[
-        ("grant_type", "password"),
-        ("username", "ada@example.org"),
-        ("password", FIRST_PASSWORD),
-    ])
-    .await
-    .unwrap();
+    // With the cookies a same-origin page asks for (`X-Use-Cookie`).
+    let r = http
+        .post(api("/token"))
+        .header("x-use-cookie", "1")
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "ada@example.org"),
+            ("password", FIRST_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
+    secrets.add("nf_jwt cookie", &cookie(&r, "nf_jwt"));
+    secrets.add("session cookie", &cookie(&r, "chipflap_session"));
     let login: Value = r.json().await.unwrap();
     secrets.tokens("login", &login);
     let r = token_form(&[
