@@ -8,6 +8,7 @@ use url::Url;
 
 use crate::auth::ably::{AblyKey, Capability};
 use crate::domain::duration::parse_duration;
+use crate::domain::session::SessionLimits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -27,6 +28,8 @@ pub struct Settings {
     pub hashing: PasswordHashingSettings,
     pub ably: AblySettings,
     pub rate_limits: RateLimitSettings,
+    /// `GOTRUE_SESSIONS_TIMEBOX` and `GOTRUE_SESSIONS_INACTIVITY_TIMEOUT` (supabase/auth).
+    pub sessions: SessionLimits,
     /// Things worth a warning at start (development conveniences in use); logged by `main`.
     pub warnings: Vec<String>,
 }
@@ -437,6 +440,24 @@ impl Settings {
             operator_token,
         };
 
+        // supabase/auth: unset means no limit; a set value must be positive.
+        let session_limit = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
+            match env.get(name) {
+                None => Ok(None),
+                Some(_) => match env.duration(name, Duration::ZERO)? {
+                    d if d < Duration::from_secs(1) => Err(invalid(
+                        name,
+                        "must be at least 1s when set (unset for no limit)",
+                    )),
+                    d => Ok(Some(d)),
+                },
+            }
+        };
+        let sessions = SessionLimits {
+            timebox: session_limit("GOTRUE_SESSIONS_TIMEBOX")?,
+            inactivity_timeout: session_limit("GOTRUE_SESSIONS_INACTIVITY_TIMEOUT")?,
+        };
+
         let password_min_length: usize =
             env.parsed("CHIPFLAP_PASSWORD_MIN_LENGTH", 8, "a number of characters")?;
         if password_min_length == 0 || password_min_length > 1024 {
@@ -569,6 +590,7 @@ impl Settings {
             hashing,
             ably,
             rate_limits,
+            sessions,
             warnings,
         })
     }
@@ -836,6 +858,8 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "GOTRUE_JWT_ADMIN_GROUP_NAME",
     "GOTRUE_JWT_DEFAULT_GROUP_NAME",
     "GOTRUE_JWT_REFRESH_TOKEN_LIFETIME",
+    "GOTRUE_SESSIONS_TIMEBOX",
+    "GOTRUE_SESSIONS_INACTIVITY_TIMEOUT",
     "GOTRUE_OPERATOR_TOKEN",
     "GOTRUE_DISABLE_SIGNUP",
     "GOTRUE_MAILER_AUTOCONFIRM",

@@ -270,7 +270,12 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
     let session = sessions::find_session(&mut *tx, record.session_id)
         .await
         .context("loading the token's session")?;
-    match check_session(user.as_ref(), session.as_ref(), now) {
+    match check_session(
+        user.as_ref(),
+        session.as_ref(),
+        now,
+        &state.settings.sessions,
+    ) {
         Ok(()) => {}
         Err(SessionRefusal::Banned) => return Err(TokenError::InvalidGrant(BANNED)),
         Err(SessionRefusal::UnknownUser | SessionRefusal::Ended) => {
@@ -395,7 +400,15 @@ pub async fn logout(
     let mut tx = crate::db::begin_write(&state.db)
         .await
         .context("starting a transaction")?;
-    let user = match super::sessions::session_user(&mut tx, user_id, session_id, now).await {
+    let user = match super::sessions::session_user(
+        &mut tx,
+        user_id,
+        session_id,
+        now,
+        &state.settings.sessions,
+    )
+    .await
+    {
         Ok(user) => user,
         // A banned user's sessions ended with the ban; nothing is left to end.
         Err(SessionError::Refused(refusal)) => return Err(LogoutError::Refused(refusal)),

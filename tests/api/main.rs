@@ -25,6 +25,7 @@ mod nf_jwt_fits_in_a_cookie;
 mod production_mail_is_encrypted;
 mod recover;
 mod seed_page_keeps_ably_while_session_lives;
+mod sessions_end_by_age_and_on_demand;
 mod sessions_end_everywhere;
 mod signup;
 mod site;
