@@ -11,6 +11,7 @@ use chipflap::auth::ably::AblyKey;
 use chipflap::config::Settings;
 use chipflap::mail::Mailer;
 use chipflap::routes::errors::SESSION_ENDED;
+use serde_json::Value;
 
 use crate::helpers::{TestApp, assert_oauth_error, spawn_app_with, test_from};
 use crate::support::sessions::{
@@ -133,4 +134,203 @@ async fn limits_that_are_not_positive_durations_are_refused_at_start() {
         ok.sessions.inactivity_timeout,
         Some(Duration::from_secs(86_400))
     );
+}
+
+#[tokio::test]
+async fn the_console_ends_every_session_of_every_user_after_a_typed_confirmation() {
+    use crate::console::{get_page, login_admin, post_form};
+    let app = spawn_with_limits(None, None).await;
+    let csrf = login_admin(&app).await;
+    app.admin_user(VICTIM).await;
+    app.confirmed_user("bystander@example.org").await;
+    let victim = login(&app, VICTIM).await;
+    let bystander = login(&app, "bystander@example.org").await;
+    // Another admin's console session (a second browser).
+    let other_console = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (_, html) = crate::console::get_page_with(&app, &other_console, "/login").await;
+    let r = other_console
+        .post(crate::console::console(&app, "/login"))
+        .form(&[
+            ("email", VICTIM),
+            ("password", crate::helpers::PASSWORD),
+            ("csrf", &crate::console::csrf_in(&html)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+
+    // Without the CSRF token, or without the typed confirmation, nothing ends.
+    let r = post_form(
+        &app,
+        "/sessions/end-all",
+        &[("confirm", "end every session")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let r = post_form(
+        &app,
+        "/sessions/end-all",
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert_live(&app, &victim, "after a refused attempt").await;
+
+    let (status, page) = get_page(&app, "/sessions").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("end every session"), "{page}");
+    let r = post_form(
+        &app,
+        "/sessions/end-all",
+        &[("csrf", &csrf), ("confirm", " End every session ")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/console/sessions?ended="),
+        "{location}"
+    );
+
+    assert_ended_everywhere(&app, &victim, "the console's end every session").await;
+    assert_ended_everywhere(&app, &bystander, "the console's end every session").await;
+    let (status, _) = crate::console::get_page_with(&app, &other_console, "/users").await;
+    assert_eq!(status, 303, "the other console session ended");
+    assert_eq!(
+        get_page(&app, "/users").await.0,
+        200,
+        "the acting admin stays"
+    );
+    let audit: Value = app
+        .get("/admin/audit", Some(crate::helpers::OPERATOR_TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let text = audit.to_string();
+    assert!(
+        text.contains("token_revoked") && text.contains("sessions_ended"),
+        "{text}"
+    );
+    // Users simply log in again.
+    let again = login(&app, VICTIM).await;
+    assert_live(&app, &again, "after logging in again").await;
+}
+
+#[tokio::test]
+async fn sessions_end_all_from_the_command_line_kills_every_token_of_a_running_server() {
+    use crate::binary::{free_port, start_with};
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("GOTRUE_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ("GOTRUE_MAILER_AUTOCONFIRM", "true"),
+    ];
+    let server = start_with(dir.path(), free_port(), &env);
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("http://127.0.0.1:{}/.netlify/identity{path}", server.port);
+    let password = "a long and unusual passphrase 42";
+    let mut logins = Vec::new();
+    for email in ["ada@example.org", "bob@example.org", "cy@example.org"] {
+        let r = client
+            .post(url("/signup"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = client
+            .post(url("/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", email),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        logins.push((
+            body["access_token"].as_str().unwrap().to_owned(),
+            body["refresh_token"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_chipflap"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .envs(env)
+            .output()
+            .unwrap()
+    };
+    let user_status = |token: String| {
+        let client = client.clone();
+        let url = url("/user");
+        async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let refresh_status = |token: String| {
+        let client = client.clone();
+        let url = url("/token");
+        async move {
+            client
+                .post(url)
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+
+    // Neither --all nor --email: a usage error, nothing ended.
+    let out = cli(&["sessions", "end"]);
+    assert!(!out.status.success());
+    // One user first.
+    let out = cli(&["sessions", "end", "--email", "cy@example.org"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(user_status(logins[2].0.clone()).await, 401);
+    assert_eq!(user_status(logins[0].0.clone()).await, 200);
+
+    let out = cli(&["sessions", "end", "--all"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        "ended 2 sessions and 0 console sessions"
+    );
+    for (access, refresh) in &logins {
+        assert_eq!(user_status(access.clone()).await, 401);
+        assert_eq!(refresh_status(refresh.clone()).await, 400);
+    }
+    let r = client
+        .post(url("/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "ada@example.org"),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "users log in again");
 }
