@@ -122,7 +122,7 @@ impl Cli {
             Command::Token {
                 command: TokenCommand::System { ttl },
             } => {
-                let keys = crate::auth::jwt::JwtKeys::new(settings.jwt.secret_bytes());
+                let keys = crate::startup::jwt_keys(&settings.jwt);
                 let exp = Clock::System.now().plus(Duration::from_secs(ttl.max(1)));
                 let token = keys.issue_system(exp).context("signing the token")?;
                 write_line(&token)

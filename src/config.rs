@@ -69,6 +69,15 @@ pub struct JwtSettings {
     pub default_group: String,
     pub refresh_token_lifetime: Duration,
     pub operator_token: Option<SecretString>,
+    /// `CHIPFLAP_JWT_PREVIOUS_SECRETS` (comma-separated): tokens, refresh-token chains and
+    /// session cookies made with these keep working after a rotation; nothing new uses them.
+    pub previous_secrets: Vec<SecretString>,
+    /// `GOTRUE_JWT_KEY_ID` (supabase/auth): the `kid` of new tokens; unset derives one from
+    /// the secret.
+    pub key_id: Option<String>,
+    /// `GOTRUE_JWT_ISSUER` (supabase/auth): `iss` of new tokens, and required of every token;
+    /// unset puts none in and checks none, as GoTrue.
+    pub issuer: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -416,6 +425,23 @@ impl Settings {
             }
             other => other.map(SecretString::from),
         };
+        let previous_secrets = env
+            .get("CHIPFLAP_JWT_PREVIOUS_SECRETS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if production && s.len() < 32 {
+                    Err(invalid(
+                        "CHIPFLAP_JWT_PREVIOUS_SECRETS",
+                        "each secret must be at least 32 bytes when CHIPFLAP_ENV=production",
+                    ))
+                } else {
+                    Ok(SecretString::from(s.to_owned()))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let exp_seconds: u64 = env.parsed("GOTRUE_JWT_EXP", 3600, "a number of seconds")?;
         if exp_seconds == 0 {
             return Err(invalid("GOTRUE_JWT_EXP", "must be at least 1 second"));
@@ -438,6 +464,9 @@ impl Settings {
                 2_592_000
             }),
             operator_token,
+            previous_secrets,
+            key_id: env.get("GOTRUE_JWT_KEY_ID").map(|k| k.trim().to_owned()),
+            issuer: env.get("GOTRUE_JWT_ISSUER").map(|i| i.trim().to_owned()),
         };
 
         // supabase/auth: unset means no limit; a set value must be positive.
@@ -839,6 +868,13 @@ impl JwtSettings {
     pub fn secret_bytes(&self) -> &[u8] {
         self.secret.expose_secret().as_bytes()
     }
+
+    /// The previous secrets' bytes, in the order configured.
+    pub fn previous_secret_bytes(&self) -> impl Iterator<Item = &[u8]> {
+        self.previous_secrets
+            .iter()
+            .map(|s| s.expose_secret().as_bytes())
+    }
 }
 
 /// Every variable `Settings` reads; `.env.example` must list exactly these.
@@ -860,6 +896,9 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "GOTRUE_JWT_REFRESH_TOKEN_LIFETIME",
     "GOTRUE_SESSIONS_TIMEBOX",
     "GOTRUE_SESSIONS_INACTIVITY_TIMEOUT",
+    "CHIPFLAP_JWT_PREVIOUS_SECRETS",
+    "GOTRUE_JWT_KEY_ID",
+    "GOTRUE_JWT_ISSUER",
     "GOTRUE_OPERATOR_TOKEN",
     "GOTRUE_DISABLE_SIGNUP",
     "GOTRUE_MAILER_AUTOCONFIRM",

@@ -323,7 +323,12 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
     // deriving successors along the chain; later, it is reuse.
     let rotated_at = record.rotated_at.unwrap_or(now);
     let head = if rotated_at.plus(REUSE_GRACE) >= now {
-        live_head(state, &mut tx, successor).await?
+        live_head(
+            state,
+            &mut tx,
+            state.rotation.possible_successors_of(&presented),
+        )
+        .await?
     } else {
         None
     };
@@ -353,19 +358,28 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
     Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN))
 }
 
-/// Follows derived successors from `first` to the live, unrotated token at the end of the
-/// chain (two tabs may each have refreshed more than once inside the window).
+/// Follows derived successors from `first` (the presented token's possible successors) to
+/// the live, unrotated token at the end of the chain (two tabs may each have refreshed more than once inside the window).
 async fn live_head(
     state: &AppState,
     conn: &mut SqliteConnection,
-    first: SecretToken,
+    first: Vec<SecretToken>,
 ) -> anyhow::Result<Option<SecretToken>> {
-    let mut candidate = first;
+    let mut candidates = first;
     for _ in 0..16 {
-        let Some(record) = refresh_tokens::find_refresh_token(&mut *conn, &candidate.digest())
-            .await
-            .context("following the rotation chain")?
-        else {
+        // Links made before a JWT secret rotation were derived with a previous secret.
+        let mut found = None;
+        for candidate in candidates {
+            if let Some(record) =
+                refresh_tokens::find_refresh_token(&mut *conn, &candidate.digest())
+                    .await
+                    .context("following the rotation chain")?
+            {
+                found = Some((candidate, record));
+                break;
+            }
+        }
+        let Some((candidate, record)) = found else {
             return Ok(None);
         };
         if record.revoked_at.is_some() {
@@ -374,7 +388,7 @@ async fn live_head(
         if record.rotated_at.is_none() {
             return Ok(Some(candidate));
         }
-        candidate = state.rotation.successor_of(&candidate);
+        candidates = state.rotation.possible_successors_of(&candidate);
     }
     Ok(None)
 }
