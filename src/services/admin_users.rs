@@ -488,9 +488,12 @@ pub enum AblyRevocation {
 
 pub async fn user_details(state: &AppState, id: Uuid) -> Result<UserDetails, AdminUserError> {
     use crate::db::audit_log::{self, AuditFilter};
-    let sessions = sessions::list_live_sessions(&state.db, id)
+    let now = state.clock.now();
+    let mut sessions = sessions::list_live_sessions(&state.db, id)
         .await
         .context("listing sessions")?;
+    // Past the timebox or the inactivity timeout a session is dead although never ended.
+    sessions.retain(|s| s.is_live(now, &state.settings.sessions));
     let filter = AuditFilter::User(id.to_string());
     let recent_activity = audit_log::list_audit_entries(&state.db, &filter, 20, 0)
         .await

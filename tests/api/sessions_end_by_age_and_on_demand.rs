@@ -89,7 +89,20 @@ async fn an_idle_session_ends_at_the_inactivity_timeout_on_every_path() {
     // Using the tokens is not activity (Ably included): the page polls it unattended.
     assert_live(&app, &first, "20 minutes after a refresh").await;
     assert_live(&app, &refreshed, "20 minutes after a refresh").await;
+    let user_id = refreshed.user_id.parse().unwrap();
+    let listed = |app: &TestApp| {
+        let state = app.state.clone();
+        async move {
+            chipflap::services::admin_users::user_details(&state, user_id)
+                .await
+                .unwrap()
+                .sessions
+                .len()
+        }
+    };
+    assert_eq!(listed(&app).await, 1, "the console lists the live session");
     app.advance(10 * MINUTE + Duration::from_secs(1));
+    assert_eq!(listed(&app).await, 0, "and no longer lists it once idle");
     // Both access tokens are unexpired (issued at 0 and 20 minutes, for an hour).
     assert_ended_everywhere(&app, &refreshed, "30 minutes without a refresh").await;
     assert_ended_everywhere(&app, &first, "30 minutes without a refresh").await;
