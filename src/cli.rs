@@ -109,10 +109,7 @@ impl Cli {
                 let pool = crate::db::connect_pool(&settings.database)
                     .await
                     .with_context(|| format!("opening the database {path}"))?;
-                crate::db::MIGRATOR
-                    .run(&pool)
-                    .await
-                    .context("applying database migrations")?;
+                crate::db::migrate(&pool).await?;
                 write_line(&format!("database {path} is up to date"))
             }
             Command::Users { command } => users(settings, command).await,

@@ -54,6 +54,9 @@ impl Application {
                 ))
                 .service(
                     web::scope("/.netlify/identity")
+                        .wrap(actix_web::middleware::from_fn(
+                            routes::audience_guard::identity,
+                        ))
                         .wrap(routes::security_headers::api())
                         .wrap(cors(&server_settings))
                         .configure(routes::identity)
@@ -62,6 +65,9 @@ impl Application {
                 .configure(routes::console::configure)
                 .service(
                     web::scope("/.netlify/functions")
+                        .wrap(actix_web::middleware::from_fn(
+                            routes::audience_guard::functions,
+                        ))
                         .wrap(routes::security_headers::api())
                         .wrap(cors(&server_settings))
                         .configure(routes::functions)
@@ -137,10 +143,8 @@ pub async fn build_state(
     let db = db::connect_pool(&settings.database)
         .await
         .with_context(|| format!("opening the database {}", settings.database.path.display()))?;
-    db::MIGRATOR
-        .run(&db)
-        .await
-        .context("applying database migrations")?;
+    db::migrate(&db).await?;
+    warn_about_unserved_audiences(&db, &settings).await?;
     let hasher = PasswordHasher::new(&settings.hashing).context("configuring argon2")?;
     // Built now, off the async workers, so no request pays for it.
     tokio::task::spawn_blocking(crate::domain::password::preload_common_passwords)
@@ -170,7 +174,9 @@ pub async fn build_state(
 /// The keys that sign and verify access tokens: the current secret (its `kid` derived or
 /// `GOTRUE_JWT_KEY_ID`), the previous ones, and the issuer when configured.
 pub fn jwt_keys(jwt: &JwtSettings) -> JwtKeys {
-    let mut keys = JwtKeys::new(jwt.secret_bytes()).verifying_previous(jwt.previous_secret_bytes());
+    let mut keys = JwtKeys::new(jwt.secret_bytes())
+        .verifying_previous(jwt.previous_secret_bytes())
+        .allowing_audiences(jwt.audiences());
     if let Some(kid) = &jwt.key_id {
         keys = keys.with_key_id(kid.clone());
     }
@@ -178,6 +184,27 @@ pub fn jwt_keys(jwt: &JwtSettings) -> JwtKeys {
         keys = keys.with_issuer(issuer.clone());
     }
     keys
+}
+
+/// Accounts an older version let in under audiences that are not configured can no longer log
+/// in or use their tokens, and the console does not list them: say so at every start.
+async fn warn_about_unserved_audiences(
+    db: &sqlx::SqlitePool,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let counts = db::users::count_by_audience(db)
+        .await
+        .context("counting accounts per audience")?;
+    for (aud, accounts) in counts {
+        if !settings.jwt.serves_audience(&aud) {
+            tracing::warn!(
+                aud = %aud,
+                accounts,
+                "accounts in an audience that is neither GOTRUE_JWT_AUD nor in GOTRUE_JWT_ALLOWED_AUDIENCES: they cannot log in; add the audience to GOTRUE_JWT_ALLOWED_AUDIENCES to manage them through the admin API with X-JWT-AUD, or delete them"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The mailer the settings ask for: SMTP when a host is set, else the `.eml` outbox.

@@ -160,8 +160,7 @@ pub async fn update_user(
         if !user.is_admin(&settings.jwt.admin_group) {
             return Err(UserError::AppMetadataNotAllowed);
         }
-        metadata::merge(&mut user.app_metadata, app);
-        metadata::check_size("app_metadata", &user.app_metadata)?;
+        crate::domain::user::merge_app_metadata(&mut user.app_metadata, app)?;
     }
 
     if let Some(token) = change_token {

@@ -7,7 +7,9 @@
 )]
 
 mod ably;
+mod addresses_are_deliverable;
 mod admin_users;
+mod audiences_are_configured;
 mod bad_input_gets_a_clear_error;
 mod binary;
 mod common_passwords_are_refused;
@@ -23,8 +25,10 @@ mod jwt_secret_rotates_without_logging_anyone_out;
 mod logout;
 mod mail_smtp;
 mod nf_jwt_fits_in_a_cookie;
+mod one_account_per_mailbox;
 mod production_mail_is_encrypted;
 mod recover;
+mod roles_are_string_lists;
 mod seed_page_keeps_ably_while_session_lives;
 mod sessions_end_by_age_and_on_demand;
 mod sessions_end_everywhere;
