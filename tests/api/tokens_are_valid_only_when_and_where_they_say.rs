@@ -1,7 +1,8 @@
 //! Rule (tokens): a token is honoured only from its `nbf`, and only from the configured issuer
 //! (`GOTRUE_JWT_ISSUER`, when set: new tokens carry it as `iss`, and a token without it or with
 //! another is refused on every path). With no issuer configured, tokens carry no `iss`, as
-//! GoTrue's do. (`aud` against the configured audiences: the audiences branch's tests.)
+//! GoTrue's do. A user token whose `aud` is not a configured audience is refused on every path
+//! (`audiences_are_configured.rs` covers the audiences themselves).
 
 use std::time::Duration;
 
@@ -130,4 +131,22 @@ async fn without_a_configured_issuer_tokens_carry_none_as_gotrue() {
     });
     let r = app.get("/user", Some(&stamped.access_token)).await;
     assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_token_for_an_audience_this_server_does_not_serve_is_refused_everywhere() {
+    let app = spawn(None).await;
+    app.admin_user(VICTIM).await;
+    let real = login(&app, VICTIM).await;
+    let elsewhere = resigned(&app, &real, |c| c["aud"] = json!("another-site"));
+    for (path, status, msg) in token_paths(&app, &elsewhere).await {
+        assert_eq!(
+            (status, msg.as_str()),
+            (
+                401,
+                "Invalid token: token audience is not served by this server"
+            ),
+            "{path}"
+        );
+    }
 }
