@@ -1088,6 +1088,42 @@ mod tests {
     }
 
     #[test]
+    fn previous_secrets_key_id_and_issuer_are_read_and_checked() {
+        let secret = ("GOTRUE_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        let s = settings(&[
+            secret,
+            (
+                "CHIPFLAP_JWT_PREVIOUS_SECRETS",
+                " old-one-old-one-old-one-old-one-1 , ,short ",
+            ),
+            ("GOTRUE_JWT_KEY_ID", "2026-11"),
+            ("GOTRUE_JWT_ISSUER", "https://id.example.org"),
+        ])
+        .unwrap();
+        let previous: Vec<&[u8]> = s.jwt.previous_secret_bytes().collect();
+        assert_eq!(
+            previous,
+            [
+                b"old-one-old-one-old-one-old-one-1".as_slice(),
+                b"short".as_slice()
+            ]
+        );
+        assert_eq!(s.jwt.key_id.as_deref(), Some("2026-11"));
+        assert_eq!(s.jwt.issuer.as_deref(), Some("https://id.example.org"));
+        let s = settings(&[secret]).unwrap();
+        assert!(s.jwt.previous_secrets.is_empty() && s.jwt.issuer.is_none());
+        assert!(
+            error_names(&[
+                ("CHIPFLAP_ENV", "production"),
+                ("GOTRUE_SITE_URL", "https://example.org"),
+                secret,
+                ("CHIPFLAP_JWT_PREVIOUS_SECRETS", "short"),
+            ])
+            .contains("CHIPFLAP_JWT_PREVIOUS_SECRETS")
+        );
+    }
+
+    #[test]
     fn production_refuses_generated_or_short_secrets_and_plain_http() {
         let https = ("GOTRUE_SITE_URL", "https://example.org");
         let good = ("GOTRUE_JWT_SECRET", "0123456789abcdef0123456789abcdef");
