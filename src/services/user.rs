@@ -67,7 +67,14 @@ pub async fn get_user(
     session: Option<Uuid>,
 ) -> Result<User, UserError> {
     let mut conn = state.db.acquire().await.context("connecting")?;
-    Ok(session_user(&mut conn, id, session, state.clock.now()).await?)
+    Ok(session_user(
+        &mut conn,
+        id,
+        session,
+        state.clock.now(),
+        &state.settings.sessions,
+    )
+    .await?)
 }
 
 #[derive(Debug, Default)]
@@ -132,7 +139,7 @@ pub async fn update_user(
     let mut tx = crate::db::begin_write(&state.db)
         .await
         .context("starting a transaction")?;
-    let mut user = session_user(&mut tx, id, session, now).await?;
+    let mut user = session_user(&mut tx, id, session, now, &state.settings.sessions).await?;
     let before = user.clone();
     if let Some(hash) = hash {
         user.password_hash = Some(hash);
