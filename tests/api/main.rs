@@ -46,5 +46,6 @@ mod token_minting_never_fails;
 mod tokens_are_valid_only_when_and_where_they_say;
 mod unsent_mail_can_be_retried;
 mod user;
+mod users_see_and_end_their_sessions;
 mod verify;
 mod weak_hashes_are_upgraded_at_login;
