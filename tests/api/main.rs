@@ -6,6 +6,7 @@
     reason = "test code: a failed step should fail the test loudly"
 )]
 
+mod a_login_always_starts_a_fresh_session;
 mod ably;
 mod addresses_are_deliverable;
 mod admin_users;
