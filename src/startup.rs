@@ -153,6 +153,7 @@ pub async fn build_state(
         jwt: JwtKeys::new(secret),
         rotation: RotationKey::from_secret(secret),
         session_cookie: SessionCookieKey::from_secret(secret),
+        factor_secret: crate::auth::factor_secret::FactorSecretKey::from_secret(secret),
         hasher,
         clock,
         settings: Arc::new(settings),

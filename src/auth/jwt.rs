@@ -7,6 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::domain::metadata::Metadata;
+use crate::domain::mfa::AmrEntry;
 use crate::domain::timestamp::Timestamp;
 
 /// The `kid` GoTrue puts in its header since 2026.
@@ -15,7 +16,8 @@ const KEY_ID: &str = "nf-ident";
 /// Claims of an access token, serialised in GoTrue's order; `aud` is a string and only when
 /// non-empty (Git Gateway and other consumers need a string). `session_id` (supabase/auth's
 /// claim, after GoTrue's) names the session the token was issued for: it makes every token
-/// distinct and lets a server refuse it the moment its session ends.
+/// distinct and lets a server refuse it the moment its session ends. `aal` and `amr`
+/// (supabase/auth's MFA claims) come last: what the session has proved.
 #[derive(Debug, Clone, Serialize)]
 pub struct AccessClaims<'a> {
     #[serde(skip_serializing_if = "str::is_empty")]
@@ -26,6 +28,8 @@ pub struct AccessClaims<'a> {
     pub app_metadata: &'a Metadata,
     pub user_metadata: &'a Metadata,
     pub session_id: Uuid,
+    pub aal: &'a str,
+    pub amr: &'a [AmrEntry],
 }
 
 /// Claims of the "system" token Netlify hands to functions: `{exp, sub: "0"}`.
@@ -199,6 +203,11 @@ mod tests {
             app_metadata: &meta,
             user_metadata: &empty,
             session_id: Uuid::nil(),
+            aal: "aal1",
+            amr: &[AmrEntry {
+                method: "password".into(),
+                timestamp: 1_000,
+            }],
         };
         let token = keys().issue(&claims).unwrap();
         let p = payload(&token);
@@ -206,7 +215,8 @@ mod tests {
             p,
             json!({"exp": 2000, "sub": "u1", "email": "a@example.org",
                    "app_metadata": {"provider": "email"}, "user_metadata": {},
-                   "session_id": "00000000-0000-0000-0000-000000000000"})
+                   "session_id": "00000000-0000-0000-0000-000000000000",
+                   "aal": "aal1", "amr": [{"method": "password", "timestamp": 1000}]})
         );
         let keys_order: Vec<_> = p.as_object().unwrap().keys().cloned().collect();
         assert_eq!(
@@ -217,7 +227,9 @@ mod tests {
                 "email",
                 "app_metadata",
                 "user_metadata",
-                "session_id"
+                "session_id",
+                "aal",
+                "amr"
             ]
         );
         let verified = keys().verify(&token, Timestamp::from_unix(1_000)).unwrap();
@@ -237,6 +249,8 @@ mod tests {
             app_metadata: &empty,
             user_metadata: &empty,
             session_id: Uuid::nil(),
+            aal: "aal1",
+            amr: &[],
         };
         let token = keys().issue(&claims).unwrap();
         assert_eq!(payload(&token)["aud"], json!("team"));

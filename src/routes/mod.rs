@@ -5,6 +5,7 @@ pub mod admin_users;
 pub mod console;
 pub mod cookies;
 pub mod errors;
+pub mod factors;
 pub mod form_params;
 pub mod health;
 pub mod invite;
@@ -38,6 +39,10 @@ pub fn identity(cfg: &mut web::ServiceConfig) {
                 .route(web::put().to(user::update_user)),
         )
         .service(resource("/logout").route(web::post().to(logout::logout)))
+        .service(resource("/factors").route(web::post().to(factors::enroll)))
+        .service(resource("/factors/{id}").route(web::delete().to(factors::unenroll)))
+        .service(resource("/factors/{id}/challenge").route(web::post().to(factors::challenge)))
+        .service(resource("/factors/{id}/verify").route(web::post().to(factors::verify)))
         .service(resource("/invite").route(web::post().to(invite::invite)))
         .service(
             resource("/admin/users")

@@ -36,6 +36,9 @@ pub enum AblyTokenError {
     /// The caller's session has ended (answered as an invalid token, so ably-js keeps trying).
     #[error("the session has ended")]
     SessionEnded,
+    /// The user has a verified MFA factor and this session is still aal1.
+    #[error("AAL2 required")]
+    InsufficientAal,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -68,15 +71,28 @@ impl From<SessionError> for AblyTokenError {
 pub async fn ably_user(state: &AppState, caller: AblyCaller) -> Result<User, AblyTokenError> {
     let now = state.clock.now();
     let mut conn = state.db.acquire().await.context("connecting")?;
-    let user = match caller {
+    let (user, session_id) = match caller {
         AblyCaller::Token {
             user_id,
             session_id,
-        } => session_user(&mut conn, user_id, session_id, now).await?,
-        AblyCaller::SessionCookie(session_id) => {
-            user_of_session(&mut conn, session_id, now).await?
-        }
+        } => (
+            session_user(&mut conn, user_id, session_id, now).await?,
+            session_id,
+        ),
+        AblyCaller::SessionCookie(session_id) => (
+            user_of_session(&mut conn, session_id, now).await?,
+            Some(session_id),
+        ),
     };
+    match super::mfa::require_assurance(&mut conn, user.id, session_id).await {
+        Ok(()) => {}
+        Err(super::mfa::RequireAssuranceError::Insufficient(_)) => {
+            return Err(AblyTokenError::InsufficientAal);
+        }
+        Err(super::mfa::RequireAssuranceError::Unexpected(e)) => {
+            return Err(AblyTokenError::Unexpected(e));
+        }
+    }
     if !user.is_confirmed() {
         return Err(AblyTokenError::Unconfirmed);
     }
