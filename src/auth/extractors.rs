@@ -231,6 +231,7 @@ async fn console_session(request: HttpRequest) -> Result<ConsoleSession, PageErr
     let csrf = crate::services::console_session::csrf_token(&state, &token);
     if state.settings.mfa.console_require_mfa
         && !request.path().starts_with("/console/mfa")
+        && request.path() != "/console/logout"
         && !crate::services::mfa::has_verified_factor(&state, admin.id)
             .await
             .map_err(PageError::internal)?

@@ -44,14 +44,30 @@ pub async fn login(
     email: &str,
     password: &str,
 ) -> Result<(SecretToken, User), ConsoleLoginError> {
+    let user = authenticate(state, email, password).await?;
+    let token = start(state, &user).await?;
+    Ok((token, user))
+}
+
+/// The first step of `login`: the confirmed, unbanned admin whose password this is. The
+/// console asks admins with a verified MFA factor for a code before `start` (services::mfa).
+pub async fn authenticate(
+    state: &AppState,
+    email: &str,
+    password: &str,
+) -> Result<User, ConsoleLoginError> {
     let user =
         super::credentials::check_password(state, &state.settings.jwt.aud, email, password).await?;
     let now = state.clock.now();
-    let user = user
-        .filter(|u| {
-            u.is_confirmed() && !u.is_banned(now) && u.is_admin(&state.settings.jwt.admin_group)
-        })
-        .ok_or(ConsoleLoginError::InvalidCredentials)?;
+    user.filter(|u| {
+        u.is_confirmed() && !u.is_banned(now) && u.is_admin(&state.settings.jwt.admin_group)
+    })
+    .ok_or(ConsoleLoginError::InvalidCredentials)
+}
+
+/// The second step of `login`: a new console session for `user`; answers its cookie value.
+pub async fn start(state: &AppState, user: &User) -> anyhow::Result<SecretToken> {
+    let now = state.clock.now();
     let token = SecretToken::generate();
     let mut tx = crate::db::begin_write(&state.db)
         .await
@@ -61,7 +77,7 @@ pub async fn login(
         .context("storing the console session")?;
     audit::record(
         &mut *tx,
-        &Actor::user(&user),
+        &Actor::user(user),
         Action::Login,
         json!({"provider": "console"}),
         now,
@@ -69,7 +85,7 @@ pub async fn login(
     .await
     .context("auditing the console login")?;
     tx.commit().await.context("committing the console login")?;
-    Ok((token, user))
+    Ok(token)
 }
 
 /// The admin behind a session cookie, or `None` when the session is unknown, expired, or its

@@ -12,6 +12,7 @@ mod bad_input_gets_a_clear_error;
 mod binary;
 mod common_passwords_are_refused;
 mod console;
+mod console_login_asks_for_the_second_factor;
 mod credentials_never_come_from_the_url;
 mod email_change_does_not_enumerate;
 mod every_answer_carries_security_headers;

@@ -11,11 +11,12 @@ use crate::auth::extractors::{CONSOLE_COOKIE, ConsoleSession, client_ip};
 use crate::domain::one_time_token::SecretToken;
 use crate::routes::errors::PageError;
 use crate::services::console_session::{self, ABSOLUTE_TIMEOUT, ConsoleLoginError};
+use crate::services::mfa;
 use crate::services::throttle::{self, Limit};
 use crate::state::AppState;
 
 /// Before there is a session, the login form's CSRF token is a double-submit cookie.
-const LOGIN_CSRF_COOKIE: &str = "chipflap_login_csrf";
+pub(super) const LOGIN_CSRF_COOKIE: &str = "chipflap_login_csrf";
 
 #[derive(Template)]
 #[template(path = "console/login.html")]
@@ -84,8 +85,32 @@ pub async fn login(
     }
     let ip = client_ip(&request, &state.settings);
     throttle::check(&state, Limit::ConsoleLogin, &ip).await?;
-    match console_session::login(&state, &form.email, &form.password).await {
-        Ok((token, _)) => {
+    match console_session::authenticate(&state, &form.email, &form.password).await {
+        Ok(admin)
+            if mfa::has_verified_factor(&state, admin.id)
+                .await
+                .map_err(PageError::internal)? =>
+        {
+            // The password was right; the session starts only with a code (README "Multi-factor
+            // authentication").
+            let pending = mfa::console_first_step(&state, &admin)
+                .await
+                .map_err(PageError::internal)?;
+            let mut response = redirect(super::mfa::SECOND_STEP_PATH);
+            response
+                .add_cookie(&strict_cookie(
+                    &state,
+                    super::mfa::PENDING_COOKIE,
+                    pending.expose(),
+                    "/console/login",
+                ))
+                .map_err(PageError::internal)?;
+            Ok(response)
+        }
+        Ok(admin) => {
+            let token = console_session::start(&state, &admin)
+                .await
+                .map_err(PageError::internal)?;
             let mut response = redirect("/console/users");
             response
                 .add_cookie(&strict_cookie(
@@ -130,7 +155,7 @@ pub async fn logout(
 }
 
 /// HttpOnly, SameSite=Strict, scoped to the console; `Secure` behind https (DESIGN §7).
-fn strict_cookie(
+pub(super) fn strict_cookie(
     state: &AppState,
     name: &'static str,
     value: &str,

@@ -4,6 +4,7 @@
 mod audit;
 mod invite;
 mod login;
+mod mfa;
 mod throttles;
 mod users;
 
@@ -32,7 +33,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/static/console.css", web::get().to(stylesheet))
             .route("/login", web::get().to(login::login_form))
             .route("/login", web::post().to(login::login))
+            .route("/login/mfa", web::get().to(mfa::second_step_form))
+            .route("/login/mfa", web::post().to(mfa::second_step))
             .route("/logout", web::post().to(login::logout))
+            .route("/mfa", web::get().to(mfa::show))
+            .route("/mfa/enroll", web::post().to(mfa::enroll))
+            .route("/mfa/confirm", web::post().to(mfa::confirm))
+            .route("/mfa/{id}/delete", web::post().to(mfa::remove))
             .route("/users", web::get().to(users::list))
             .route("/users/{id}", web::get().to(users::detail))
             .route("/users/{id}/ban", web::post().to(users::ban))
