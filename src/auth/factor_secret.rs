@@ -12,8 +12,13 @@ use uuid::Uuid;
 
 const NONCE_BYTES: usize = 24;
 
+/// The current key (seals) and any previous ones (still open what they sealed, so a JWT secret
+/// rotation that keeps the old secret for verification keeps factors working).
 #[derive(Clone)]
-pub struct FactorSecretKey([u8; 32]);
+pub struct FactorSecretKey {
+    current: [u8; 32],
+    previous: Vec<[u8; 32]>,
+}
 
 impl std::fmt::Debug for FactorSecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -24,22 +29,27 @@ impl std::fmt::Debug for FactorSecretKey {
 impl FactorSecretKey {
     /// Domain-separated from the JWT secret: the key serves no other purpose.
     pub fn from_secret(secret: &[u8]) -> Self {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        m.update(b"chipflap mfa factor secret v1");
-        FactorSecretKey(m.finalize().into_bytes().into())
+        FactorSecretKey {
+            current: derive(secret),
+            previous: Vec::new(),
+        }
     }
 
-    fn cipher(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new(&Key::from(self.0))
+    /// Also opens secrets sealed under a previous JWT secret.
+    pub fn with_previous(mut self, secret: &[u8]) -> Self {
+        self.previous.push(derive(secret));
+        self
+    }
+
+    fn cipher(key: &[u8; 32]) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(&Key::from(*key))
     }
 
     /// `nonce || ciphertext || tag`.
     pub fn seal(&self, factor_id: Uuid, plain: &[u8]) -> anyhow::Result<Vec<u8>> {
         let mut nonce = [0u8; NONCE_BYTES];
         rand::rng().fill_bytes(&mut nonce);
-        let sealed = self
-            .cipher()
+        let sealed = Self::cipher(&self.current)
             .encrypt(
                 &XNonce::from(nonce),
                 Payload {
@@ -61,16 +71,27 @@ impl FactorSecretKey {
         }
         let (nonce, body) = sealed.split_at(NONCE_BYTES);
         let nonce: [u8; NONCE_BYTES] = nonce.try_into().ok()?;
-        self.cipher()
-            .decrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: body,
-                    aad: factor_id.as_bytes(),
-                },
-            )
-            .ok()
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find_map(|key| {
+                Self::cipher(key)
+                    .decrypt(
+                        &XNonce::from(nonce),
+                        Payload {
+                            msg: body,
+                            aad: factor_id.as_bytes(),
+                        },
+                    )
+                    .ok()
+            })
     }
+}
+
+fn derive(secret: &[u8]) -> [u8; 32] {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    m.update(b"chipflap mfa factor secret v1");
+    m.finalize().into_bytes().into()
 }
 
 #[cfg(test)]
@@ -91,5 +112,7 @@ mod tests {
         );
         assert_ne!(sealed, key.seal(id, b"0123456789abcdefghij").unwrap());
         assert_eq!(key.open(id, &sealed[..10]), None);
+        let rotated = FactorSecretKey::from_secret(b"secret two").with_previous(b"secret one");
+        assert_eq!(rotated.open(id, &sealed).unwrap(), b"0123456789abcdefghij");
     }
 }

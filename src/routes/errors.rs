@@ -503,6 +503,7 @@ impl From<crate::services::mfa::MfaError> for HttpError {
             MfaError::Session(SessionError::Unexpected(e)) | MfaError::Unexpected(e) => {
                 HttpError::internal(e)
             }
+            MfaError::UserNotFound => HttpError::not_found("User not found"),
             MfaError::FactorNotFound => HttpError::not_found("Factor not found"),
             MfaError::TooManyFactors => HttpError::unprocessable(
                 "Maximum number of verified factors reached, unenroll to continue",

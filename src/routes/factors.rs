@@ -1,6 +1,7 @@
 //! supabase/auth's MFA API under `/.netlify/identity`: `POST /factors`,
 //! `POST /factors/{id}/challenge`, `POST /factors/{id}/verify`, `DELETE /factors/{id}`.
-//! Bearer-authenticated; the token's session must be live.
+//! Bearer-authenticated; the token's session must be live. Admins: `GET /admin/users/{id}/factors`
+//! and `DELETE /admin/users/{id}/factors/{factor_id}`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -9,7 +10,8 @@ use uuid::Uuid;
 use super::errors::HttpError;
 use super::json_body::parse_json;
 use super::request_body::Body;
-use crate::auth::extractors::{BearerUser, client_ip};
+use super::user_json::FactorJson;
+use crate::auth::extractors::{AdminUser, BearerUser, client_ip};
 use crate::domain::mfa::TOTP;
 use crate::services::mfa;
 use crate::state::AppState;
@@ -170,4 +172,32 @@ pub async fn unenroll(
     let factor_id = factor_id(&path)?;
     let id = mfa::unenroll(&state, user_id, bearer.session_id, factor_id).await?;
     Ok(HttpResponse::Ok().json(UnenrollResponse { id }))
+}
+
+fn user_id(raw: &str) -> Result<Uuid, HttpError> {
+    Uuid::parse_str(raw).map_err(|_| HttpError::not_found("User not found"))
+}
+
+/// `GET /admin/users/{id}/factors` (supabase/auth's admin API): the user's factors, no secrets.
+pub async fn admin_list(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let factors = mfa::admin_list_factors(&state, user_id(&path)?).await?;
+    let body: Vec<FactorJson> = factors.iter().map(FactorJson::from).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `DELETE /admin/users/{id}/factors/{factor_id}`: answers the removed factor.
+pub async fn admin_delete(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, HttpError> {
+    let (user, factor) = path.into_inner();
+    let factor =
+        mfa::admin_delete_factor(&state, &admin.actor, user_id(&user)?, factor_id(&factor)?)
+            .await?;
+    Ok(HttpResponse::Ok().json(FactorJson::from(&factor)))
 }

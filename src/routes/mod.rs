@@ -55,6 +55,11 @@ pub fn identity(cfg: &mut web::ServiceConfig) {
                 .route(web::put().to(admin_users::update_user))
                 .route(web::delete().to(admin_users::delete_user)),
         )
+        .service(resource("/admin/users/{id}/factors").route(web::get().to(factors::admin_list)))
+        .service(
+            resource("/admin/users/{id}/factors/{factor_id}")
+                .route(web::delete().to(factors::admin_delete)),
+        )
         .service(resource("/admin/audit").route(web::get().to(admin_users::list_audit)));
 }
 

@@ -30,6 +30,9 @@ pub enum MfaError {
     /// The session is not live, the user is gone or banned (answered as `/user` answers).
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// The admin API named no existing user (404).
+    #[error("user not found")]
+    UserNotFound,
     /// No such factor for this user (404, as supabase/auth's `loadFactor`).
     #[error("factor not found")]
     FactorNotFound,
@@ -422,14 +425,14 @@ pub async fn unenroll(
             "AAL2 required to unenroll verified factor",
         ));
     }
-    remove_factor(&mut tx, &user, &factor, now).await?;
+    remove_factor(&mut tx, &Actor::user(&user), &factor, now).await?;
     tx.commit().await.context("committing the unenrollment")?;
     Ok(factor.id)
 }
 
 async fn remove_factor(
     conn: &mut SqliteConnection,
-    user: &User,
+    actor: &Actor,
     factor: &Factor,
     now: Timestamp,
 ) -> anyhow::Result<()> {
@@ -441,7 +444,7 @@ async fn remove_factor(
         .context("deleting the factor")?;
     audit::record(
         &mut *conn,
-        &Actor::user(user),
+        actor,
         Action::FactorUnenrolled,
         json!({"factor_id": factor.id, "factor_status": factor.status.as_str()}),
         now,
@@ -449,6 +452,42 @@ async fn remove_factor(
     .await
     .context("auditing the unenrollment")?;
     Ok(())
+}
+
+// ---- Admins ----
+
+/// supabase/auth's `GET /admin/users/{id}/factors`.
+pub async fn admin_list_factors(state: &AppState, user_id: Uuid) -> Result<Vec<Factor>, MfaError> {
+    crate::db::users::find_user_by_id(&state.db, user_id)
+        .await
+        .context("loading the user")?
+        .ok_or(MfaError::UserNotFound)?;
+    Ok(list_factors(state, user_id).await?)
+}
+
+/// supabase/auth's `DELETE /admin/users/{id}/factors/{factor_id}`: how an admin helps a user
+/// who lost their authenticator (the user's sessions it raised fall back to aal1).
+pub async fn admin_delete_factor(
+    state: &AppState,
+    actor: &Actor,
+    user_id: Uuid,
+    factor_id: Uuid,
+) -> Result<Factor, MfaError> {
+    let now = state.clock.now();
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    crate::db::users::find_user_by_id(&mut *tx, user_id)
+        .await
+        .context("loading the user")?
+        .ok_or(MfaError::UserNotFound)?;
+    let (factor, _) = factors::find_factor(&mut *tx, user_id, factor_id)
+        .await
+        .context("loading the factor")?
+        .ok_or(MfaError::FactorNotFound)?;
+    remove_factor(&mut tx, actor, &factor, now).await?;
+    tx.commit().await.context("committing the removal")?;
+    Ok(factor)
 }
 
 // ---- The console ----
@@ -623,7 +662,7 @@ pub async fn console_unenroll(
         .await
         .context("loading the factor")?
         .ok_or(MfaError::FactorNotFound)?;
-    remove_factor(&mut tx, admin, &factor, now).await?;
+    remove_factor(&mut tx, &Actor::user(admin), &factor, now).await?;
     tx.commit().await.context("committing the unenrollment")?;
     Ok(())
 }

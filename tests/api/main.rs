@@ -6,6 +6,7 @@
     reason = "test code: a failed step should fail the test loudly"
 )]
 
+mod a_lost_authenticator_is_reset_by_an_admin;
 mod ably;
 mod admin_users;
 mod bad_input_gets_a_clear_error;
