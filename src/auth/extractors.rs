@@ -172,9 +172,14 @@ async fn authorize_admin(request: HttpRequest) -> Result<AdminUser, HttpError> {
     if !user.is_admin(&state.settings.jwt.admin_group) || user.aud != aud {
         return Err(HttpError::unauthorized("User not allowed"));
     }
-    crate::services::mfa::require_assurance(&mut conn, user.id, claims.session_id())
-        .await
-        .map_err(HttpError::from)?;
+    crate::services::mfa::require_assurance(
+        &mut conn,
+        user.id,
+        claims.session_id(),
+        Some(claims.aal()),
+    )
+    .await
+    .map_err(HttpError::from)?;
     Ok(AdminUser {
         actor: Actor::user(&user),
         aud,

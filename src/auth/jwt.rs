@@ -50,6 +50,8 @@ pub struct VerifiedClaims {
     pub email: Option<String>,
     #[serde(default)]
     session_id: Option<Value>,
+    #[serde(default)]
+    aal: Option<Value>,
 }
 
 impl VerifiedClaims {
@@ -69,6 +71,11 @@ impl VerifiedClaims {
             .as_ref()
             .and_then(Value::as_str)
             .and_then(|s| Uuid::parse_str(s).ok())
+    }
+
+    /// The `aal` claim; aal1 when absent or unknown (tokens from before MFA).
+    pub fn aal(&self) -> crate::domain::mfa::Aal {
+        crate::domain::mfa::Aal::parse(self.aal.as_ref().and_then(Value::as_str).unwrap_or(""))
     }
 
     /// `sub` "0" or the nil UUID: the system user (spec §4).
@@ -235,6 +242,7 @@ mod tests {
         let verified = keys().verify(&token, Timestamp::from_unix(1_000)).unwrap();
         assert_eq!(verified.sub, "u1");
         assert_eq!(verified.session_id(), Some(Uuid::nil()));
+        assert_eq!(verified.aal(), crate::domain::mfa::Aal::Aal1);
         assert_eq!(verified.aud(), "");
     }
 

@@ -70,6 +70,7 @@ fn caller(state: &AppState, request: &HttpRequest) -> Result<AblyCaller, AblyErr
         Ok(AblyCaller::Token {
             user_id,
             session_id: claims.session_id(),
+            aal: claims.aal(),
         })
     };
     if let Some(token) = bearer_token(request) {

@@ -72,7 +72,13 @@ pub async fn update_user(
     // A password or email change is an account takeover if a stolen aal1 token suffices:
     // users with a verified factor need aal2 (supabase/auth refuses it too).
     if params.password.is_some() || params.email.is_some() {
-        crate::services::mfa::require_assurance_of(&state, id, bearer.session_id).await?;
+        crate::services::mfa::require_assurance_of(
+            &state,
+            id,
+            bearer.session_id,
+            Some(bearer.claims.aal()),
+        )
+        .await?;
     }
     let update = UserUpdate {
         email: params.email,

@@ -50,6 +50,8 @@ pub enum AblyCaller {
     Token {
         user_id: Uuid,
         session_id: Option<Uuid>,
+        /// The token's `aal` claim (services::mfa::require_assurance).
+        aal: crate::domain::mfa::Aal,
     },
     SessionCookie(Uuid),
 }
@@ -71,20 +73,23 @@ impl From<SessionError> for AblyTokenError {
 pub async fn ably_user(state: &AppState, caller: AblyCaller) -> Result<User, AblyTokenError> {
     let now = state.clock.now();
     let mut conn = state.db.acquire().await.context("connecting")?;
-    let (user, session_id) = match caller {
+    let (user, session_id, token_aal) = match caller {
         AblyCaller::Token {
             user_id,
             session_id,
+            aal,
         } => (
             session_user(&mut conn, user_id, session_id, now).await?,
             session_id,
+            Some(aal),
         ),
         AblyCaller::SessionCookie(session_id) => (
             user_of_session(&mut conn, session_id, now).await?,
             Some(session_id),
+            None,
         ),
     };
-    match super::mfa::require_assurance(&mut conn, user.id, session_id).await {
+    match super::mfa::require_assurance(&mut conn, user.id, session_id, token_aal).await {
         Ok(()) => {}
         Err(super::mfa::RequireAssuranceError::Insufficient(_)) => {
             return Err(AblyTokenError::InsufficientAal);

@@ -105,11 +105,15 @@ async fn session_aal(conn: &mut SqliteConnection, session_id: Option<Uuid>) -> a
         .map_or(Aal::Aal1, |a| a.aal))
 }
 
-/// The aal2 rule (`domain::mfa::check_assurance`) for a user and the session they present.
+/// The aal2 rule (`domain::mfa::check_assurance`) for a user and what they present: the
+/// session's level, and the access token's `aal` claim when a token is presented (`token_aal`;
+/// `None` for the seed page's session cookie). The lower counts, so a token minted before its
+/// session stepped up stays aal1: the client must use the pair `verify` answered.
 pub async fn require_assurance(
     conn: &mut SqliteConnection,
     user_id: Uuid,
     session_id: Option<Uuid>,
+    token_aal: Option<Aal>,
 ) -> Result<(), RequireAssuranceError> {
     let verified = factors::has_verified_factor(&mut *conn, user_id)
         .await
@@ -117,7 +121,8 @@ pub async fn require_assurance(
     if !verified {
         return Ok(());
     }
-    let aal = session_aal(conn, session_id).await?;
+    let session = session_aal(conn, session_id).await?;
+    let aal = token_aal.map_or(session, |t| t.min(session));
     check_assurance(aal, verified)?;
     Ok(())
 }
@@ -127,9 +132,10 @@ pub async fn require_assurance_of(
     state: &AppState,
     user_id: Uuid,
     session_id: Option<Uuid>,
+    token_aal: Option<Aal>,
 ) -> Result<(), RequireAssuranceError> {
     let mut conn = state.db.acquire().await.context("connecting")?;
-    require_assurance(&mut conn, user_id, session_id).await
+    require_assurance(&mut conn, user_id, session_id, token_aal).await
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -44,8 +44,9 @@ async fn ably_refuses_aal1_tokens_of_a_user_with_a_verified_factor() {
 
     let (_, _, tokens) = enroll_and_verify(&app, &aal1).await;
 
-    // The old aal1 token of the same session now carries aal2 in the store: the session rose.
-    // A second login is a new aal1 session: refused in Ably's shape, 403 so ably-js stops.
+    // The token minted before the session stepped up stays aal1: refused; so is a second
+    // login (a new aal1 session). Ably's shape, 403 so ably-js stops retrying.
+    assert_eq!(ably(&app, &aal1).await.status(), 403);
     let login: Value = app
         .post_token_password("ada@example.org", PASSWORD)
         .await
@@ -101,6 +102,11 @@ async fn the_admin_api_refuses_an_aal1_admin_with_a_verified_factor() {
 
     let (_, _, tokens) = enroll_and_verify(&app, &first).await;
 
+    assert_eq!(
+        list(first.clone()).await.status(),
+        403,
+        "the pre-step-up token"
+    );
     let login: Value = app
         .post_token_password("boss@example.org", PASSWORD)
         .await
@@ -149,6 +155,7 @@ async fn password_and_email_changes_need_aal2_once_a_factor_is_verified() {
         json!({"email": "eve@example.org"}),
     ] {
         assert_eq!(app.put_json("/user", aal1, &body).await.status(), 403);
+        assert_eq!(app.put_json("/user", &first, &body).await.status(), 403);
     }
     // Metadata is not access: allowed at aal1.
     let r = app
@@ -213,4 +220,26 @@ async fn users_without_a_factor_keep_gotrues_claims_and_user_object() {
         )
         .await;
     assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn the_seed_pages_session_cookie_of_an_aal1_session_gets_no_ably_token() {
+    use crate::support::sessions::{ably_with_cookies, login};
+    let app = app_with_ably().await;
+    let first = app.confirmed_user("ada@example.org").await;
+    enroll_and_verify(&app, first["access_token"].as_str().unwrap()).await;
+
+    // A password login with X-Use-Cookie: aal1, so neither its nf_jwt nor its session cookie
+    // is served.
+    let l = login(&app, "ada@example.org").await;
+    assert!(!l.session_cookie.is_empty());
+    let r = ably_with_cookies(
+        &app,
+        &l.user_id,
+        &format!("chipflap_session={}", l.session_cookie),
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let r = ably_with_cookies(&app, &l.user_id, &format!("nf_jwt={}", l.nf_jwt)).await;
+    assert_eq!(r.status(), 403);
 }
