@@ -194,6 +194,9 @@ pub struct MfaSettings {
     /// `CHIPFLAP_CONSOLE_REQUIRE_MFA`: the console serves admins without a verified factor
     /// nothing but the enrollment page.
     pub console_require_mfa: bool,
+    /// `CHIPFLAP_MFA_REQUIRED`: every user needs an aal2 session for Ably tokens, the admin API
+    /// and password or email changes, factor or not (users without one enroll at aal1 first).
+    pub required: bool,
 }
 
 /// What is throttled, and how much (README "Throttles"). The counters live in the store.
@@ -768,6 +771,7 @@ fn mfa_settings<F: Fn(&str) -> Option<String>>(
         },
         verify_per_user: rate_syntax(env, "CHIPFLAP_RATE_LIMIT_MFA_VERIFY", "5/1m")?,
         console_require_mfa: env.flag("CHIPFLAP_CONSOLE_REQUIRE_MFA")?,
+        required: env.flag("CHIPFLAP_MFA_REQUIRED")?,
     })
 }
 
@@ -941,6 +945,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "GOTRUE_MFA_RATE_LIMIT_CHALLENGE_AND_VERIFY",
     "CHIPFLAP_RATE_LIMIT_MFA_VERIFY",
     "CHIPFLAP_CONSOLE_REQUIRE_MFA",
+    "CHIPFLAP_MFA_REQUIRED",
     "RUST_LOG",
 ];
 

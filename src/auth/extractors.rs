@@ -173,6 +173,7 @@ async fn authorize_admin(request: HttpRequest) -> Result<AdminUser, HttpError> {
         return Err(HttpError::unauthorized("User not allowed"));
     }
     crate::services::mfa::require_assurance(
+        &state,
         &mut conn,
         user.id,
         claims.session_id(),

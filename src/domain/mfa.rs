@@ -130,7 +130,8 @@ pub struct InsufficientAal;
 
 /// The rule for every path where access matters (Ably tokens, the admin API, the console, and
 /// removing a verified factor): a user with a verified factor needs an aal2 session. A user
-/// without one is unaffected (MFA is opt-in per user; ASVS 5.0 V6.3.3).
+/// without one is unaffected (MFA is opt-in per user; ASVS 5.0 V6.3.3), unless the operator
+/// requires MFA of everyone (`CHIPFLAP_MFA_REQUIRED`: the caller passes true).
 pub fn check_assurance(session_aal: Aal, has_verified_factor: bool) -> Result<(), InsufficientAal> {
     if has_verified_factor && session_aal < Aal::Aal2 {
         Err(InsufficientAal)

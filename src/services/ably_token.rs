@@ -89,7 +89,7 @@ pub async fn ably_user(state: &AppState, caller: AblyCaller) -> Result<User, Abl
             None,
         ),
     };
-    match super::mfa::require_assurance(&mut conn, user.id, session_id, token_aal).await {
+    match super::mfa::require_assurance(state, &mut conn, user.id, session_id, token_aal).await {
         Ok(()) => {}
         Err(super::mfa::RequireAssuranceError::Insufficient(_)) => {
             return Err(AblyTokenError::InsufficientAal);

@@ -109,21 +109,24 @@ async fn session_aal(conn: &mut SqliteConnection, session_id: Option<Uuid>) -> a
 /// session's level, and the access token's `aal` claim when a token is presented (`token_aal`;
 /// `None` for the seed page's session cookie). The lower counts, so a token minted before its
 /// session stepped up stays aal1: the client must use the pair `verify` answered.
+/// With `CHIPFLAP_MFA_REQUIRED`, every user needs aal2 there, factor or not.
 pub async fn require_assurance(
+    state: &AppState,
     conn: &mut SqliteConnection,
     user_id: Uuid,
     session_id: Option<Uuid>,
     token_aal: Option<Aal>,
 ) -> Result<(), RequireAssuranceError> {
-    let verified = factors::has_verified_factor(&mut *conn, user_id)
-        .await
-        .context("looking for verified factors")?;
-    if !verified {
+    let needs_aal2 = state.settings.mfa.required
+        || factors::has_verified_factor(&mut *conn, user_id)
+            .await
+            .context("looking for verified factors")?;
+    if !needs_aal2 {
         return Ok(());
     }
     let session = session_aal(conn, session_id).await?;
     let aal = token_aal.map_or(session, |t| t.min(session));
-    check_assurance(aal, verified)?;
+    check_assurance(aal, needs_aal2)?;
     Ok(())
 }
 
@@ -135,7 +138,7 @@ pub async fn require_assurance_of(
     token_aal: Option<Aal>,
 ) -> Result<(), RequireAssuranceError> {
     let mut conn = state.db.acquire().await.context("connecting")?;
-    require_assurance(&mut conn, user_id, session_id, token_aal).await
+    require_assurance(state, &mut conn, user_id, session_id, token_aal).await
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -312,18 +315,23 @@ async fn accept_code(
         .map(TotpKey::from_bytes)
         .ok_or_else(|| anyhow::anyhow!("a factor secret does not open (JWT secret changed?)"))?;
     let code = code.trim();
+    // Logged (never the code) so an operator sees guessing; the throttle bounds it.
+    let refused = |why: &'static str| {
+        tracing::warn!(user_id = %user_id, factor_id = %factor.id, why, "a TOTP code was refused");
+        MfaError::InvalidCode
+    };
     if code.len() != totp::DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(MfaError::InvalidCode);
+        return Err(refused("not six digits"));
     }
     let step = key
         .matching_step(code, now.unix())
         .context("checking the code")?
-        .ok_or(MfaError::InvalidCode)?;
+        .ok_or_else(|| refused("wrong or outside its window"))?;
     if !factors::use_factor_step(&mut *conn, factor.id, step, now)
         .await
         .context("recording the code's use")?
     {
-        return Err(MfaError::InvalidCode);
+        return Err(refused("already used"));
     }
     Ok(factor)
 }

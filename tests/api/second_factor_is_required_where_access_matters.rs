@@ -243,3 +243,41 @@ async fn the_seed_pages_session_cookie_of_an_aal1_session_gets_no_ably_token() {
     let r = ably_with_cookies(&app, &l.user_id, &format!("nf_jwt={}", l.nf_jwt)).await;
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn with_mfa_required_every_user_needs_aal2_and_can_enroll_at_aal1() {
+    let app = spawn_app_with(
+        |s| {
+            s.ably.key =
+                Some(AblyKey::parse("appId1.keyId1:s3cr3tKeyValue_ForTests-0123").unwrap());
+            s.ably.revoke_on_ban = false;
+            s.mfa.required = true;
+        },
+        Mailer::memory(test_from()),
+    )
+    .await;
+    let session = app.confirmed_user("ada@example.org").await;
+    let aal1 = session["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        ably(&app, &aal1).await.status(),
+        403,
+        "no factor, still aal1"
+    );
+    let r = app
+        .put_json(
+            "/user",
+            &aal1,
+            &json!({"password": "a whole new passphrase"}),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+
+    let (_, _, tokens) = enroll_and_verify(&app, &aal1).await;
+
+    assert_eq!(
+        ably(&app, tokens["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+}
