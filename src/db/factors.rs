@@ -181,6 +181,25 @@ pub async fn delete_unverified_factors(
     Ok(())
 }
 
+/// Drops the user's unverified factors created before `before` (abandoned enrollments expire,
+/// as supabase/auth's `DeleteExpiredFactors`).
+pub async fn delete_expired_factors(
+    executor: impl SqliteExecutor<'_>,
+    user_id: Uuid,
+    before: Timestamp,
+) -> sqlx::Result<()> {
+    let user_id = user_id.to_string();
+    let before = before.unix();
+    sqlx::query!(
+        "delete from mfa_factors where user_id = ? and status = 'unverified' and created_at < ?",
+        user_id,
+        before
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 /// One row of `mfa_challenges`.
 #[derive(Debug, Clone)]
 pub struct Challenge {

@@ -22,6 +22,10 @@ use crate::domain::timestamp::Timestamp;
 use crate::domain::user::User;
 use crate::state::AppState;
 
+/// An enrollment not verified this long is dropped at the user's next enrollment (supabase/auth's
+/// `GOTRUE_MFA_FACTOR_EXPIRY_DURATION` default).
+pub const FACTOR_EXPIRY: Duration = Duration::from_secs(300);
+
 /// How long the console waits for the code after a right password.
 pub const CONSOLE_SECOND_STEP_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -185,6 +189,9 @@ pub async fn enroll(
         .await
         .context("starting a transaction")?;
     let user = session_user(&mut tx, user_id, session_id, now).await?;
+    factors::delete_expired_factors(&mut *tx, user.id, now.minus(FACTOR_EXPIRY))
+        .await
+        .context("dropping expired enrollments")?;
     let existing = factors::list_factors(&mut *tx, user.id)
         .await
         .context("listing factors")?;
@@ -614,6 +621,9 @@ pub async fn console_enroll(state: &AppState, admin: &User) -> Result<Enrollment
     let mut tx = crate::db::begin_write(&state.db)
         .await
         .context("starting a transaction")?;
+    factors::delete_expired_factors(&mut *tx, admin.id, now.minus(FACTOR_EXPIRY))
+        .await
+        .context("dropping expired enrollments")?;
     let existing = factors::list_factors(&mut *tx, admin.id)
         .await
         .context("listing factors")?;

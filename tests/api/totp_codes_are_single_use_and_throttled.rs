@@ -380,3 +380,25 @@ async fn removing_a_verified_factor_needs_aal2_and_lowers_its_sessions() {
     let user: Value = app.get("/user", Some(aal2)).await.json().await.unwrap();
     assert!(user.get("factors").is_none());
 }
+
+#[tokio::test]
+async fn abandoned_enrollments_are_bounded_and_expire() {
+    let app = spawn_app().await;
+    let session = app.confirmed_user("ada@example.org").await;
+    let token = session["access_token"].as_str().unwrap();
+    for _ in 0..10 {
+        enroll(&app, token).await;
+    }
+    let r = app
+        .post_json("/factors", Some(token), &json!({"factor_type": "totp"}))
+        .await;
+    assert_gotrue_error(
+        r,
+        422,
+        "Maximum number of verified factors reached, unenroll to continue",
+    )
+    .await;
+    app.advance(Duration::from_secs(301));
+    enroll(&app, token).await;
+    assert_eq!(app.count("mfa_factors").await, 1);
+}
