@@ -511,6 +511,26 @@ pub async fn admin_delete_factor(
     Ok(factor)
 }
 
+/// Removes every factor of a user (the console's "Remove two-step login"); answers how many.
+pub async fn admin_reset_factors(
+    state: &AppState,
+    actor: &Actor,
+    user_id: Uuid,
+) -> Result<usize, MfaError> {
+    let now = state.clock.now();
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let all = factors::list_factors(&mut *tx, user_id)
+        .await
+        .context("listing factors")?;
+    for factor in &all {
+        remove_factor(&mut tx, actor, factor, now).await?;
+    }
+    tx.commit().await.context("committing the removal")?;
+    Ok(all.len())
+}
+
 // ---- The console ----
 
 /// Whether the console must ask this admin for a code (they have a verified factor).

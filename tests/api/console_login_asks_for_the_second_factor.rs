@@ -190,3 +190,36 @@ async fn with_console_require_mfa_an_admin_without_a_factor_sees_only_enrollment
     let (status, _) = get_page(&app, "/users").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn an_admin_removes_a_users_lost_authenticator_from_the_console() {
+    let app = spawn_app().await;
+    let session = app.confirmed_user("ada@example.org").await;
+    let token = session["access_token"].as_str().unwrap();
+    crate::support::mfa::enroll_and_verify(&app, token).await;
+    let id = app.user_id(token).await;
+    login_admin(&app).await;
+
+    let (status, html) = get_page(&app, &format!("/users/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Remove two-step login (1 app)"));
+    // Without the CSRF token: refused.
+    let r = post_form(
+        &app,
+        &format!("/users/{id}/reset-mfa"),
+        &[("csrf", "forged")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let r = post_form(
+        &app,
+        &format!("/users/{id}/reset-mfa"),
+        &[("csrf", &csrf_in(&html))],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(app.count("mfa_factors").await, 0);
+    let (_, html) = get_page(&app, &format!("/users/{id}?done=mfa-reset")).await;
+    assert!(html.contains("Two-step login removed"));
+    assert!(!html.contains("Remove two-step login ("));
+}

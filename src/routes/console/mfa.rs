@@ -310,3 +310,19 @@ pub async fn remove(
         Err(e) => Err(PageError::internal(anyhow::anyhow!("{e:?}"))),
     }
 }
+
+/// `POST /console/users/{id}/reset-mfa`: removes every factor of a user who lost their
+/// authenticator (audited; the sessions they raised fall back to aal1).
+pub async fn reset_user(
+    state: web::Data<AppState>,
+    session: ConsoleSession,
+    path: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, PageError> {
+    session.check_csrf(&state, &form.csrf)?;
+    let id = factor_id(&path)?;
+    mfa::admin_reset_factors(&state, &crate::services::Actor::user(&session.admin), id)
+        .await
+        .map_err(|e| PageError::internal(anyhow::anyhow!("{e:?}")))?;
+    Ok(super::users::back(id, "mfa-reset"))
+}

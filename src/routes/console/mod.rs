@@ -58,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/users/{id}/end-sessions",
                 web::post().to(users::end_sessions),
             )
+            .route("/users/{id}/reset-mfa", web::post().to(mfa::reset_user))
             .route("/users/{id}/delete", web::get().to(users::delete_form))
             .route("/users/{id}/delete", web::post().to(users::delete))
             .route("/invite", web::get().to(invite::invite_form))
