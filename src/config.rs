@@ -62,11 +62,29 @@ pub struct DatabaseSettings {
 pub struct JwtSettings {
     pub secret: SecretString,
     pub exp: Duration,
+    /// `GOTRUE_JWT_AUD`: the audience of requests that name none (and of the console and CLI).
     pub aud: String,
+    /// `GOTRUE_JWT_ALLOWED_AUDIENCES`: further audiences `X-JWT-AUD` may name (comma-separated);
+    /// any other is refused (issue 8).
+    pub extra_audiences: Vec<String>,
     pub admin_group: String,
     pub default_group: String,
     pub refresh_token_lifetime: Duration,
     pub operator_token: Option<SecretString>,
+}
+
+impl JwtSettings {
+    /// Every audience this server serves: `GOTRUE_JWT_AUD` first, then the allow-list.
+    pub fn audiences(&self) -> Vec<String> {
+        let mut all = vec![self.aud.clone()];
+        all.extend(self.extra_audiences.iter().cloned());
+        all
+    }
+
+    /// Whether `X-JWT-AUD` (or a token's `aud`) may name `aud`.
+    pub fn serves_audience(&self, aud: &str) -> bool {
+        aud == self.aud || self.extra_audiences.iter().any(|a| a == aud)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -450,6 +468,14 @@ impl Settings {
             secret,
             exp: Duration::from_secs(exp_seconds),
             aud: env.string("GOTRUE_JWT_AUD", ""),
+            extra_audiences: env
+                .get("GOTRUE_JWT_ALLOWED_AUDIENCES")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect(),
             admin_group: env.string("GOTRUE_JWT_ADMIN_GROUP_NAME", "admin"),
             default_group: env.string("GOTRUE_JWT_DEFAULT_GROUP_NAME", ""),
             // GoTrue resets values <= 0 to the default (spec §7).
@@ -905,6 +931,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "GOTRUE_JWT_SECRET",
     "GOTRUE_JWT_EXP",
     "GOTRUE_JWT_AUD",
+    "GOTRUE_JWT_ALLOWED_AUDIENCES",
     "GOTRUE_JWT_ADMIN_GROUP_NAME",
     "GOTRUE_JWT_DEFAULT_GROUP_NAME",
     "GOTRUE_JWT_REFRESH_TOKEN_LIFETIME",
@@ -1162,6 +1189,23 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.ably.ttl_seconds, 7200);
+    }
+
+    #[test]
+    fn allowed_audiences_are_a_comma_separated_list_beside_the_default() {
+        let secret = ("GOTRUE_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        let s = settings(&[
+            secret,
+            ("GOTRUE_JWT_AUD", "site"),
+            ("GOTRUE_JWT_ALLOWED_AUDIENCES", " shop, ,blog "),
+        ])
+        .unwrap();
+        assert_eq!(s.jwt.audiences(), vec!["site", "shop", "blog"]);
+        assert!(s.jwt.serves_audience("shop"));
+        assert!(!s.jwt.serves_audience(""));
+        assert!(!s.jwt.serves_audience("Shop"));
+        let s = settings(&[secret]).unwrap();
+        assert_eq!(s.jwt.audiences(), vec![""]);
     }
 
     #[test]

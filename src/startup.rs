@@ -54,6 +54,9 @@ impl Application {
                 ))
                 .service(
                     web::scope("/.netlify/identity")
+                        .wrap(actix_web::middleware::from_fn(
+                            routes::audience_guard::identity,
+                        ))
                         .wrap(routes::security_headers::api())
                         .wrap(cors(&server_settings))
                         .configure(routes::identity)
@@ -62,6 +65,9 @@ impl Application {
                 .configure(routes::console::configure)
                 .service(
                     web::scope("/.netlify/functions")
+                        .wrap(actix_web::middleware::from_fn(
+                            routes::audience_guard::functions,
+                        ))
                         .wrap(routes::security_headers::api())
                         .wrap(cors(&server_settings))
                         .configure(routes::functions)
@@ -137,10 +143,8 @@ pub async fn build_state(
     let db = db::connect_pool(&settings.database)
         .await
         .with_context(|| format!("opening the database {}", settings.database.path.display()))?;
-    db::MIGRATOR
-        .run(&db)
-        .await
-        .context("applying database migrations")?;
+    db::migrate(&db).await?;
+    warn_about_unserved_audiences(&db, &settings).await?;
     let hasher = PasswordHasher::new(&settings.hashing).context("configuring argon2")?;
     // Built now, off the async workers, so no request pays for it.
     tokio::task::spawn_blocking(crate::domain::password::preload_common_passwords)
@@ -150,7 +154,7 @@ pub async fn build_state(
     Ok(AppState {
         db,
         mailer,
-        jwt: JwtKeys::new(secret),
+        jwt: JwtKeys::new(secret).allowing_audiences(settings.jwt.audiences()),
         rotation: RotationKey::from_secret(secret),
         session_cookie: SessionCookieKey::from_secret(secret),
         factor_secret: crate::auth::factor_secret::FactorSecretKey::from_secret(secret),
@@ -164,6 +168,27 @@ pub async fn build_state(
             .context("building the HTTP client")?,
         background: tokio_util::task::TaskTracker::new(),
     })
+}
+
+/// Accounts an older version let in under audiences that are not configured can no longer log
+/// in or use their tokens, and the console does not list them: say so at every start.
+async fn warn_about_unserved_audiences(
+    db: &sqlx::SqlitePool,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let counts = db::users::count_by_audience(db)
+        .await
+        .context("counting accounts per audience")?;
+    for (aud, accounts) in counts {
+        if !settings.jwt.serves_audience(&aud) {
+            tracing::warn!(
+                aud = %aud,
+                accounts,
+                "accounts in an audience that is neither GOTRUE_JWT_AUD nor in GOTRUE_JWT_ALLOWED_AUDIENCES: they cannot log in; add the audience to GOTRUE_JWT_ALLOWED_AUDIENCES to manage them through the admin API with X-JWT-AUD, or delete them"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The mailer the settings ask for: SMTP when a host is set, else the `.eml` outbox.

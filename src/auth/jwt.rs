@@ -96,6 +96,8 @@ pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// When set, a user token whose `aud` is not listed is refused (issue 8).
+    audiences: Option<std::sync::Arc<[String]>>,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -116,7 +118,15 @@ impl JwtKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            audiences: None,
         }
+    }
+
+    /// Refuse user tokens whose `aud` is not one of `audiences` (the configured ones). The
+    /// system token (`sub` "0", which carries no `aud`) is exempt: it is not a user's.
+    pub fn allowing_audiences(mut self, audiences: Vec<String>) -> Self {
+        self.audiences = Some(audiences.into());
+        self
     }
 
     pub fn issue(&self, claims: &AccessClaims<'_>) -> Result<String, jsonwebtoken::errors::Error> {
@@ -149,6 +159,14 @@ impl JwtKeys {
                 "token is expired by {}",
                 go_duration(now.unix() - claims.exp)
             )));
+        }
+        if let Some(audiences) = &self.audiences
+            && !claims.is_system()
+            && !audiences.iter().any(|a| a == claims.aud())
+        {
+            return Err(TokenError::Invalid(
+                "token audience is not served by this server".into(),
+            ));
         }
         Ok(claims)
     }
@@ -196,6 +214,34 @@ mod tests {
             .decode(part)
             .unwrap();
         serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn only_configured_audiences_verify_once_configured() {
+        let keys = keys().allowing_audiences(vec![String::new(), "shop".into()]);
+        let now = Timestamp::from_unix(1_000);
+        let token =
+            |claims: Value| jsonwebtoken::encode(&header(), &claims, &keys.encoding).unwrap();
+        for ok in [
+            json!({"exp": 2_000, "sub": "u1"}),
+            json!({"aud": "shop", "exp": 2_000, "sub": "u1"}),
+            json!({"aud": "anything", "exp": 2_000, "sub": "0"}),
+        ] {
+            assert!(keys.verify(&token(ok.clone()), now).is_ok(), "{ok}");
+        }
+        for refused in [
+            json!({"aud": "anything", "exp": 2_000, "sub": "u1"}),
+            json!({"aud": "SHOP", "exp": 2_000, "sub": "u1"}),
+            json!({"aud": ["anything", "shop"], "exp": 2_000, "sub": "u1"}),
+        ] {
+            assert_eq!(
+                keys.verify(&token(refused.clone()), now).unwrap_err(),
+                TokenError::Invalid("token audience is not served by this server".into()),
+                "{refused}"
+            );
+        }
+        let system = keys.issue_system(Timestamp::from_unix(2_000)).unwrap();
+        assert!(keys.verify(&system, now).unwrap().is_system());
     }
 
     #[test]

@@ -18,6 +18,67 @@ use crate::config::DatabaseSettings;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
+/// Why the store could not be brought up to date.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("applying database migrations: {0}")]
+    Migrations(#[from] sqlx::migrate::MigrateError),
+    #[error("computing mailbox keys of existing accounts: {0}")]
+    Backfill(#[source] sqlx::Error),
+    /// Accounts that now share a mailbox: the report says which and what to do.
+    #[error("{}", collision_report(.0))]
+    MailboxCollisions(Vec<users::MailboxCollision>),
+}
+
+/// Applies the SQL migrations, then the steps SQL cannot do (the mailbox keys of rows written
+/// before migration `20261130000006`). Run at every start and by `chipflap migrate`.
+pub async fn migrate(pool: &SqlitePool) -> Result<(), MigrateError> {
+    MIGRATOR.run(pool).await?;
+    match users::backfill_email_keys(pool)
+        .await
+        .map_err(MigrateError::Backfill)?
+    {
+        Ok(0) => Ok(()),
+        Ok(keyed) => {
+            tracing::info!(
+                accounts = keyed,
+                "stored the mailbox key of existing accounts"
+            );
+            Ok(())
+        }
+        Err(collisions) => Err(MigrateError::MailboxCollisions(collisions)),
+    }
+}
+
+fn collision_report(collisions: &[users::MailboxCollision]) -> String {
+    use std::fmt::Write;
+    let mut out = format!(
+        "{} group(s) of accounts share one mailbox now that addresses are compared under Unicode \
+         case folding and normalization (ASCII only before); chipflap keeps one account per \
+         mailbox and audience and never merges accounts, so nothing was changed and the server \
+         did not start.\n",
+        collisions.len()
+    );
+    for c in collisions {
+        let _ = writeln!(
+            out,
+            "  audience {:?}, mailbox key {:?}:",
+            c.aud, c.email_key
+        );
+        for (id, email) in &c.accounts {
+            let _ = writeln!(out, "    id {id}  email {email:?}");
+        }
+    }
+    out.push_str(
+        "To resolve: in each group keep one account and give the others a different address \
+         or delete them, with the sqlite3 shell on the database file while chipflap is stopped, \
+         e.g. `update users set email = 'other@example.org' where id = '<id>';` or \
+         `delete from users where id = '<id>';`. Then start chipflap (or run `chipflap migrate`) \
+         again.",
+    );
+    out
+}
+
 /// Opens (creating if missing) the SQLite file: WAL so readers never wait for the writer,
 /// a busy timeout so concurrent writers queue instead of failing, foreign keys on.
 pub async fn connect_pool(settings: &DatabaseSettings) -> Result<SqlitePool, sqlx::Error> {

@@ -4,6 +4,7 @@ use serde_json::Value;
 use sqlx::SqliteExecutor;
 use uuid::Uuid;
 
+use crate::domain::email_address::mailbox_key;
 use crate::domain::metadata::Metadata;
 use crate::domain::password::PasswordHash;
 use crate::domain::timestamp::Timestamp;
@@ -70,9 +71,11 @@ fn metadata_text(m: &Metadata) -> String {
     serde_json::to_string(m).unwrap_or_else(|_| "{}".to_owned())
 }
 
-/// Inserts a new user; a duplicate (aud, email) is a unique violation for the caller to map.
+/// Inserts a new user; a second account for the same mailbox key and audience is a unique
+/// violation for the caller to map.
 pub async fn insert_user(executor: impl SqliteExecutor<'_>, user: &User) -> sqlx::Result<()> {
     let id = user.id.to_string();
+    let email_key = mailbox_key(&user.email);
     let password_hash = user.password_hash.as_ref().map(PasswordHash::as_str);
     let app_metadata = metadata_text(&user.app_metadata);
     let user_metadata = metadata_text(&user.user_metadata);
@@ -81,13 +84,14 @@ pub async fn insert_user(executor: impl SqliteExecutor<'_>, user: &User) -> sqlx
     let created_at = user.created_at.unix();
     let updated_at = user.updated_at.unix();
     sqlx::query!(
-        "insert into users (id, aud, role, email, password_hash, confirmed_at, invited_at,
-             app_metadata, user_metadata, created_at, updated_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into users (id, aud, role, email, email_key, password_hash, confirmed_at,
+             invited_at, app_metadata, user_metadata, created_at, updated_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         id,
         user.aud,
         user.role,
         user.email,
+        email_key,
         password_hash,
         confirmed_at,
         invited_at,
@@ -102,9 +106,10 @@ pub async fn insert_user(executor: impl SqliteExecutor<'_>, user: &User) -> sqlx
 }
 
 /// Writes every mutable column of `user` (services load, change the domain value, save).
-/// A changed email that collides is a unique violation for the caller to map.
+/// A changed email whose mailbox key collides is a unique violation for the caller to map.
 pub async fn update_user(executor: impl SqliteExecutor<'_>, user: &User) -> sqlx::Result<()> {
     let id = user.id.to_string();
+    let email_key = mailbox_key(&user.email);
     let password_hash = user.password_hash.as_ref().map(PasswordHash::as_str);
     let app_metadata = metadata_text(&user.app_metadata);
     let user_metadata = metadata_text(&user.user_metadata);
@@ -117,14 +122,15 @@ pub async fn update_user(executor: impl SqliteExecutor<'_>, user: &User) -> sqlx
     let banned_until = user.banned_until.map(Timestamp::unix);
     let updated_at = user.updated_at.unix();
     sqlx::query!(
-        "update users set aud = ?, role = ?, email = ?, password_hash = ?, confirmed_at = ?,
-             invited_at = ?, confirmation_sent_at = ?, recovery_sent_at = ?, email_change = ?,
+        "update users set aud = ?, role = ?, email = ?, email_key = ?, password_hash = ?,
+             confirmed_at = ?, invited_at = ?, confirmation_sent_at = ?, recovery_sent_at = ?, email_change = ?,
              email_change_sent_at = ?, last_sign_in_at = ?, banned_until = ?, app_metadata = ?,
              user_metadata = ?, updated_at = ?
          where id = ?",
         user.aud,
         user.role,
         user.email,
+        email_key,
         password_hash,
         confirmed_at,
         invited_at,
@@ -156,6 +162,27 @@ pub async fn record_sign_in(
         .execute(executor)
         .await?;
     Ok(())
+}
+
+/// Replaces the password hash with a stronger hash of the same password, only while the row
+/// still holds `old` (a password change that landed meanwhile wins). True when replaced.
+pub async fn upgrade_password_hash(
+    executor: impl SqliteExecutor<'_>,
+    id: Uuid,
+    old: &PasswordHash,
+    new: &PasswordHash,
+) -> sqlx::Result<bool> {
+    let id = id.to_string();
+    let (old, new) = (old.as_str(), new.as_str());
+    let done = sqlx::query!(
+        "update users set password_hash = ? where id = ? and password_hash = ?",
+        new,
+        id,
+        old
+    )
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Only `confirmation_sent_at` (the mail throttle's stamp).
@@ -209,20 +236,22 @@ pub async fn find_user_by_id(
     .transpose()
 }
 
-/// Case-insensitive, scoped to the audience (spec §0 "Email match").
+/// The account of `email`'s mailbox in the audience: any spelling of the address finds it
+/// (its [`mailbox_key`]; spec §0 "Email match", widened from ASCII to Unicode by issue 8).
 pub async fn find_user_by_email(
     executor: impl SqliteExecutor<'_>,
     aud: &str,
     email: &str,
 ) -> sqlx::Result<Option<User>> {
+    let key = mailbox_key(email);
     sqlx::query_as!(
         UserRow,
         r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
                confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at,
                last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
-           from users where aud = ? and email = ? collate nocase"#,
+           from users where aud = ? and email_key = ?"#,
         aud,
-        email
+        key
     )
     .fetch_optional(executor)
     .await?
@@ -264,7 +293,8 @@ impl UserStatus {
 #[derive(Debug, Clone)]
 pub struct UserListQuery<'a> {
     pub aud: &'a str,
-    /// Part of the email or of `user_metadata.full_name`, case-insensitively.
+    /// Part of the email (compared by mailbox key, so any spelling finds it) or of
+    /// `user_metadata.full_name` (ASCII case-insensitively).
     pub search: Option<&'a str>,
     pub status: UserStatus,
     pub admin_group: &'a str,
@@ -280,6 +310,7 @@ pub async fn list_users(
     q: &UserListQuery<'_>,
 ) -> sqlx::Result<Vec<User>> {
     let pattern = q.search.map(super::like_contains);
+    let key_pattern = q.search.map(|s| super::like_contains(&mailbox_key(s)));
     let status = q.status.as_str();
     let now = q.now.unix();
     // Without a search, walking `users_aud_created_at` in order finds a page at once. With one,
@@ -349,7 +380,7 @@ pub async fn list_users(
                        last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
                    from users
                    where aud = ?1
-                     and (email like ?2 escape '\'
+                     and (email_key like ?8 escape '\'
                           or json_extract(user_metadata, '$.full_name') like ?2 escape '\')
                      and (?3 = 'all'
                           or (?3 = 'unconfirmed' and confirmed_at is null)
@@ -367,6 +398,7 @@ pub async fn list_users(
                 q.admin_group,
                 q.limit,
                 q.offset,
+                key_pattern,
             )
             .fetch_all(executor)
             .await?
@@ -379,7 +411,7 @@ pub async fn list_users(
                        last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
                    from users
                    where aud = ?1
-                     and (email like ?2 escape '\'
+                     and (email_key like ?8 escape '\'
                           or json_extract(user_metadata, '$.full_name') like ?2 escape '\')
                      and (?3 = 'all'
                           or (?3 = 'unconfirmed' and confirmed_at is null)
@@ -397,6 +429,7 @@ pub async fn list_users(
                 q.admin_group,
                 q.limit,
                 q.offset,
+                key_pattern,
             )
             .fetch_all(executor)
             .await?
@@ -411,12 +444,13 @@ pub async fn count_users(
     q: &UserListQuery<'_>,
 ) -> sqlx::Result<i64> {
     let pattern = q.search.map(super::like_contains);
+    let key_pattern = q.search.map(|s| super::like_contains(&mailbox_key(s)));
     let status = q.status.as_str();
     let now = q.now.unix();
     sqlx::query_scalar!(
         r#"select count(*) as "n!: i64" from users
            where aud = ?1
-             and (?2 is null or email like ?2 escape '\'
+             and (?2 is null or email_key like ?6 escape '\'
                   or json_extract(user_metadata, '$.full_name') like ?2 escape '\')
              and (?3 = 'all'
                   or (?3 = 'unconfirmed' and confirmed_at is null)
@@ -430,7 +464,130 @@ pub async fn count_users(
         status,
         now,
         q.admin_group,
+        key_pattern,
     )
     .fetch_one(executor)
     .await
+}
+
+/// Accounts that would share a mailbox key once keyed: one audience, one key, two or more rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxCollision {
+    pub aud: String,
+    pub email_key: String,
+    /// `(id, email as stored)`, oldest account first.
+    pub accounts: Vec<(String, String)>,
+}
+
+/// Rows keyed per batch of the backfill: bounds its memory whatever the table's size.
+const BACKFILL_BATCH: i64 = 500;
+
+/// Gives every row written before migration `20261130000006` its mailbox key, which SQL cannot
+/// compute. All or nothing, in one write transaction: when two accounts of one audience would
+/// share a key, nothing is written and the groups are answered (never merged, never dropped),
+/// so the caller can stop and report them. Answers how many rows were keyed.
+pub async fn backfill_email_keys(
+    pool: &sqlx::SqlitePool,
+) -> sqlx::Result<Result<u64, Vec<MailboxCollision>>> {
+    let mut tx = super::begin_write(pool).await?;
+    // Cheap once done: the partial scan finds no row.
+    let pending: i64 =
+        sqlx::query_scalar!(r#"select count(*) as "n!: i64" from users where email_key is null"#)
+            .fetch_one(&mut *tx)
+            .await?;
+    if pending == 0 {
+        return Ok(Ok(0));
+    }
+    // Runtime SQL: the temporary table is not in the schema the query macros check against.
+    sqlx::query(
+        "create temp table pending_email_keys (
+             id text primary key not null, aud text not null, email_key text not null)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let mut after = String::new();
+    loop {
+        let rows = sqlx::query_as!(
+            BackfillRow,
+            r#"select id as "id!", aud, email from users
+               where email_key is null and id > ? order by id limit ?"#,
+            after,
+            BACKFILL_BATCH
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id.clone();
+        for row in &rows {
+            sqlx::query("insert into pending_email_keys (id, aud, email_key) values (?, ?, ?)")
+                .bind(&row.id)
+                .bind(&row.aud)
+                .bind(mailbox_key(&row.email))
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    let groups: Vec<(String, String)> = sqlx::query_as(
+        "select aud, email_key from (
+             select aud, email_key from pending_email_keys
+             union all
+             select aud, email_key from users where email_key is not null)
+         group by aud, email_key having count(*) > 1
+         order by aud, email_key",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    if !groups.is_empty() {
+        let mut collisions = Vec::with_capacity(groups.len());
+        for (aud, email_key) in groups {
+            let accounts: Vec<(String, String)> = sqlx::query_as(
+                "select u.id, u.email from users u
+                 left join pending_email_keys p on p.id = u.id
+                 where u.aud = ? and coalesce(u.email_key, p.email_key) = ?
+                 order by u.created_at, u.id",
+            )
+            .bind(&aud)
+            .bind(&email_key)
+            .fetch_all(&mut *tx)
+            .await?;
+            collisions.push(MailboxCollision {
+                aud,
+                email_key,
+                accounts,
+            });
+        }
+        tx.rollback().await?;
+        return Ok(Err(collisions));
+    }
+    let keyed = sqlx::query(
+        "update users set email_key =
+             (select p.email_key from pending_email_keys p where p.id = users.id)
+         where email_key is null",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("drop table pending_email_keys")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Ok(keyed))
+}
+
+struct BackfillRow {
+    id: String,
+    aud: String,
+    email: String,
+}
+
+/// How many accounts each audience holds (a walk of `users_aud_created_at`).
+pub async fn count_by_audience(
+    executor: impl SqliteExecutor<'_>,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    let rows = sqlx::query!(
+        r#"select aud as "aud!", count(*) as "n!: i64" from users group by aud order by aud"#
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.aud, r.n)).collect())
 }

@@ -1,16 +1,31 @@
-//! Email addresses: trimmed, checked for a plausible `local@domain` shape, compared case-insensitively.
+//! Email addresses: exactly what the mailer (lettre) can deliver, compared by mailbox key.
+
+use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
+
+use icu_casemap::CaseMapper;
+use icu_normalizer::{ComposingNormalizerBorrowed, DecomposingNormalizerBorrowed};
 
 use super::ValidationError;
 
 /// RFC 5321 caps a path at 256 octets including the angle brackets.
 const MAX_LEN: usize = 254;
+/// RFC 5321 §4.5.3.1.1: at most 64 octets before the `@`.
+const MAX_LOCAL_LEN: usize = 64;
 
+/// An address as the user typed it (trimmed), checked by lettre's own parser, so every
+/// accepted address can be mailed. Equality and hashing use [`mailbox_key`]: two spellings of
+/// one mailbox are the same address, while [`EmailAddress::as_str`] keeps the user's spelling.
 #[derive(Debug, Clone)]
-pub struct EmailAddress(String);
+pub struct EmailAddress {
+    display: String,
+    key: String,
+}
 
 impl EmailAddress {
-    /// GoTrue's messages: empty gives "An email address is required", a malformed one
-    /// "Unable to validate email address: …" (spec §1.3).
+    /// GoTrue's messages: empty gives "An email address is required", anything lettre refuses
+    /// (or longer than 254 octets, or a local part over 64) "Unable to validate email address: …"
+    /// (spec §1.3), so no address that passes here can make the mailer fail later.
     pub fn parse(input: &str) -> Result<Self, ValidationError> {
         let s = input.trim();
         if s.is_empty() {
@@ -22,53 +37,36 @@ impl EmailAddress {
         if s.len() > MAX_LEN {
             return Err(invalid("the address is too long"));
         }
-        let Some((local, domain)) = s.rsplit_once('@') else {
-            return Err(invalid("missing '@' or angle-addr"));
-        };
-        if local.is_empty() || local.len() > 64 {
-            return Err(invalid("invalid local part"));
+        let address: lettre::Address = s.parse().map_err(|e| {
+            invalid(match e {
+                lettre::address::AddressError::MissingParts => "missing '@' or angle-addr",
+                lettre::address::AddressError::InvalidUser => "invalid local part",
+                lettre::address::AddressError::InvalidDomain => "invalid domain",
+                _ => "invalid format",
+            })
+        })?;
+        if address.user().len() > MAX_LOCAL_LEN {
+            return Err(invalid("the local part is too long"));
         }
-        if s.chars().any(|c| {
-            c.is_whitespace()
-                || c.is_control()
-                || matches!(
-                    c,
-                    '<' | '>' | ',' | ';' | '"' | '\\' | '(' | ')' | '[' | ']'
-                )
-        }) {
-            return Err(invalid("invalid character"));
-        }
-        if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
-            return Err(invalid("invalid local part"));
-        }
-        let labels_ok = domain.contains('.')
-            && domain.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
-            });
-        if !labels_ok && domain != "localhost" {
-            return Err(invalid("invalid domain"));
-        }
-        Ok(EmailAddress(s.to_owned()))
+        Ok(EmailAddress {
+            display: s.to_owned(),
+            key: mailbox_key(s),
+        })
     }
 
+    /// The address as the user spelled it (trimmed).
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.display
+    }
+
+    /// The mailbox key ([`mailbox_key`]) the store's uniqueness is built on.
+    pub fn key(&self) -> &str {
+        &self.key
     }
 
     pub fn into_string(self) -> String {
-        self.0
+        self.display
     }
-}
-
-/// The key that names one mailbox, for comparing and counting (throttles key on it whether or
-/// not an account has the address). Placeholder: helper "mailbox" replaces this body with full
-/// Unicode case folding and normalization at merge; this one only trims and lowercases.
-pub fn mailbox_key(input: &str) -> String {
-    input.trim().to_lowercase()
 }
 
 fn invalid(reason: &str) -> ValidationError {
@@ -80,16 +78,55 @@ fn invalid(reason: &str) -> ValidationError {
 
 impl PartialEq for EmailAddress {
     fn eq(&self, other: &Self) -> bool {
-        self.0.eq_ignore_ascii_case(&other.0)
+        self.key == other.key
     }
 }
 
 impl Eq for EmailAddress {}
 
+impl Hash for EmailAddress {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
+}
+
 impl std::fmt::Display for EmailAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.display)
     }
+}
+
+/// The canonical key of any input string (a valid address or not, e.g. a search term): two
+/// inputs name the same mailbox exactly when their keys are equal. The input is trimmed; a
+/// domain after the last `@` that UTS-46 accepts is first mapped to its Unicode form (so
+/// `xn--exmple-cua.test` and `exämple.test` agree); then local part and domain each go through
+/// Unicode's compatibility caseless match (D146: NFKC(fold(NFKC(fold(NFD(x)))))), which folds
+/// `Ä`/`ä`, `ß`/`ss`, `Σ`/`ς`/`σ`, fullwidth and other compatibility forms together.
+/// Uniqueness of accounts (one per mailbox and audience) is built on this key (issue 8, rule 1).
+pub fn mailbox_key(input: &str) -> String {
+    let s = input.trim();
+    match s.rsplit_once('@') {
+        Some((local, domain)) => {
+            let (unicode, mapped) = idna::domain_to_unicode(domain);
+            let domain = if mapped.is_ok() && !unicode.is_empty() {
+                Cow::Owned(unicode)
+            } else {
+                Cow::Borrowed(domain)
+            };
+            format!("{}@{}", caseless(local), caseless(&domain))
+        }
+        None => caseless(s),
+    }
+}
+
+/// Unicode 16 §3.13 D146, the compatibility caseless match, with ICU4X's full case folding.
+fn caseless(text: &str) -> String {
+    const FOLD: icu_casemap::CaseMapperBorrowed<'static> = CaseMapper::new();
+    const NFD: DecomposingNormalizerBorrowed<'static> = DecomposingNormalizerBorrowed::new_nfd();
+    const NFKC: ComposingNormalizerBorrowed<'static> = ComposingNormalizerBorrowed::new_nfkc();
+    let decomposed = NFD.normalize(text);
+    let once = NFKC.normalize(&FOLD.fold_string(&decomposed)).into_owned();
+    NFKC.normalize(&FOLD.fold_string(&once)).into_owned()
 }
 
 #[cfg(test)]
@@ -115,25 +152,96 @@ mod tests {
     }
 
     #[test]
-    fn refuses_malformed_addresses() {
+    fn refuses_what_the_mailer_cannot_deliver() {
         for bad in [
             "plain",
             "@example.org",
             "a@",
-            "a@b",
             "a b@example.org",
             "a@exa mple.org",
             "a..b@example.org",
             "a@-example.org",
             "<a@example.org>",
             "a@example..org",
+            "a:b@example.test",
+            "a@b@example.test",
+            "a\u{0}b@example.test",
+            "a\r\nBcc: x@example.test",
+            "\"a b\"@example.test\"",
         ] {
             let err = EmailAddress::parse(bad).unwrap_err();
             assert!(
                 err.reason.starts_with("Unable to validate email address"),
                 "{bad}"
             );
+            assert!(bad.trim().parse::<lettre::Address>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn length_limits_hold_even_where_lettre_would_accept() {
+        let long_local = format!("{}@example.test", "a".repeat(65));
+        assert!(EmailAddress::parse(&long_local).is_err());
+        let long = format!("a@{}.test", "b".repeat(250));
+        assert!(EmailAddress::parse(&long).is_err());
+    }
+
+    #[test]
+    fn unicode_addresses_are_accepted() {
+        for good in [
+            "Ääkkönen@example.test",
+            "d@exämple.test",
+            "straße@example.test",
+        ] {
+            assert!(EmailAddress::parse(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn keys_fold_unicode_case_and_compatibility_forms() {
+        let same = [
+            ("Ääkkönen@example.test", "ääkkönen@example.test"),
+            ("ÄÄKKÖNEN@EXAMPLE.TEST", "ääkkönen@example.test"),
+            // A + combining diaeresis (NFD) against the precomposed letter.
+            (
+                "A\u{308}a\u{308}kko\u{308}nen@example.test",
+                "ääkkönen@example.test",
+            ),
+            ("d@exämple.test", "d@EXÄMPLE.test"),
+            ("d@xn--exmple-cua.test", "d@exämple.test"),
+            ("STRASSE@example.test", "straße@example.test"),
+            ("ΣΊΣΥΦΟΣ@example.test", "σίσυφος@example.test"),
+            ("ﬁ@example.test", "FI@example.test"),
+            ("ａｂｃ@example.test", "abc@example.test"),
+            ("  Bob@Example.org ", "bob@example.org"),
+        ];
+        for (a, b) in same {
+            assert_eq!(mailbox_key(a), mailbox_key(b), "{a} vs {b}");
+        }
+        assert_eq!(
+            mailbox_key("ÄÄKKÖNEN@EXAMPLE.TEST"),
+            "ääkkönen@example.test"
+        );
+        assert_ne!(mailbox_key("a@example.test"), mailbox_key("b@example.test"));
+        assert_ne!(mailbox_key("ä@example.test"), mailbox_key("a@example.test"));
+    }
+
+    #[test]
+    fn keys_exist_for_any_input() {
+        assert_eq!(mailbox_key("ÄÄKK"), "ääkk");
+        assert_eq!(mailbox_key(""), "");
+        assert_eq!(mailbox_key("a@b@C"), "a@b@c");
+        assert_eq!(mailbox_key("x@-bad-.."), "x@-bad-..");
+    }
+
+    #[test]
+    fn addresses_compare_and_hash_by_key() {
+        use std::collections::HashSet;
+        let set: HashSet<EmailAddress> = ["Ääkkönen@example.test", "ääkkönen@EXAMPLE.test"]
+            .into_iter()
+            .map(|s| EmailAddress::parse(s).unwrap())
+            .collect();
+        assert_eq!(set.len(), 1);
     }
 
     proptest::proptest! {
@@ -143,6 +251,23 @@ mod tests {
             let input = format!("{local}@{domain}");
             let parsed = EmailAddress::parse(&input).unwrap();
             proptest::prop_assert_eq!(parsed.as_str(), input.as_str());
+        }
+
+        #[test]
+        fn whatever_parses_the_mailer_can_address(
+            local in "[a-zA-Z0-9.:@<>\"()\\[\\], äß_!#$%&'*+/=?^`{|}~\\\\-]{1,20}",
+            domain in "[a-zA-Z0-9äß.\\[\\]:_-]{1,20}",
+        ) {
+            let input = format!("{local}@{domain}");
+            if let Ok(address) = EmailAddress::parse(&input) {
+                let to: lettre::Address = address.as_str().parse().unwrap();
+                let message = lettre::Message::builder()
+                    .from("noreply@example.org".parse().unwrap())
+                    .to(lettre::message::Mailbox::new(None, to))
+                    .subject("x")
+                    .body(String::from("x"));
+                proptest::prop_assert!(message.is_ok(), "{input:?}");
+            }
         }
     }
 }

@@ -3,7 +3,8 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::metadata::Metadata;
+use super::ValidationError;
+use super::metadata::{self, Metadata};
 use super::password::PasswordHash;
 use super::timestamp::Timestamp;
 
@@ -29,6 +30,26 @@ pub struct User {
 }
 
 impl User {
+    /// The names of the account's fields that differ in `after`, for audit entries that must
+    /// say what changed but never the values (ASVS 5.0 V16.2): `email`, `new_email` (a pending
+    /// change), `password`, `role`, `confirmed_at`, `banned_until`, `app_metadata`,
+    /// `user_metadata`, in that order.
+    pub fn changed_fields(&self, after: &User) -> Vec<&'static str> {
+        [
+            ("email", self.email != after.email),
+            ("new_email", self.new_email != after.new_email),
+            ("password", self.password_hash != after.password_hash),
+            ("role", self.role != after.role),
+            ("confirmed_at", self.confirmed_at != after.confirmed_at),
+            ("banned_until", self.banned_until != after.banned_until),
+            ("app_metadata", self.app_metadata != after.app_metadata),
+            ("user_metadata", self.user_metadata != after.user_metadata),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect()
+    }
+
     pub fn is_confirmed(&self) -> bool {
         self.confirmed_at.is_some()
     }
@@ -57,6 +78,28 @@ pub fn roles_of(app_metadata: &Metadata) -> Vec<String> {
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// Issue 8: whenever a write sets `app_metadata.roles`, it is a list of strings (or `null`, which
+/// removes it), since bans and Ably capabilities read only string entries of a list: a plain
+/// string such as `"banned"` would be stored and then ban nobody.
+pub fn check_roles(app_metadata_patch: &Metadata) -> Result<(), ValidationError> {
+    match app_metadata_patch.get("roles") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(()),
+        Some(_) => Err(ValidationError::new(
+            "app_metadata",
+            r#"app_metadata.roles must be a list of strings, such as ["banned"]"#,
+        )),
+    }
+}
+
+/// The one way every path (admin API, `PUT /user`, console, command line) writes
+/// `app_metadata`: checks the roles rule, merges GoTrue's way, and checks the size.
+pub fn merge_app_metadata(target: &mut Metadata, patch: Metadata) -> Result<(), ValidationError> {
+    check_roles(&patch)?;
+    metadata::merge(target, patch);
+    metadata::check_size("app_metadata", target)
 }
 
 pub fn has_banned_role(app_metadata: &Metadata) -> bool {
@@ -105,6 +148,32 @@ mod tests {
         assert!(user_with(&json!({"roles": ["BANNED-spam"]}), None).is_banned(now));
         assert!(!user_with(&json!({"roles": ["unbanned", "ban"]}), None).is_banned(now));
         assert!(!user_with(&json!({"roles": "banned"}), None).is_banned(now));
+    }
+
+    #[test]
+    fn roles_must_be_a_list_of_strings() {
+        let patch = |v: Value| v.as_object().cloned().unwrap();
+        for bad in [
+            json!({"roles": "banned"}),
+            json!({"roles": {"0": "banned"}}),
+            json!({"roles": ["banned", 1]}),
+            json!({"roles": [["banned"]]}),
+            json!({"roles": true}),
+        ] {
+            let err = check_roles(&patch(bad.clone())).unwrap_err();
+            assert!(err.reason.contains("list of strings"), "{bad}");
+            let mut target = Metadata::new();
+            assert!(merge_app_metadata(&mut target, patch(bad)).is_err());
+            assert!(target.is_empty(), "nothing is merged when refused");
+        }
+        for good in [
+            json!({"roles": ["banned"]}),
+            json!({"roles": []}),
+            json!({"roles": null}),
+            json!({"plan": "pro"}),
+        ] {
+            assert!(check_roles(&patch(good.clone())).is_ok(), "{good}");
+        }
     }
 
     #[test]

@@ -169,6 +169,7 @@ impl Mailer {
         message: &(impl EmailMessage + ?Sized),
     ) -> Result<(), MailError> {
         let to: Address = to.trim().parse().map_err(MailError::InvalidAddress)?;
+        let to = ascii_domain(to);
         let email = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, to))
@@ -455,6 +456,18 @@ fn decode_encoded_word(word: &str) -> Option<(Vec<u8>, usize)> {
     };
     let consumed = "=?".len() + charset.len() + 1 + encoding.len() + 1 + text.len() + "?=".len();
     Some((bytes, consumed))
+}
+
+/// An internationalized domain goes out as punycode (UTS-46), so only a non-ASCII local part
+/// needs the SMTP server's SMTPUTF8 (lettre refuses a non-ASCII envelope without it).
+fn ascii_domain(address: Address) -> Address {
+    if address.domain().is_ascii() {
+        return address;
+    }
+    idna::domain_to_ascii(address.domain())
+        .ok()
+        .and_then(|domain| Address::new(address.user(), domain).ok())
+        .unwrap_or(address)
 }
 
 #[cfg(test)]

@@ -133,6 +133,16 @@ impl AblyError {
             cause: None,
         }
     }
+
+    /// 400 with Ably's generic bad-request code.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        AblyError {
+            status: StatusCode::BAD_REQUEST,
+            code: 40000,
+            message: message.into(),
+            cause: None,
+        }
+    }
 }
 
 /// Ably's shape with the HTTP status as its code's first three digits (40000, 41300).

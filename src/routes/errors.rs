@@ -454,6 +454,7 @@ impl From<RecoverError> for HttpError {
             RecoverError::EmailRequired => {
                 HttpError::unprocessable("Password recovery requires an email")
             }
+            RecoverError::Invalid(v) => HttpError::unprocessable(v.reason),
         }
     }
 }

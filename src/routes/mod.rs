@@ -2,6 +2,7 @@
 
 pub mod ably;
 pub mod admin_users;
+pub mod audience_guard;
 pub mod console;
 pub mod cookies;
 pub mod errors;

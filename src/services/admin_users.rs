@@ -100,6 +100,13 @@ pub async fn create_user(
     actor: &Actor,
     new: NewUser,
 ) -> Result<User, AdminUserError> {
+    // `aud` in the body may name another audience (spec §1.11), but only a configured one.
+    if !state.settings.jwt.serves_audience(&new.aud) {
+        return Err(AdminUserError::Invalid(ValidationError::new(
+            "aud",
+            "aud names an audience this server does not serve (the audiences are GOTRUE_JWT_AUD and GOTRUE_JWT_ALLOWED_AUDIENCES)",
+        )));
+    }
     let email = EmailAddress::parse(&new.email)?;
     let password = match new.password.as_deref().filter(|p| !p.is_empty()) {
         Some(p) => Some(Password::parse(
@@ -113,8 +120,7 @@ pub async fn create_user(
     // GoTrue ignores app_metadata here; honouring it over {"provider":"email"} is a superset.
     let mut app_metadata = provider_email();
     if let Some(app) = new.app_metadata {
-        metadata::check_size("app_metadata", &app)?;
-        metadata::merge(&mut app_metadata, app);
+        crate::domain::user::merge_app_metadata(&mut app_metadata, app)?;
     }
     let password_hash = match &password {
         Some(p) => Some(state.hasher.hash(p).await.context("hashing a password")?),
@@ -235,6 +241,9 @@ pub async fn update_user(
             metadata::check_size(field, m)?;
         }
     }
+    if let Some(app) = &changes.app_metadata {
+        crate::domain::user::check_roles(app)?;
+    }
     let hash = match &password {
         Some(p) => Some(state.hasher.hash(p).await.context("hashing a password")?),
         None => None,
@@ -247,6 +256,7 @@ pub async fn update_user(
         .await
         .context("loading the user")?
         .ok_or(AdminUserError::NotFound)?;
+    let before = user.clone();
     let was_banned = user.is_banned(now);
     let old_role = user.role.clone();
     if let Some(role) = changes.role {
@@ -279,8 +289,7 @@ pub async fn update_user(
         .context("dropping the pending email change")?;
     }
     if let Some(app) = changes.app_metadata {
-        metadata::merge(&mut user.app_metadata, app);
-        metadata::check_size("app_metadata", &user.app_metadata)?;
+        crate::domain::user::merge_app_metadata(&mut user.app_metadata, app)?;
     }
     if let Some(data) = changes.user_metadata {
         metadata::merge(&mut user.user_metadata, data);
@@ -315,6 +324,7 @@ pub async fn update_user(
             .context("ending the user's console sessions")?;
     }
     let mut traits = target(&user);
+    traits["fields"] = json!(before.changed_fields(&user));
     if let Some(reason) = changes
         .reason
         .as_deref()

@@ -576,6 +576,7 @@ pub async fn console_second_step(
     state: &AppState,
     pending: &SecretToken,
     code: &str,
+    origin: &super::audit::Origin,
 ) -> Result<SecretToken, MfaError> {
     let admin_id = console_pending_admin(state, pending)
         .await?
@@ -625,7 +626,9 @@ pub async fn console_second_step(
         &mut *tx,
         &Actor::user(&admin),
         Action::Login,
-        json!({"provider": "console", "factor_id": factor.id, "amr": ["password", TOTP]}),
+        origin.with(
+            json!({"provider": "console", "factor_id": factor.id, "amr": ["password", TOTP]}),
+        ),
         now,
     )
     .await

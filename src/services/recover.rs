@@ -20,6 +20,9 @@ use crate::state::AppState;
 pub enum RecoverError {
     #[error("an email is required")]
     EmailRequired,
+    /// Not an address the mailer could deliver to; says nothing about accounts.
+    #[error(transparent)]
+    Invalid(#[from] crate::domain::ValidationError),
 }
 
 #[tracing::instrument(skip_all)]
@@ -28,6 +31,7 @@ pub async fn recover(state: &AppState, aud: &str, email: &str) -> Result<(), Rec
     if email.is_empty() {
         return Err(RecoverError::EmailRequired);
     }
+    crate::domain::email_address::EmailAddress::parse(&email)?;
     let task_state = state.clone();
     let aud = aud.to_owned();
     state.background.spawn(async move {

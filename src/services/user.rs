@@ -133,6 +133,7 @@ pub async fn update_user(
         .await
         .context("starting a transaction")?;
     let mut user = session_user(&mut tx, id, session, now).await?;
+    let before = user.clone();
     if let Some(hash) = hash {
         user.password_hash = Some(hash);
         sessions::end_user_sessions(&mut tx, id, session, EndReason::PasswordChange, now)
@@ -153,8 +154,7 @@ pub async fn update_user(
         if !user.is_admin(&settings.jwt.admin_group) {
             return Err(UserError::AppMetadataNotAllowed);
         }
-        metadata::merge(&mut user.app_metadata, app);
-        metadata::check_size("app_metadata", &user.app_metadata)?;
+        crate::domain::user::merge_app_metadata(&mut user.app_metadata, app)?;
     }
 
     if let Some(token) = change_token {
@@ -209,7 +209,7 @@ pub async fn update_user(
         &mut *tx,
         &Actor::user(&user),
         Action::UserModified,
-        json!({}),
+        json!({"fields": before.changed_fields(&user)}),
         now,
     )
     .await

@@ -4,7 +4,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use super::Actor;
-use super::audit::{self, Action};
+use super::audit::{self, Action, Origin};
 use super::token::{TokenResponse, start_session_by};
 use crate::db::{one_time_tokens, users};
 use crate::domain::ValidationError;
@@ -44,6 +44,7 @@ pub async fn verify(
     kind: VerifyType,
     token: &str,
     password: Option<&str>,
+    origin: &Origin,
 ) -> Result<TokenResponse, VerifyError> {
     let password = match password.filter(|p| !p.is_empty()) {
         Some(p) if kind == VerifyType::Signup => Some(Password::parse(
@@ -117,7 +118,7 @@ pub async fn verify(
         &mut *tx,
         &Actor::user(&user),
         action,
-        json!({"provider": "email", "via": consumed.purpose.as_str()}),
+        origin.with(json!({"provider": "email", "via": consumed.purpose.as_str()})),
         now,
     )
     .await

@@ -270,11 +270,15 @@ async fn a_failed_confirmation_mail_undoes_the_signup() {
 
 #[tokio::test]
 async fn emails_are_unique_per_audience_case_insensitively() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(
+        |s| s.jwt.extra_audiences = vec!["other".into()],
+        Mailer::memory(test_from()),
+    )
+    .await;
     app.post_signup("ada@example.org", PASSWORD).await;
     app.post_signup("ADA@EXAMPLE.ORG", PASSWORD).await;
     assert_eq!(app.count("users").await, 1);
-    // Another audience is another namespace.
+    // Another configured audience is another namespace.
     let r = app
         .client
         .post(app.url("/signup"))

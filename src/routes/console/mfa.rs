@@ -1,7 +1,6 @@
 //! The console's multi-factor pages: the login's second step (`/console/login/mfa`) and an
 //! admin's own TOTP enrollment (`/console/mfa`).
 
-use actix_web::cookie::Cookie;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -10,7 +9,9 @@ use uuid::Uuid;
 
 use super::login::{LOGIN_CSRF_COOKIE, strict_cookie};
 use super::{Chrome, redirect, render, when};
-use crate::auth::extractors::{CONSOLE_COOKIE, ConsoleSession, client_ip};
+use crate::auth::extractors::{
+    CONSOLE_COOKIE, ConsoleSession, client_ip, console_cookie, request_origin,
+};
 use crate::domain::mfa::Factor;
 use crate::domain::one_time_token::SecretToken;
 use crate::routes::errors::PageError;
@@ -54,9 +55,9 @@ fn second_step_page(
     Ok(response)
 }
 
-fn pending_of(request: &HttpRequest) -> Option<SecretToken> {
+fn pending_of(state: &AppState, request: &HttpRequest) -> Option<SecretToken> {
     request
-        .cookie(PENDING_COOKIE)
+        .cookie(&console_cookie(&state.settings, PENDING_COOKIE, "/console/login").0)
         .map(|c| SecretToken::presented(c.value()))
 }
 
@@ -65,7 +66,7 @@ pub async fn second_step_form(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, PageError> {
-    let Some(pending) = pending_of(&request) else {
+    let Some(pending) = pending_of(&state, &request) else {
         return Ok(redirect("/console/login"));
     };
     if mfa::console_pending_admin(&state, &pending)
@@ -96,13 +97,13 @@ pub async fn second_step(
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, PageError> {
     let expected = request
-        .cookie(LOGIN_CSRF_COOKIE)
+        .cookie(&console_cookie(&state.settings, LOGIN_CSRF_COOKIE, "/console/login").0)
         .map(|c| c.value().to_owned())
         .unwrap_or_default();
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
         return second_step_page(&state, Some("The form expired. Please try again."));
     }
-    let Some(pending) = pending_of(&request) else {
+    let Some(pending) = pending_of(&state, &request) else {
         return Ok(redirect("/console/login"));
     };
     throttle::check(
@@ -111,11 +112,10 @@ pub async fn second_step(
         &client_ip(&request, &state.settings),
     )
     .await?;
-    match mfa::console_second_step(&state, &pending, &form.code).await {
+    let origin = request_origin(&request, &state.settings);
+    match mfa::console_second_step(&state, &pending, &form.code, &origin).await {
         Ok(token) => {
-            let mut gone = Cookie::build(PENDING_COOKIE, "")
-                .path("/console/login")
-                .finish();
+            let mut gone = strict_cookie(&state, PENDING_COOKIE, "", "/console/login");
             gone.make_removal();
             let mut response = redirect("/console/users");
             response.add_cookie(&gone).map_err(PageError::internal)?;

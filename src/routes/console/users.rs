@@ -551,7 +551,8 @@ pub async fn delete(
     let user = admin_users::get_user(&state, id)
         .await
         .map_err(page_error)?;
-    if !form.confirm_email.trim().eq_ignore_ascii_case(&user.email) {
+    use crate::domain::email_address::mailbox_key;
+    if mailbox_key(&form.confirm_email) != mailbox_key(&user.email) {
         return Err(PageError::BadRequest(
             "The address typed does not match; nothing was deleted.".into(),
         ));
