@@ -159,6 +159,11 @@ pub async fn build_state(
         rotation: RotationKey::from_secret(secret).with_previous(jwt.previous_secret_bytes()),
         session_cookie: SessionCookieKey::from_secret(secret)
             .with_previous(jwt.previous_secret_bytes()),
+        // Factor secrets sealed under a previous JWT secret still open after a rotation.
+        factor_secret: jwt.previous_secret_bytes().fold(
+            crate::auth::factor_secret::FactorSecretKey::from_secret(secret),
+            crate::auth::factor_secret::FactorSecretKey::with_previous,
+        ),
         hasher,
         clock,
         settings: Arc::new(settings),

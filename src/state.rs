@@ -21,6 +21,8 @@ pub struct AppState {
     pub rotation: RotationKey,
     /// Signs the seed page's session cookie.
     pub session_cookie: SessionCookieKey,
+    /// Encrypts TOTP keys at rest.
+    pub factor_secret: crate::auth::factor_secret::FactorSecretKey,
     pub hasher: PasswordHasher,
     pub clock: Clock,
     pub settings: Arc<Settings>,

@@ -191,6 +191,15 @@ async fn authorize_admin(request: HttpRequest) -> Result<AdminUser, HttpError> {
     if !user.is_admin(&state.settings.jwt.admin_group) || user.aud != aud {
         return Err(HttpError::unauthorized("User not allowed"));
     }
+    crate::services::mfa::require_assurance(
+        &state,
+        &mut conn,
+        user.id,
+        claims.session_id(),
+        Some(claims.aal()),
+    )
+    .await
+    .map_err(HttpError::from)?;
     Ok(AdminUser {
         actor: Actor::user(&user),
         aud,
@@ -261,6 +270,15 @@ async fn console_session(request: HttpRequest) -> Result<ConsoleSession, PageErr
         .map_err(PageError::internal)?
         .ok_or(PageError::LoginRequired)?;
     let csrf = crate::services::console_session::csrf_token(&state, &token);
+    if state.settings.mfa.console_require_mfa
+        && !request.path().starts_with("/console/mfa")
+        && request.path() != "/console/logout"
+        && !crate::services::mfa::has_verified_factor(&state, admin.id)
+            .await
+            .map_err(PageError::internal)?
+    {
+        return Err(PageError::MfaEnrollmentRequired);
+    }
     Ok(ConsoleSession { admin, token, csrf })
 }
 

@@ -10,12 +10,14 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::domain::metadata::Metadata;
+use crate::domain::mfa::AmrEntry;
 use crate::domain::timestamp::Timestamp;
 
 /// Claims of an access token, serialised in GoTrue's order; `aud` is a string and only when
 /// non-empty (Git Gateway and other consumers need a string). `session_id` (supabase/auth's
 /// claim, after GoTrue's) names the session the token was issued for: it makes every token
-/// distinct and lets a server refuse it the moment its session ends.
+/// distinct and lets a server refuse it the moment its session ends. `aal` and `amr`
+/// (supabase/auth's MFA claims) come last: what the session has proved.
 #[derive(Debug, Clone, Serialize)]
 pub struct AccessClaims<'a> {
     #[serde(skip_serializing_if = "str::is_empty")]
@@ -26,6 +28,8 @@ pub struct AccessClaims<'a> {
     pub app_metadata: &'a Metadata,
     pub user_metadata: &'a Metadata,
     pub session_id: Uuid,
+    pub aal: &'a str,
+    pub amr: &'a [AmrEntry],
 }
 
 /// Claims of the "system" token Netlify hands to functions: `{exp, sub: "0"}`.
@@ -51,6 +55,8 @@ pub struct VerifiedClaims {
     nbf: Option<i64>,
     #[serde(default)]
     iss: Option<String>,
+    #[serde(default)]
+    aal: Option<Value>,
 }
 
 impl VerifiedClaims {
@@ -70,6 +76,11 @@ impl VerifiedClaims {
             .as_ref()
             .and_then(Value::as_str)
             .and_then(|s| Uuid::parse_str(s).ok())
+    }
+
+    /// The `aal` claim; aal1 when absent or unknown (tokens from before MFA).
+    pub fn aal(&self) -> crate::domain::mfa::Aal {
+        crate::domain::mfa::Aal::parse(self.aal.as_ref().and_then(Value::as_str).unwrap_or(""))
     }
 
     /// `sub` "0" or the nil UUID: the system user (spec §4).
@@ -356,6 +367,11 @@ mod tests {
             app_metadata: &meta,
             user_metadata: &empty,
             session_id: Uuid::nil(),
+            aal: "aal1",
+            amr: &[AmrEntry {
+                method: "password".into(),
+                timestamp: 1_000,
+            }],
         };
         let token = keys().issue(&claims).unwrap();
         let p = payload(&token);
@@ -363,7 +379,8 @@ mod tests {
             p,
             json!({"exp": 2000, "sub": "u1", "email": "a@example.org",
                    "app_metadata": {"provider": "email"}, "user_metadata": {},
-                   "session_id": "00000000-0000-0000-0000-000000000000"})
+                   "session_id": "00000000-0000-0000-0000-000000000000",
+                   "aal": "aal1", "amr": [{"method": "password", "timestamp": 1000}]})
         );
         let keys_order: Vec<_> = p.as_object().unwrap().keys().cloned().collect();
         assert_eq!(
@@ -374,12 +391,15 @@ mod tests {
                 "email",
                 "app_metadata",
                 "user_metadata",
-                "session_id"
+                "session_id",
+                "aal",
+                "amr"
             ]
         );
         let verified = keys().verify(&token, Timestamp::from_unix(1_000)).unwrap();
         assert_eq!(verified.sub, "u1");
         assert_eq!(verified.session_id(), Some(Uuid::nil()));
+        assert_eq!(verified.aal(), crate::domain::mfa::Aal::Aal1);
         assert_eq!(verified.aud(), "");
     }
 
@@ -394,6 +414,8 @@ mod tests {
             app_metadata: &empty,
             user_metadata: &empty,
             session_id: Uuid::nil(),
+            aal: "aal1",
+            amr: &[],
         };
         let token = keys().issue(&claims).unwrap();
         assert_eq!(payload(&token)["aud"], json!("team"));

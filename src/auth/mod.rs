@@ -2,7 +2,9 @@
 
 pub mod ably;
 pub mod extractors;
+pub mod factor_secret;
 pub mod jwt;
 pub mod password_hasher;
 pub mod refresh_rotation;
 pub mod session_cookie;
+pub mod totp;

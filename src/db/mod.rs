@@ -2,6 +2,7 @@
 
 pub mod audit_log;
 pub mod console_sessions;
+pub mod factors;
 pub mod one_time_tokens;
 pub mod refresh_tokens;
 pub mod sessions;

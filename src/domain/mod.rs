@@ -3,6 +3,7 @@
 pub mod duration;
 pub mod email_address;
 pub mod metadata;
+pub mod mfa;
 pub mod one_time_token;
 pub mod password;
 pub mod session;

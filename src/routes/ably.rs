@@ -70,6 +70,7 @@ fn caller(state: &AppState, request: &HttpRequest) -> Result<AblyCaller, AblyErr
         Ok(AblyCaller::Token {
             user_id,
             session_id: claims.session_id(),
+            aal: claims.aal(),
         })
     };
     if let Some(token) = bearer_token(request) {
@@ -101,6 +102,9 @@ fn caller(state: &AppState, request: &HttpRequest) -> Result<AblyCaller, AblyErr
         }
     }))
 }
+
+/// Why an aal1 session of a user with a verified factor gets no Ably token.
+pub const MFA_REQUIRED: &str = "Multi-factor authentication required: verify a code from your authenticator app (POST /.netlify/identity/factors/{id}/verify), then reconnect";
 
 /// `{"error":{"code","statusCode","message"}}` with `Content-Type: application/json` exactly
 /// (ably-js in Node compares it exactly) and `x-ably-errorcode` (browsers need it to read the body).
@@ -170,6 +174,9 @@ impl From<AblyTokenError> for AblyError {
             AblyTokenError::Banned => AblyError::forbidden("User is banned"),
             AblyTokenError::Unconfirmed => AblyError::forbidden("Email not confirmed"),
             AblyTokenError::SessionEnded => AblyError::unauthorized(SESSION_ENDED),
+            // 403, not 401: ably-js retries a 401 with the same aal1 token forever, while a
+            // 403 stops it; the user must verify a code in the app and reconnect.
+            AblyTokenError::InsufficientAal => AblyError::forbidden(MFA_REQUIRED),
             AblyTokenError::Unexpected(cause) => AblyError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 code: 50000,

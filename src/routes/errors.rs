@@ -262,6 +262,8 @@ impl ResponseError for TokenEndpointError {
 /// everything else renders `templates/console/error.html` (kanidm's `HtmxError`).
 pub enum PageError {
     LoginRequired,
+    /// `CHIPFLAP_CONSOLE_REQUIRE_MFA` and the admin has no verified factor: to the enrollment page.
+    MfaEnrollmentRequired,
     NotFound,
     BadRequest(String),
     Forbidden(&'static str),
@@ -280,6 +282,7 @@ impl std::fmt::Debug for PageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PageError::LoginRequired => f.write_str("login required"),
+            PageError::MfaEnrollmentRequired => f.write_str("MFA enrollment required"),
             PageError::NotFound => f.write_str("not found"),
             PageError::BadRequest(m) => write!(f, "bad request: {m}"),
             PageError::Forbidden(m) => write!(f, "forbidden: {m}"),
@@ -308,7 +311,7 @@ struct ErrorPage<'a> {
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
-            PageError::LoginRequired => StatusCode::SEE_OTHER,
+            PageError::LoginRequired | PageError::MfaEnrollmentRequired => StatusCode::SEE_OTHER,
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -324,9 +327,14 @@ impl ResponseError for PageError {
                 .insert_header(("location", "/console/login"))
                 .finish();
         }
+        if let PageError::MfaEnrollmentRequired = self {
+            return HttpResponse::SeeOther()
+                .insert_header(("location", "/console/mfa"))
+                .finish();
+        }
         let wait;
         let (heading, message, error_id) = match self {
-            PageError::LoginRequired | PageError::NotFound => {
+            PageError::LoginRequired | PageError::MfaEnrollmentRequired | PageError::NotFound => {
                 ("Not found", "There is nothing at this address.", None)
             }
             PageError::BadRequest(m) => ("That did not work", m.as_str(), None),
@@ -497,6 +505,64 @@ impl From<UserSessionsError> for HttpError {
             }
             UserSessionsError::RateLimited(wait) => HttpError::too_many_requests(wait),
             UserSessionsError::Unexpected(e) => HttpError::internal(e),
+        }
+    }
+}
+
+/// supabase/auth's statuses and messages (`internal/api/mfa.go`).
+impl From<crate::services::mfa::MfaError> for HttpError {
+    fn from(e: crate::services::mfa::MfaError) -> Self {
+        use crate::domain::session::SessionRefusal;
+        use crate::services::mfa::MfaError;
+        use crate::services::sessions::SessionError;
+        match e {
+            MfaError::Session(SessionError::Refused(SessionRefusal::UnknownUser)) => {
+                HttpError::not_found("User not found")
+            }
+            MfaError::Session(SessionError::Refused(SessionRefusal::Banned)) => {
+                HttpError::forbidden("User is banned")
+            }
+            MfaError::Session(SessionError::Refused(SessionRefusal::Ended)) => {
+                HttpError::session_ended()
+            }
+            MfaError::Session(SessionError::Unexpected(e)) | MfaError::Unexpected(e) => {
+                HttpError::internal(e)
+            }
+            MfaError::UserNotFound => HttpError::not_found("User not found"),
+            MfaError::FactorNotFound => HttpError::not_found("Factor not found"),
+            MfaError::TooManyFactors => HttpError::unprocessable(
+                "Maximum number of verified factors reached, unenroll to continue",
+            ),
+            MfaError::FriendlyNameTaken => HttpError::unprocessable(
+                "A factor with this friendly name already exists for this user",
+            ),
+            // Enrolling answers 403, unenrolling 422, as supabase/auth does.
+            MfaError::InsufficientAal(m) if m.contains("unenroll") => HttpError::unprocessable(m),
+            MfaError::InsufficientAal(m) => HttpError::forbidden(m),
+            MfaError::ChallengeNotFound => {
+                HttpError::unprocessable("MFA factor with the provided challenge ID not found")
+            }
+            MfaError::ChallengeExpired(id) => HttpError::unprocessable(format!(
+                "MFA challenge {id} has expired, verify against another challenge or create a new challenge."
+            )),
+            MfaError::IpMismatch => {
+                HttpError::unprocessable("Challenge and verify IP addresses mismatch.")
+            }
+            MfaError::InvalidCode => HttpError::unprocessable("Invalid TOTP code entered"),
+            MfaError::Invalid(m) => HttpError::bad_request(m),
+            MfaError::RateLimited(wait) => HttpError::too_many_requests(wait),
+        }
+    }
+}
+
+/// An aal1 session of a user with a verified factor, where access matters (403, supabase/auth's
+/// `insufficient_aal`).
+impl From<crate::services::mfa::RequireAssuranceError> for HttpError {
+    fn from(e: crate::services::mfa::RequireAssuranceError) -> Self {
+        use crate::services::mfa::RequireAssuranceError;
+        match e {
+            RequireAssuranceError::Insufficient(e) => HttpError::forbidden(e.to_string()),
+            RequireAssuranceError::Unexpected(e) => HttpError::internal(e),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod audience_guard;
 pub mod console;
 pub mod cookies;
 pub mod errors;
+pub mod factors;
 pub mod form_params;
 pub mod health;
 pub mod invite;
@@ -42,6 +43,10 @@ pub fn identity(cfg: &mut web::ServiceConfig) {
         .service(resource("/user/sessions").route(web::get().to(user_sessions::list)))
         .service(resource("/user/sessions/{id}").route(web::delete().to(user_sessions::end)))
         .service(resource("/logout").route(web::post().to(logout::logout)))
+        .service(resource("/factors").route(web::post().to(factors::enroll)))
+        .service(resource("/factors/{id}").route(web::delete().to(factors::unenroll)))
+        .service(resource("/factors/{id}/challenge").route(web::post().to(factors::challenge)))
+        .service(resource("/factors/{id}/verify").route(web::post().to(factors::verify)))
         .service(resource("/invite").route(web::post().to(invite::invite)))
         .service(
             resource("/admin/users")
@@ -53,6 +58,11 @@ pub fn identity(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(admin_users::get_user))
                 .route(web::put().to(admin_users::update_user))
                 .route(web::delete().to(admin_users::delete_user)),
+        )
+        .service(resource("/admin/users/{id}/factors").route(web::get().to(factors::admin_list)))
+        .service(
+            resource("/admin/users/{id}/factors/{factor_id}")
+                .route(web::delete().to(factors::admin_delete)),
         )
         .service(resource("/admin/audit").route(web::get().to(admin_users::list_audit)));
 }

@@ -23,7 +23,11 @@ pub async fn get_user(
         ));
     }
     let user = load_user(&state, id, bearer.session_id).await?;
-    Ok(HttpResponse::Ok().json(UserJson::from(&user)))
+    // Readable at aal1, so a client can see it must step up (as supabase/auth).
+    let factors = crate::services::mfa::list_factors(&state, user.id)
+        .await
+        .map_err(HttpError::internal)?;
+    Ok(HttpResponse::Ok().json(UserJson::from(&user).with_factors(&factors)))
 }
 
 #[derive(Deserialize)]
@@ -62,6 +66,17 @@ pub async fn update_user(
             &state,
             Limit::EmailChange,
             &client_ip(&request, &state.settings),
+        )
+        .await?;
+    }
+    // A password or email change is an account takeover if a stolen aal1 token suffices:
+    // users with a verified factor need aal2 (supabase/auth refuses it too).
+    if params.password.is_some() || params.email.is_some() {
+        crate::services::mfa::require_assurance_of(
+            &state,
+            id,
+            bearer.session_id,
+            Some(bearer.claims.aal()),
         )
         .await?;
     }

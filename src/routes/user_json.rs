@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::domain::metadata::Metadata;
+use crate::domain::mfa::Factor;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::User;
 
@@ -33,6 +34,43 @@ pub struct UserJson<'a> {
     pub user_metadata: &'a Metadata,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// supabase/auth's `factors` (no secrets), only when the user has one, so users without
+    /// MFA see GoTrue's object unchanged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub factors: Vec<FactorJson>,
+}
+
+/// One MFA factor as supabase/auth serialises it.
+#[derive(Debug, Serialize)]
+pub struct FactorJson {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub friendly_name: Option<String>,
+    pub factor_type: String,
+    pub status: &'static str,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<&Factor> for FactorJson {
+    fn from(f: &Factor) -> Self {
+        FactorJson {
+            id: f.id.to_string(),
+            friendly_name: f.friendly_name.clone(),
+            factor_type: f.factor_type.clone(),
+            status: f.status.as_str(),
+            created_at: f.created_at,
+            updated_at: f.updated_at,
+        }
+    }
+}
+
+impl UserJson<'_> {
+    /// The object with the user's factors listed.
+    pub fn with_factors(mut self, factors: &[Factor]) -> Self {
+        self.factors = factors.iter().map(FactorJson::from).collect();
+        self
+    }
 }
 
 impl<'a> From<&'a User> for UserJson<'a> {
@@ -54,6 +92,7 @@ impl<'a> From<&'a User> for UserJson<'a> {
             user_metadata: &u.user_metadata,
             created_at: u.created_at,
             updated_at: u.updated_at,
+            factors: Vec::new(),
         }
     }
 }

@@ -36,6 +36,9 @@ pub enum AblyTokenError {
     /// The caller's session has ended (answered as an invalid token, so ably-js keeps trying).
     #[error("the session has ended")]
     SessionEnded,
+    /// The user has a verified MFA factor and this session is still aal1.
+    #[error("AAL2 required")]
+    InsufficientAal,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -47,6 +50,8 @@ pub enum AblyCaller {
     Token {
         user_id: Uuid,
         session_id: Option<Uuid>,
+        /// The token's `aal` claim (services::mfa::require_assurance).
+        aal: crate::domain::mfa::Aal,
     },
     SessionCookie(Uuid),
 }
@@ -68,11 +73,12 @@ impl From<SessionError> for AblyTokenError {
 pub async fn ably_user(state: &AppState, caller: AblyCaller) -> Result<User, AblyTokenError> {
     let now = state.clock.now();
     let mut conn = state.db.acquire().await.context("connecting")?;
-    let user = match caller {
+    let (user, session_id, token_aal) = match caller {
         AblyCaller::Token {
             user_id,
             session_id,
-        } => {
+            aal,
+        } => (
             session_user(
                 &mut conn,
                 user_id,
@@ -80,12 +86,25 @@ pub async fn ably_user(state: &AppState, caller: AblyCaller) -> Result<User, Abl
                 now,
                 &state.settings.sessions,
             )
-            .await?
-        }
-        AblyCaller::SessionCookie(session_id) => {
-            user_of_session(&mut conn, session_id, now, &state.settings.sessions).await?
-        }
+            .await?,
+            session_id,
+            Some(aal),
+        ),
+        AblyCaller::SessionCookie(session_id) => (
+            user_of_session(&mut conn, session_id, now, &state.settings.sessions).await?,
+            Some(session_id),
+            None,
+        ),
     };
+    match super::mfa::require_assurance(state, &mut conn, user.id, session_id, token_aal).await {
+        Ok(()) => {}
+        Err(super::mfa::RequireAssuranceError::Insufficient(_)) => {
+            return Err(AblyTokenError::InsufficientAal);
+        }
+        Err(super::mfa::RequireAssuranceError::Unexpected(e)) => {
+            return Err(AblyTokenError::Unexpected(e));
+        }
+    }
     if !user.is_confirmed() {
         return Err(AblyTokenError::Unconfirmed);
     }

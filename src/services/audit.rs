@@ -29,6 +29,12 @@ pub enum Action {
     ConfirmationSent,
     /// An admin cleared a throttle (console).
     ThrottleCleared,
+    /// supabase/auth's MFA actions: a TOTP factor was enrolled (not yet verified), a challenge
+    /// created, a code accepted, a factor removed.
+    FactorInProgress,
+    ChallengeCreated,
+    VerificationAttempted,
+    FactorUnenrolled,
     /// A password login that ran its password check and was refused (chipflap's own:
     /// supabase/auth audits no failures).
     LoginFailed,
@@ -54,6 +60,10 @@ impl Action {
             Action::AblyRevocationFailed => "ably_revocation_failed",
             Action::ConfirmationSent => "user_confirmation_requested",
             Action::ThrottleCleared => "throttle_cleared",
+            Action::FactorInProgress => "factor_in_progress",
+            Action::ChallengeCreated => "challenge_created",
+            Action::VerificationAttempted => "verification_attempted",
+            Action::FactorUnenrolled => "factor_unenrolled",
             Action::LoginFailed => "login_failed",
         }
     }
@@ -68,11 +78,15 @@ impl Action {
             | Action::TokenRefreshed
             | Action::AblyTokenIssued
             | Action::AblyTokensRevoked
-            | Action::AblyRevocationFailed => "token",
+            | Action::AblyRevocationFailed
+            | Action::ChallengeCreated
+            | Action::VerificationAttempted => "token",
             Action::UserSignedUp
             | Action::InviteAccepted
             | Action::UserRecoveryRequested
-            | Action::ConfirmationSent => "account",
+            | Action::ConfirmationSent
+            | Action::FactorInProgress
+            | Action::FactorUnenrolled => "account",
             Action::UserInvited
             | Action::UserDeleted
             | Action::UserBanned

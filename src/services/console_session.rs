@@ -47,6 +47,20 @@ pub async fn login(
     password: &str,
     origin: &Origin,
 ) -> Result<(SecretToken, User), ConsoleLoginError> {
+    let user = authenticate(state, email, password, origin).await?;
+    let token = start(state, &user, origin).await?;
+    Ok((token, user))
+}
+
+/// The first step of `login`: the confirmed, unbanned admin whose password this is (refusals
+/// audited as `login`'s). The console asks admins with a verified MFA factor for a code before
+/// `start` (services::mfa).
+pub async fn authenticate(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    origin: &Origin,
+) -> Result<User, ConsoleLoginError> {
     let aud = &state.settings.jwt.aud;
     let Some(user) =
         super::credentials::check_password(state, aud, email, password, origin, "console").await?
@@ -64,6 +78,12 @@ pub async fn login(
         record_failed_login(state, origin, "console", email, Some(&user), failure).await?;
         return Err(ConsoleLoginError::InvalidCredentials);
     }
+    Ok(user)
+}
+
+/// The second step of `login`: a new console session for `user`; answers its cookie value.
+pub async fn start(state: &AppState, user: &User, origin: &Origin) -> anyhow::Result<SecretToken> {
+    let now = state.clock.now();
     let token = SecretToken::generate();
     let mut tx = crate::db::begin_write(&state.db)
         .await
@@ -73,7 +93,7 @@ pub async fn login(
         .context("storing the console session")?;
     audit::record(
         &mut *tx,
-        &Actor::user(&user),
+        &Actor::user(user),
         Action::Login,
         origin.with(json!({"provider": "console"})),
         now,
@@ -81,7 +101,7 @@ pub async fn login(
     .await
     .context("auditing the console login")?;
     tx.commit().await.context("committing the console login")?;
-    Ok((token, user))
+    Ok(token)
 }
 
 /// The admin behind a session cookie, or `None` when the session is unknown, expired, or its

@@ -44,10 +44,14 @@ pub enum Limit {
     ConsoleLogin,
     /// Mails per recipient address.
     MailSent,
+    /// TOTP code checks per user (API verify and the console's second step together).
+    MfaVerify,
+    /// MFA challenge and verify requests per client IP.
+    MfaChallengeAndVerify,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 9] = [
+    pub const ALL: [Limit; 11] = [
         Limit::Password,
         Limit::MailSent,
         Limit::Token,
@@ -57,6 +61,8 @@ impl Limit {
         Limit::Invite,
         Limit::EmailChange,
         Limit::ConsoleLogin,
+        Limit::MfaVerify,
+        Limit::MfaChallengeAndVerify,
     ];
 
     /// The key prefix in the `throttles` table.
@@ -71,6 +77,8 @@ impl Limit {
             Limit::EmailChange => "ip.email_change",
             Limit::ConsoleLogin => "ip.console_login",
             Limit::MailSent => "mail",
+            Limit::MfaVerify => "mfa_verify",
+            Limit::MfaChallengeAndVerify => "ip.mfa",
         }
     }
 
@@ -86,6 +94,8 @@ impl Limit {
             Limit::EmailChange => "Client IP changing an email",
             Limit::ConsoleLogin => "Client IP on the console login",
             Limit::MailSent => "Mails to an address",
+            Limit::MfaVerify => "MFA codes for an account",
+            Limit::MfaChallengeAndVerify => "Client IP on MFA challenge and verify",
         }
     }
 
@@ -98,6 +108,8 @@ impl Limit {
             Limit::Signup | Limit::Recover | Limit::Invite | Limit::EmailChange => limits.otp,
             Limit::ConsoleLogin => limits.console_login,
             Limit::MailSent => limits.email_sent,
+            Limit::MfaVerify => state.settings.mfa.verify_per_user,
+            Limit::MfaChallengeAndVerify => state.settings.mfa.challenge_and_verify,
         }
     }
 

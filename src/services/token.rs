@@ -15,6 +15,7 @@ use super::sessions::SessionError;
 use crate::auth::jwt::AccessClaims;
 use crate::db::{refresh_tokens, sessions, users};
 use crate::domain::metadata::Metadata;
+use crate::domain::mfa::Assurance;
 use crate::domain::one_time_token::SecretToken;
 use crate::domain::session::{EndReason, SessionRefusal, check_session};
 use crate::domain::timestamp::Timestamp;
@@ -68,10 +69,27 @@ pub async fn start_session(
     user: &User,
     now: Timestamp,
 ) -> anyhow::Result<TokenResponse> {
+    start_session_by(state, conn, user, "password", now).await
+}
+
+/// `start_session` for a first factor other than a password (`method` is the `amr` entry:
+/// supabase/auth's `email/signup`, `invite`, `recovery`, `email_change`).
+pub async fn start_session_by(
+    state: &AppState,
+    conn: &mut SqliteConnection,
+    user: &User,
+    method: &str,
+    now: Timestamp,
+) -> anyhow::Result<TokenResponse> {
     let session_id = Uuid::new_v4();
     sessions::insert_session(&mut *conn, session_id, user.id, now)
         .await
         .context("storing the session")?;
+    if method != "password" {
+        crate::db::factors::set_sign_in_method(&mut *conn, session_id, method)
+            .await
+            .context("recording how the session started")?;
+    }
     let refresh = SecretToken::generate();
     refresh_tokens::insert_refresh_token(
         &mut *conn,
@@ -83,22 +101,31 @@ pub async fn start_session(
     )
     .await
     .context("storing a refresh token")?;
-    token_response(state, user, session_id, &refresh, now)
+    let assurance = Assurance::first_factor(method, now);
+    token_response(state, user, session_id, &assurance, &refresh, now)
 }
 
 /// Mints the access token for a session. The `session_id` claim makes it distinct from every
 /// other session's token, so minting needs no look-up and cannot fail for a busy user.
-fn token_response(
+/// `assurance` is what the session has proved (its `aal` and `amr` claims).
+pub(crate) fn token_response(
     state: &AppState,
     user: &User,
     session_id: Uuid,
+    assurance: &Assurance,
     refresh: &SecretToken,
     now: Timestamp,
 ) -> anyhow::Result<TokenResponse> {
     let lifetime = state.settings.jwt.exp;
     let exp = now.plus(lifetime).unix();
-    let access_token = mint_access_token(state, user, session_id, exp, Slimming::Full)?;
-    let cookie_token = cookie_access_token(state, user, session_id, exp, &access_token)?;
+    let minted = Minted {
+        user,
+        session_id,
+        assurance,
+        exp,
+    };
+    let access_token = mint_access_token(state, &minted, Slimming::Full)?;
+    let cookie_token = cookie_access_token(state, &minted, &access_token)?;
     Ok(TokenResponse {
         access_token,
         token_type: "bearer",
@@ -132,9 +159,7 @@ enum Slimming {
 /// a real access token that the API accepts like the full one).
 fn cookie_access_token(
     state: &AppState,
-    user: &User,
-    session_id: Uuid,
-    exp: i64,
+    minted: &Minted<'_>,
     full: &str,
 ) -> anyhow::Result<String> {
     if full.len() <= NF_JWT_MAX_VALUE {
@@ -146,7 +171,7 @@ fn cookie_access_token(
         Slimming::RolesOnly,
         Slimming::Bare,
     ] {
-        token = mint_access_token(state, user, session_id, exp, slimming)?;
+        token = mint_access_token(state, minted, slimming)?;
         if token.len() <= NF_JWT_MAX_VALUE {
             break;
         }
@@ -154,13 +179,21 @@ fn cookie_access_token(
     Ok(token)
 }
 
+/// What every access token of one response shares.
+struct Minted<'a> {
+    user: &'a User,
+    session_id: Uuid,
+    assurance: &'a Assurance,
+    exp: i64,
+}
+
 fn mint_access_token(
     state: &AppState,
-    user: &User,
-    session_id: Uuid,
-    exp: i64,
+    minted: &Minted<'_>,
     slimming: Slimming,
 ) -> anyhow::Result<String> {
+    let user = minted.user;
+    let amr = minted.assurance.amr();
     let empty = Metadata::new();
     let roles_only: Metadata = user
         .app_metadata
@@ -176,12 +209,14 @@ fn mint_access_token(
     };
     let claims = AccessClaims {
         aud: &user.aud,
-        exp,
+        exp: minted.exp,
         sub: user.id.to_string(),
         email: &user.email,
         app_metadata,
         user_metadata,
-        session_id,
+        session_id: minted.session_id,
+        aal: minted.assurance.aal.as_str(),
+        amr: &amr,
     };
     state.jwt.issue(&claims).context("signing an access token")
 }
@@ -324,6 +359,10 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
     let Some(user) = user else {
         return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN));
     };
+    let assurance = crate::db::factors::session_assurance(&mut *tx, record.session_id)
+        .await
+        .context("loading the session's assurance")?
+        .unwrap_or_else(|| Assurance::first_factor("password", record.created_at));
 
     let successor = state.rotation.successor_of(&presented);
     let rotated_now = record.rotated_at.is_none()
@@ -353,7 +392,8 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         )
         .await
         .context("auditing the refresh")?;
-        let response = token_response(state, &user, record.session_id, &successor, now)?;
+        let response =
+            token_response(state, &user, record.session_id, &assurance, &successor, now)?;
         tx.commit().await.context("committing the refresh")?;
         return Ok(response);
     }
@@ -373,7 +413,14 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
     };
     if let Some(head) = head {
         // Nothing was written: the same session's head, with a fresh access token.
-        return Ok(token_response(state, &user, record.session_id, &head, now)?);
+        return Ok(token_response(
+            state,
+            &user,
+            record.session_id,
+            &assurance,
+            &head,
+            now,
+        )?);
     }
     sessions::end_session(
         &mut tx,

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::Actor;
 use super::audit::{self, Action, Origin};
-use super::token::{TokenResponse, start_session};
+use super::token::{TokenResponse, start_session_by};
 use crate::db::{one_time_tokens, users};
 use crate::domain::ValidationError;
 use crate::domain::one_time_token::{SecretToken, TokenPurpose};
@@ -106,7 +106,14 @@ pub async fn verify(
     users::update_user(&mut *tx, &user)
         .await
         .context("confirming the user")?;
-    let response = start_session(state, &mut tx, &user, now).await?;
+    // The `amr` method, in supabase/auth's names.
+    let method = match consumed.purpose {
+        TokenPurpose::Confirmation => "email/signup",
+        TokenPurpose::Invite => "invite",
+        TokenPurpose::Recovery => "recovery",
+        TokenPurpose::EmailChange => "email_change",
+    };
+    let response = start_session_by(state, &mut tx, &user, method, now).await?;
     audit::record(
         &mut *tx,
         &Actor::user(&user),

@@ -275,6 +275,8 @@ async fn banned_unconfirmed_and_deleted_users_get_403() {
             app_metadata: &user.app_metadata,
             user_metadata: &user.user_metadata,
             session_id,
+            aal: "aal1",
+            amr: &[],
         })
         .unwrap();
     assert_eq!(

@@ -7,6 +7,7 @@
 )]
 
 mod a_login_always_starts_a_fresh_session;
+mod a_lost_authenticator_is_reset_by_an_admin;
 mod ably;
 mod addresses_are_deliverable;
 mod admin_users;
@@ -18,6 +19,7 @@ mod cli_passwords_never_come_from_arguments;
 mod common_passwords_are_refused;
 mod console;
 mod console_cookies_are_host_prefixed_on_https;
+mod console_login_asks_for_the_second_factor;
 mod credentials_never_come_from_the_url;
 mod email_change_does_not_enumerate;
 mod every_answer_carries_security_headers;
@@ -35,6 +37,7 @@ mod one_account_per_mailbox;
 mod production_mail_is_encrypted;
 mod recover;
 mod roles_are_string_lists;
+mod second_factor_is_required_where_access_matters;
 mod seed_page_keeps_ably_while_session_lives;
 mod sessions_end_by_age_and_on_demand;
 mod sessions_end_everywhere;
@@ -45,6 +48,7 @@ mod throttles;
 mod token;
 mod token_minting_never_fails;
 mod tokens_are_valid_only_when_and_where_they_say;
+mod totp_codes_are_single_use_and_throttled;
 mod unsent_mail_can_be_retried;
 mod user;
 mod users_see_and_end_their_sessions;

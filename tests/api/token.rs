@@ -45,9 +45,12 @@ async fn password_grant_answers_gotrue_token_response_and_claims() {
             "email",
             "app_metadata",
             "user_metadata",
-            "session_id"
+            "session_id",
+            "aal",
+            "amr"
         ],
-        "GoTrue's claims in GoTrue's order, no aud when empty, no iat/role; then the session"
+        "GoTrue's claims in GoTrue's order, no aud when empty, no iat/role; then the session \
+         and supabase/auth's MFA claims"
     );
     assert!(uuid::Uuid::parse_str(c["session_id"].as_str().unwrap()).is_ok());
     assert_eq!(c["exp"], crate::helpers::START + 1 + 3600);

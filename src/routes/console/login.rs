@@ -13,11 +13,12 @@ use crate::auth::extractors::{
 use crate::domain::one_time_token::SecretToken;
 use crate::routes::errors::PageError;
 use crate::services::console_session::{self, ABSOLUTE_TIMEOUT, ConsoleLoginError};
+use crate::services::mfa;
 use crate::services::throttle::{self, Limit};
 use crate::state::AppState;
 
 /// Before there is a session, the login form's CSRF token is a double-submit cookie.
-const LOGIN_CSRF_COOKIE: &str = "chipflap_login_csrf";
+pub(super) const LOGIN_CSRF_COOKIE: &str = "chipflap_login_csrf";
 
 #[derive(Template)]
 #[template(path = "console/login.html")]
@@ -87,17 +88,33 @@ pub async fn login(
     let ip = client_ip(&request, &state.settings);
     throttle::check(&state, Limit::ConsoleLogin, &ip).await?;
     let origin = request_origin(&request, &state.settings);
-    match console_session::login(&state, &form.email, &form.password, &origin).await {
-        Ok((token, _)) => {
-            // A console session presented with the login ends here: a login always gets a
-            // fresh session, so a planted or stale cookie is never carried into it (ASVS V7.2.4).
-            let (cookie_name, _) = console_cookie(&state.settings, CONSOLE_COOKIE, "/console");
-            if let Some(previous) = request.cookie(&cookie_name) {
-                let previous = SecretToken::presented(previous.value());
-                console_session::logout(&state, &previous)
-                    .await
-                    .map_err(PageError::internal)?;
-            }
+    match console_session::authenticate(&state, &form.email, &form.password, &origin).await {
+        Ok(admin)
+            if mfa::has_verified_factor(&state, admin.id)
+                .await
+                .map_err(PageError::internal)? =>
+        {
+            // The password was right; the session starts only with a code (README "Multi-factor
+            // authentication").
+            let pending = mfa::console_first_step(&state, &admin)
+                .await
+                .map_err(PageError::internal)?;
+            let mut response = redirect(super::mfa::SECOND_STEP_PATH);
+            response
+                .add_cookie(&strict_cookie(
+                    &state,
+                    super::mfa::PENDING_COOKIE,
+                    pending.expose(),
+                    "/console/login",
+                ))
+                .map_err(PageError::internal)?;
+            Ok(response)
+        }
+        Ok(admin) => {
+            end_presented_session(&state, &request).await?;
+            let token = console_session::start(&state, &admin, &origin)
+                .await
+                .map_err(PageError::internal)?;
             let mut response = redirect("/console/users");
             response
                 .add_cookie(&strict_cookie(
@@ -117,6 +134,22 @@ pub async fn login(
         Err(ConsoleLoginError::RateLimited(wait)) => Err(PageError::TooManyRequests(wait)),
         Err(ConsoleLoginError::Unexpected(e)) => Err(PageError::internal(e)),
     }
+}
+
+/// Ends the console session whose cookie came with a login, before the new one starts: a login
+/// always gets a fresh session, so a planted or stale cookie is never carried into it (session
+/// fixation, ASVS 5.0 V7.2.4).
+pub(super) async fn end_presented_session(
+    state: &AppState,
+    request: &HttpRequest,
+) -> Result<(), PageError> {
+    let (cookie_name, _) = console_cookie(&state.settings, CONSOLE_COOKIE, "/console");
+    if let Some(previous) = request.cookie(&cookie_name) {
+        console_session::logout(state, &SecretToken::presented(previous.value()))
+            .await
+            .map_err(PageError::internal)?;
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -143,7 +176,7 @@ pub async fn logout(
 
 /// HttpOnly, SameSite=Strict, scoped to the console; `Secure` and `__Host-` prefixed behind
 /// https (DESIGN §7, `console_cookie`).
-fn strict_cookie(
+pub(super) fn strict_cookie(
     state: &AppState,
     name: &'static str,
     value: &str,

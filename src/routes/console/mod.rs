@@ -4,6 +4,7 @@
 mod audit;
 mod invite;
 mod login;
+mod mfa;
 mod sessions;
 mod throttles;
 mod users;
@@ -33,7 +34,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/static/console.css", web::get().to(stylesheet))
             .route("/login", web::get().to(login::login_form))
             .route("/login", web::post().to(login::login))
+            .route("/login/mfa", web::get().to(mfa::second_step_form))
+            .route("/login/mfa", web::post().to(mfa::second_step))
             .route("/logout", web::post().to(login::logout))
+            .route("/mfa", web::get().to(mfa::show))
+            .route("/mfa/enroll", web::post().to(mfa::enroll))
+            .route("/mfa/confirm", web::post().to(mfa::confirm))
+            .route("/mfa/{id}/delete", web::post().to(mfa::remove))
             .route("/users", web::get().to(users::list))
             .route("/users/{id}", web::get().to(users::detail))
             .route("/users/{id}/ban", web::post().to(users::ban))
@@ -52,6 +59,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/users/{id}/end-sessions",
                 web::post().to(users::end_sessions),
             )
+            .route("/users/{id}/reset-mfa", web::post().to(mfa::reset_user))
             .route("/users/{id}/delete", web::get().to(users::delete_form))
             .route("/users/{id}/delete", web::post().to(users::delete))
             .route("/invite", web::get().to(invite::invite_form))

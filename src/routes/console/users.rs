@@ -180,6 +180,8 @@ struct UserDetailPage {
     ably: Option<AblyStatus>,
     sessions: Vec<SessionRow>,
     audit: Vec<AuditRow>,
+    /// Verified TOTP factors (README "Multi-factor authentication").
+    mfa_factors: usize,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +227,10 @@ fn notice_for(done: &str) -> Option<Notice> {
         "recovery-sent" => ("ok", "A password recovery link is on its way."),
         "roles" => ("ok", "Roles saved."),
         "sessions-ended" => ("ok", "Every session of this user has ended."),
+        "mfa-reset" => (
+            "ok",
+            "Two-step login removed: the user logs in with the password and can set it up again.",
+        ),
         "mail-failed" => (
             "error",
             "The mail could not be sent; nothing was changed. The server log has the details.",
@@ -322,10 +328,16 @@ pub async fn detail(
             })
             .collect(),
         audit: audit_rows(&details.recent_activity),
+        mfa_factors: crate::services::mfa::list_factors(&state, id)
+            .await
+            .map_err(PageError::internal)?
+            .iter()
+            .filter(|f| f.is_verified())
+            .count(),
     })
 }
 
-fn back(id: Uuid, done: &str) -> HttpResponse {
+pub(super) fn back(id: Uuid, done: &str) -> HttpResponse {
     redirect(&format!("/console/users/{id}?done={done}"))
 }
 

@@ -1,3 +1,4 @@
 pub mod ably_standin;
+pub mod mfa;
 pub mod sessions;
 pub mod smtp_sink;
