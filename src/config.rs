@@ -601,7 +601,8 @@ impl Settings {
                 Duration::from_secs(24 * 3600),
             )?,
             recovery_max_age: env
-                .duration("GOTRUE_MAILER_RECOVERY_MAX_AGE", Duration::from_secs(3600))?,
+                // ASVS 5.0 V6.5.5: a mailed link that logs the user in lives at most 10 minutes.
+                .duration("GOTRUE_MAILER_RECOVERY_MAX_AGE", Duration::from_secs(600))?,
             invite_max_age: env.duration(
                 "GOTRUE_MAILER_INVITE_MAX_AGE",
                 Duration::from_secs(168 * 3600),
@@ -1149,7 +1150,7 @@ mod tests {
         );
         assert_eq!(s.jwt.exp, Duration::from_secs(3600));
         assert_eq!(s.mailer.max_frequency, Duration::from_secs(900));
-        assert_eq!(s.mailer.recovery_max_age, Duration::from_secs(3600));
+        assert_eq!(s.mailer.recovery_max_age, Duration::from_secs(600));
         assert_eq!(s.mailer.mail_dir, dir.path().join("outbox"));
         assert_eq!(s.signup.password_min_length, 8);
         assert!(s.mailer.smtp.is_none());

@@ -34,6 +34,7 @@ mod mail_smtp;
 mod nf_jwt_fits_in_a_cookie;
 mod no_secret_reaches_the_logs;
 mod one_account_per_mailbox;
+mod passwords_are_verified_exactly;
 mod production_mail_is_encrypted;
 mod recover;
 mod roles_are_string_lists;
