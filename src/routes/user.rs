@@ -38,6 +38,8 @@ struct UpdateParams {
     data: Option<serde_json::Value>,
     #[serde(default)]
     app_metadata: Option<serde_json::Value>,
+    #[serde(default)]
+    current_password: Option<String>,
 }
 
 pub async fn update_user(
@@ -71,6 +73,7 @@ pub async fn update_user(
         email_change_token: params.email_change_token,
         data: object(params.data, "data")?,
         app_metadata: object(params.app_metadata, "app_metadata")?,
+        current_password: params.current_password,
     };
     let user = run_update(&state, id, bearer.session_id, update).await?;
     Ok(HttpResponse::Ok().json(UserJson::from(&user)))

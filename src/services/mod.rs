@@ -9,6 +9,7 @@ pub mod console_session;
 pub mod credentials;
 pub mod invite;
 pub mod mail_links;
+pub mod notifications;
 pub mod recover;
 pub mod sessions;
 pub mod signup;
