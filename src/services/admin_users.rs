@@ -272,7 +272,16 @@ pub async fn update_user(
         user.role = role.trim().to_owned();
     }
     if changes.confirm && user.confirmed_at.is_none() {
+        // The admin vouches for the account as it stands: its password stays, and the
+        // signups' pending confirmation links (each bound to a password) die.
         user.confirmed_at = Some(now);
+        crate::db::one_time_tokens::delete_user_tokens(
+            &mut *tx,
+            id,
+            crate::domain::one_time_token::TokenPurpose::Confirmation,
+        )
+        .await
+        .context("dropping the confirmation links")?;
     }
     let password_changed = hash.is_some();
     if let Some(hash) = hash {

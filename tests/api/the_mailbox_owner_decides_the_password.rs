@@ -266,3 +266,31 @@ async fn confirming_ends_every_other_session_of_the_account() {
         200
     );
 }
+
+#[tokio::test]
+async fn an_admin_confirmation_kills_the_pending_links() {
+    let app = spawn_app().await;
+    app.post_signup("lee@example.org", PASSWORD).await;
+    let link = app
+        .token_in_last_email("lee@example.org", "confirmation")
+        .await;
+    let user = chipflap::services::admin_users::find_by_email(&app.state, "lee@example.org")
+        .await
+        .unwrap();
+    let r = app
+        .put_json(
+            &format!("/admin/users/{}", user.id),
+            crate::helpers::OPERATOR_TOKEN,
+            &json!({"confirm": true}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.post_verify("signup", &link, None).await.status(), 404);
+    // The admin vouched for the account as it stood (README): its password stays.
+    assert_eq!(
+        app.post_token_password("lee@example.org", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+}
