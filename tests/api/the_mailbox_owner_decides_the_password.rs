@@ -294,3 +294,78 @@ async fn an_admin_confirmation_kills_the_pending_links() {
         200
     );
 }
+
+#[tokio::test]
+async fn links_mailed_before_the_upgrade_apply_the_password_the_account_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = crate::helpers::test_settings(dir.path());
+    let pool = chipflap::db::connect_pool(&settings.database)
+        .await
+        .unwrap();
+    // The migrations before this rule's, applied from files as an older build would have.
+    let old_dir = dir.path().join("old-migrations");
+    std::fs::create_dir_all(&old_dir).unwrap();
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for entry in std::fs::read_dir(all).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".sql") && name.as_str() < "20261130000013" {
+            std::fs::copy(&path, old_dir.join(&name)).unwrap();
+        }
+    }
+    sqlx::migrate::Migrator::new(old_dir.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    let hasher = chipflap::auth::password_hasher::PasswordHasher::new(&settings.hashing).unwrap();
+    let password = chipflap::domain::password::Password::for_login(PASSWORD).unwrap();
+    let hash = hasher.hash(&password).await.unwrap();
+    let id = "00000000-0000-4000-8000-0000000000aa";
+    let at = crate::helpers::START;
+    sqlx::query(
+        "insert into users (id, aud, email, email_key, password_hash, created_at, updated_at)
+         values (?, '', 'old@example.org', ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(chipflap::domain::email_address::mailbox_key(
+        "old@example.org",
+    ))
+    .bind(hash.as_str())
+    .bind(at)
+    .bind(at)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let link = chipflap::domain::one_time_token::SecretToken::presented("mailed-before-upgrade");
+    sqlx::query(
+        "insert into one_time_tokens (digest, user_id, purpose, created_at, expires_at)
+         values (?, ?, 'confirmation', ?, ?)",
+    )
+    .bind(link.digest().as_bytes())
+    .bind(id)
+    .bind(at)
+    .bind(at + 3600)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let app = crate::helpers::spawn_in(
+        dir,
+        settings,
+        chipflap::mail::Mailer::memory(crate::helpers::test_from()),
+    )
+    .await;
+    let r = app
+        .post_verify("signup", "mailed-before-upgrade", None)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        app.post_token_password("old@example.org", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+}
