@@ -40,8 +40,10 @@ pub struct SignupRequest<'a> {
 }
 
 /// Answers the user object of the new account. For an address that already has an account the
-/// answer looks the same (a made-up unsaved user) and the owner gets a mail instead: nothing
-/// stored is changed (DESIGN §4.4, §4.5).
+/// answer looks the same (a made-up unsaved user) and the owner gets a mail instead: the account
+/// itself is not changed (DESIGN §4.4, §4.5). While it is unconfirmed, that mail carries a new
+/// confirmation link bound to this signup's password (README "The mailbox owner decides the
+/// password").
 #[tracing::instrument(skip_all)]
 pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User, SignupError> {
     let settings = &state.settings;
@@ -94,9 +96,6 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
         tx.rollback().await.context("rolling back")?;
         return existing_account(state, candidate, now).await;
     }
-    // The first signup's password is also the account's, so logging in with it before the
-    // confirmation says "Email not confirmed" (gotrue-js); confirming replaces it with the
-    // password bound to the link that was clicked.
     audit::record(
         &mut *tx,
         &Actor::user(&candidate),
@@ -110,6 +109,9 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
         tx.commit().await.context("committing the signup")?;
         return Ok(candidate);
     }
+    // The first signup's password is also the account's, so logging in with it before the
+    // confirmation says "Email not confirmed" (gotrue-js); confirming replaces it with the
+    // password bound to the link that was clicked.
     let mut user = candidate;
     let token = SecretToken::generate();
     one_time_tokens::add_confirmation_token(
@@ -167,9 +169,11 @@ enum OwnerLink {
     Invite(SecretToken),
 }
 
-/// The address has an account: mail its owner (a new confirmation or invite link while the
-/// account is not set up, else a "you already have an account" note), throttled, and answer with
-/// the unsaved candidate. Nothing else about the account changes (DESIGN §4.5).
+/// The address has an account: mail its owner and answer with the unsaved candidate. An
+/// unconfirmed account gets a new confirmation link bound to `candidate`'s password, limited
+/// only by the per-address mail limit; an invited one its invite again and a confirmed one a
+/// "you already have an account" note, both also at most once per `GOTRUE_SMTP_MAX_FREQUENCY`.
+/// Nothing else about the account changes (DESIGN §4.5).
 async fn existing_account(
     state: &AppState,
     candidate: User,
