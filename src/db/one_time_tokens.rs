@@ -78,6 +78,23 @@ pub async fn mark_token_mailed(
     Ok(())
 }
 
+/// How many links of `purpose` the user has (used or not).
+pub async fn count_user_tokens(
+    executor: impl SqliteExecutor<'_>,
+    user_id: Uuid,
+    purpose: TokenPurpose,
+) -> sqlx::Result<i64> {
+    let user_id = user_id.to_string();
+    let purpose = purpose.as_str();
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!: i64" from one_time_tokens where user_id = ? and purpose = ?"#,
+        user_id,
+        purpose
+    )
+    .fetch_one(executor)
+    .await
+}
+
 /// Forgets one link (its mail could not be sent).
 pub async fn delete_token(
     executor: impl SqliteExecutor<'_>,

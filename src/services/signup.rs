@@ -133,7 +133,7 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
 
     if !super::throttle::mail_allowed(state, &user.email).await? {
         // Over the address's mail limit: undo, as for a failed mail, but answer as usual.
-        users::delete_user(&state.db, user.id)
+        undo_signup(state, user.id, &token)
             .await
             .context("undoing a signup whose mail is over the limit")?;
         return Ok(user);
@@ -146,7 +146,7 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
     };
     if let Err(e) = state.mailer.send(&user.email, &mail).await {
         // Undo the whole signup, so retrying it starts afresh with the password typed then.
-        users::delete_user(&state.db, user.id)
+        undo_signup(state, user.id, &token)
             .await
             .context("undoing a signup whose mail failed")?;
         return Err(SignupError::Mail(e));
@@ -155,6 +155,18 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
         .await
         .context("recording a sent mail")?;
     Ok(user)
+}
+
+/// Undoes a new account whose confirmation mail did not go out: forgets its link, and the
+/// account too unless a later signup of the same address (racing this one) has added a link of
+/// its own meanwhile; that one's mail stands, so the account must stay for it.
+async fn undo_signup(state: &AppState, id: uuid::Uuid, token: &SecretToken) -> sqlx::Result<()> {
+    let mut tx = crate::db::begin_write(&state.db).await?;
+    one_time_tokens::delete_token(&mut *tx, &token.digest()).await?;
+    if one_time_tokens::count_user_tokens(&mut *tx, id, TokenPurpose::Confirmation).await? == 0 {
+        users::delete_user(&mut *tx, id).await?;
+    }
+    tx.commit().await
 }
 
 /// How many confirmation links of one unconfirmed address may be live at once (one per
@@ -193,9 +205,10 @@ async fn existing_account(
         .await
         .context("loading the existing account")?
     else {
-        return Err(SignupError::Unexpected(anyhow::anyhow!(
-            "account vanished during signup"
-        )));
+        // The first signup was undone meanwhile (its mail failed or was over the address's
+        // limit, which this one would be too): answer as usual, nothing stored.
+        tracing::info!("a signup raced an undone signup of the same address");
+        return Ok(response);
     };
     let invited = owner.invited_at.is_some() && owner.password_hash.is_none();
     let awaits_confirmation = !owner.is_confirmed() && !invited;

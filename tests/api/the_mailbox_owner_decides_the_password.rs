@@ -369,3 +369,29 @@ async fn links_mailed_before_the_upgrade_apply_the_password_the_account_had() {
         200
     );
 }
+
+#[tokio::test]
+async fn concurrent_signups_of_one_address_all_answer_alike_and_a_mailed_link_confirms() {
+    let app = spawn_app().await;
+    let app = &app;
+    let signups = (0..12).map(|i| async move {
+        app.post_signup("race@example.org", &format!("{PASSWORD} {i}"))
+            .await
+            .status()
+    });
+    let statuses = futures_util::future::join_all(signups).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(app.count("users").await, 1);
+    let mails = app.sent_emails().await;
+    assert!(!mails.is_empty());
+    // Every mail that went out is still backed by the account; the newest live link confirms.
+    let mut confirmed = false;
+    for mail in mails.iter().rev() {
+        let link = link_token(&mail.text, "confirmation");
+        if app.post_verify("signup", &link, None).await.status() == 200 {
+            confirmed = true;
+            break;
+        }
+    }
+    assert!(confirmed, "no mailed link confirmed the account");
+}
