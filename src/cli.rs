@@ -47,8 +47,16 @@ enum UsersCommand {
     Add {
         #[arg(long)]
         email: String,
-        /// Without one the user cannot log in until they set one through a recovery link.
+        /// Read the password from standard input, up to the first newline (like `docker login
+        /// --password-stdin`). Without a password the user cannot log in until they set one
+        /// through a recovery link.
+        #[arg(long, conflicts_with = "password_prompt")]
+        password_stdin: bool,
+        /// Ask for the password on the terminal, twice, without echo.
         #[arg(long)]
+        password_prompt: bool,
+        /// Refused: a password in the arguments shows in the process list.
+        #[arg(long, hide = true)]
         password: Option<String>,
         /// Make the user an admin of the API and the console (role = GOTRUE_JWT_ADMIN_GROUP_NAME).
         #[arg(long)]
@@ -134,10 +142,24 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
     match command {
         UsersCommand::Add {
             email,
+            password_stdin,
+            password_prompt,
             password,
             admin,
             confirmed,
         } => {
+            if password.is_some() {
+                anyhow::bail!(
+                    "--password would show the password in the process list; use --password-stdin or --password-prompt"
+                );
+            }
+            let password = if password_stdin {
+                Some(password_from_stdin().await?)
+            } else if password_prompt {
+                Some(password_from_terminal().await?)
+            } else {
+                None
+            };
             let new = NewUser {
                 aud: state.settings.jwt.aud.clone(),
                 email,
@@ -173,6 +195,46 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
             write_line(&format!("unbanned {}", user.email))
         }
     }
+}
+
+/// The most `--password-stdin` reads, in bytes: well above the 1024-byte password limit, so a
+/// long password gets the domain's clear error rather than a silent cut.
+const STDIN_PASSWORD_MAX_BYTES: u64 = 4096;
+
+/// The first line of standard input, without its line ending.
+async fn password_from_stdin() -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(|| {
+        use std::io::Read;
+        let mut input = String::new();
+        std::io::stdin()
+            .take(STDIN_PASSWORD_MAX_BYTES)
+            .read_to_string(&mut input)
+            .context("reading the password from standard input")?;
+        let line = input.split('\n').next().unwrap_or("");
+        let password = line.strip_suffix('\r').unwrap_or(line);
+        anyhow::ensure!(
+            !password.is_empty(),
+            "--password-stdin: standard input holds no password"
+        );
+        Ok(password.to_owned())
+    })
+    .await
+    .context("reading standard input")?
+}
+
+/// Asks twice on the terminal, without echo (`rpassword` reads the controlling terminal).
+async fn password_from_terminal() -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(|| {
+        let first =
+            rpassword::prompt_password("Password: ").context("reading the password prompt")?;
+        let again = rpassword::prompt_password("Password again: ")
+            .context("reading the password prompt")?;
+        anyhow::ensure!(first == again, "the two passwords differ");
+        anyhow::ensure!(!first.is_empty(), "the password is empty");
+        Ok(first)
+    })
+    .await
+    .context("reading the terminal")?
 }
 
 fn display_host(host: &str) -> &str {

@@ -13,6 +13,7 @@ use crate::domain::one_time_token::SecretToken;
 use crate::domain::session::SessionRefusal;
 use crate::routes::errors::{HttpError, PageError};
 use crate::services::Actor;
+use crate::services::audit::Origin;
 use crate::services::sessions::{SessionError, session_user};
 use crate::state::AppState;
 
@@ -52,6 +53,16 @@ pub fn client_ip(request: &HttpRequest, settings: &crate::config::Settings) -> S
     request
         .peer_addr()
         .map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string())
+}
+
+/// The request's origin for audit entries and log lines: `client_ip` and the `User-Agent`.
+pub fn request_origin(request: &HttpRequest, settings: &crate::config::Settings) -> Origin {
+    let user_agent = request
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    Origin::new(client_ip(request, settings), user_agent)
 }
 
 /// The audience a request speaks for: `X-JWT-AUD`, else the token's `aud`, else `GOTRUE_JWT_AUD`.
@@ -187,8 +198,24 @@ impl FromRequest for AdminUser {
     }
 }
 
-/// The console session cookie's name.
+/// The console session cookie's name on a plain-http site (see `console_cookie`).
 pub const CONSOLE_COOKIE: &str = "chipflap_console";
+
+/// The name and path a console cookie called `name`, scoped to `path`, takes on this site. On
+/// an https site it is `__Host-<name>` with `Path=/` (RFC 6265bis §4.1.3.2: the browser keeps
+/// it only when Secure, host-only and `Path=/`, so no sibling subdomain or plain-http page can
+/// set or shadow it); on plain http (local development) the name and path stay as they are.
+pub fn console_cookie(
+    settings: &crate::config::Settings,
+    name: &'static str,
+    path: &'static str,
+) -> (String, &'static str) {
+    if settings.secure_cookies() {
+        (format!("__Host-{name}"), "/")
+    } else {
+        (name.to_owned(), path)
+    }
+}
 
 /// A logged-in console admin (DESIGN §7): a server-side session from an HttpOnly,
 /// SameSite=Strict cookie. Without one, pages redirect to the login page.
@@ -218,7 +245,7 @@ async fn console_session(request: HttpRequest) -> Result<ConsoleSession, PageErr
         .cloned()
         .ok_or_else(|| PageError::internal(anyhow::anyhow!("AppState is not registered")))?;
     let token = request
-        .cookie(CONSOLE_COOKIE)
+        .cookie(&console_cookie(&state.settings, CONSOLE_COOKIE, "/console").0)
         .map(|c| SecretToken::presented(c.value()))
         .ok_or(PageError::LoginRequired)?;
     let admin = crate::services::console_session::session_admin(&state, &token)

@@ -86,6 +86,18 @@ impl PasswordHasher {
         password: &Password,
         hash: Option<&PasswordHash>,
     ) -> Result<bool, HashError> {
+        Ok(self.verify_and_upgrade(password, hash).await?.matched)
+    }
+
+    /// Like `verify`, and when the password matches a hash made with a lower cost than the
+    /// configured one (or another argon2 variant), also hashes it again with the configured
+    /// cost, in the same blocking task, so the caller can store the stronger hash (ASVS 5.0
+    /// V11.4.2). A wrong password never costs a second run.
+    pub async fn verify_and_upgrade(
+        &self,
+        password: &Password,
+        hash: Option<&PasswordHash>,
+    ) -> Result<Verification, HashError> {
         let _permit = self
             .permits
             .acquire()
@@ -95,19 +107,49 @@ impl PasswordHasher {
         let known = hash.is_some();
         let phc = hash.unwrap_or(&self.dummy).as_str().to_owned();
         let secret = password.expose().to_owned();
+        let params = self.params.clone();
+        let evaluations = Arc::clone(&self.evaluations);
         let span = tracing::Span::current();
-        let matched = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
-                PhcHash::new(&phc).is_ok_and(|parsed| {
-                    Argon2::default()
+                let Ok(parsed) = PhcHash::new(&phc) else {
+                    return Ok(Verification::default());
+                };
+                let matched = known
+                    && Argon2::default()
                         .verify_password(secret.as_bytes(), &parsed)
-                        .is_ok()
-                })
+                        .is_ok();
+                let upgraded = if matched && below(&parsed, &params) {
+                    evaluations.fetch_add(1, Ordering::SeqCst);
+                    Some(hash_now(&params, &secret)?)
+                } else {
+                    None
+                };
+                Ok(Verification { matched, upgraded })
             })
         })
-        .await?;
-        Ok(known && matched)
+        .await?
     }
+}
+
+/// What checking a password found.
+#[derive(Debug, Default)]
+pub struct Verification {
+    pub matched: bool,
+    /// The same password hashed with the configured cost, when the stored hash was weaker.
+    pub upgraded: Option<PasswordHash>,
+}
+
+/// True when `hash` is not argon2id v1.3 or any of its costs is below `params`.
+fn below(hash: &PhcHash, params: &Params) -> bool {
+    let Ok(stored) = Params::try_from(hash) else {
+        return true;
+    };
+    hash.algorithm.as_str() != Algorithm::Argon2id.as_str()
+        || hash.version != Some(u32::from(Version::V0x13))
+        || stored.m_cost() < params.m_cost()
+        || stored.t_cost() < params.t_cost()
+        || stored.p_cost() < params.p_cost()
 }
 
 fn hash_now(params: &Params, secret: &str) -> Result<PasswordHash, HashError> {
@@ -142,6 +184,63 @@ mod tests {
         let wrong = Password::for_login("wrong horse").unwrap();
         assert!(!h.verify(&wrong, Some(&hash)).await.unwrap());
         assert_eq!(h.evaluations(), 3, "one hash and two verifications");
+    }
+
+    #[tokio::test]
+    async fn a_match_against_a_weaker_or_other_variant_hash_is_upgraded_once() {
+        let h = hasher();
+        let pw = Password::for_login("correct horse").unwrap();
+        let other_variant = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(8, 1, 1, None).unwrap(),
+        );
+        let argon2i = PasswordHash::from_phc(
+            other_variant
+                .hash_password(pw.expose().as_bytes())
+                .unwrap()
+                .to_string(),
+        );
+        let cheaper = PasswordHasher::new(&PasswordHashingSettings {
+            memory_kib: 8,
+            iterations: 1,
+            parallelism: 1,
+            concurrency: 1,
+        })
+        .unwrap();
+        let stronger = PasswordHasher::new(&PasswordHashingSettings {
+            memory_kib: 16,
+            iterations: 2,
+            parallelism: 1,
+            concurrency: 1,
+        })
+        .unwrap();
+        let weak = cheaper.hash(&pw).await.unwrap();
+
+        let v = h.verify_and_upgrade(&pw, Some(&argon2i)).await.unwrap();
+        assert!(v.matched);
+        let upgraded = v.upgraded.unwrap();
+        assert!(upgraded.as_str().starts_with("$argon2id$v=19$m=8,t=1,p=1$"));
+        assert!(h.verify(&pw, Some(&upgraded)).await.unwrap());
+
+        let before = stronger.evaluations();
+        let v = stronger.verify_and_upgrade(&pw, Some(&weak)).await.unwrap();
+        assert!(v.upgraded.unwrap().as_str().contains("$m=16,t=2,p=1$"));
+        assert_eq!(
+            stronger.evaluations() - before,
+            2,
+            "one check, one new hash"
+        );
+
+        // A wrong password, or a hash at the configured cost, is never re-hashed.
+        let wrong = Password::for_login("wrong horse").unwrap();
+        let v = stronger
+            .verify_and_upgrade(&wrong, Some(&weak))
+            .await
+            .unwrap();
+        assert!(!v.matched && v.upgraded.is_none());
+        let v = cheaper.verify_and_upgrade(&pw, Some(&weak)).await.unwrap();
+        assert!(v.matched && v.upgraded.is_none());
     }
 
     #[tokio::test]

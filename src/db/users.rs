@@ -164,6 +164,27 @@ pub async fn record_sign_in(
     Ok(())
 }
 
+/// Replaces the password hash with a stronger hash of the same password, only while the row
+/// still holds `old` (a password change that landed meanwhile wins). True when replaced.
+pub async fn upgrade_password_hash(
+    executor: impl SqliteExecutor<'_>,
+    id: Uuid,
+    old: &PasswordHash,
+    new: &PasswordHash,
+) -> sqlx::Result<bool> {
+    let id = id.to_string();
+    let (old, new) = (old.as_str(), new.as_str());
+    let done = sqlx::query!(
+        "update users set password_hash = ? where id = ? and password_hash = ?",
+        new,
+        id,
+        old
+    )
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Only `confirmation_sent_at` (the mail throttle's stamp).
 pub async fn set_confirmation_sent_at(
     executor: impl SqliteExecutor<'_>,

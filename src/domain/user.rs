@@ -30,6 +30,26 @@ pub struct User {
 }
 
 impl User {
+    /// The names of the account's fields that differ in `after`, for audit entries that must
+    /// say what changed but never the values (ASVS 5.0 V16.2): `email`, `new_email` (a pending
+    /// change), `password`, `role`, `confirmed_at`, `banned_until`, `app_metadata`,
+    /// `user_metadata`, in that order.
+    pub fn changed_fields(&self, after: &User) -> Vec<&'static str> {
+        [
+            ("email", self.email != after.email),
+            ("new_email", self.new_email != after.new_email),
+            ("password", self.password_hash != after.password_hash),
+            ("role", self.role != after.role),
+            ("confirmed_at", self.confirmed_at != after.confirmed_at),
+            ("banned_until", self.banned_until != after.banned_until),
+            ("app_metadata", self.app_metadata != after.app_metadata),
+            ("user_metadata", self.user_metadata != after.user_metadata),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect()
+    }
+
     pub fn is_confirmed(&self) -> bool {
         self.confirmed_at.is_some()
     }

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::cookies::token_cookies;
 use super::errors::{OAuthError, TokenEndpointError};
-use crate::auth::extractors::{client_ip, request_aud};
+use crate::auth::extractors::{client_ip, request_aud, request_origin};
 use crate::services::throttle::{self, Limit};
 use crate::services::token::{TokenResponse, password_grant, refresh_grant};
 use crate::state::AppState;
@@ -35,7 +35,8 @@ pub async fn token(
     let response = match field("grant_type") {
         "password" => {
             let aud = request_aud(&request, None, &state.settings.jwt.aud);
-            password_grant(&state, &aud, field("username"), field("password")).await?
+            let origin = request_origin(&request, &state.settings);
+            password_grant(&state, &aud, field("username"), field("password"), &origin).await?
         }
         "refresh_token" => refresh_grant(&state, field("refresh_token")).await?,
         _ => {

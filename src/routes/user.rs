@@ -74,6 +74,7 @@ pub async fn update_user(
         data: object(params.data, "data")?,
         app_metadata: object(params.app_metadata, "app_metadata")?,
         current_password: params.current_password,
+        origin: crate::auth::extractors::request_origin(&request, &state.settings),
     };
     let user = run_update(&state, id, bearer.session_id, update).await?;
     Ok(HttpResponse::Ok().json(UserJson::from(&user)))

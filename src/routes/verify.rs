@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::errors::HttpError;
 use super::json_body::parse_json;
 use super::token::token_http_response;
-use crate::auth::extractors::client_ip;
+use crate::auth::extractors::{client_ip, request_origin};
 use crate::services::throttle::{self, Limit};
 use crate::services::verify::{VerifyType, verify as run_verify};
 use crate::state::AppState;
@@ -41,6 +41,8 @@ pub async fn verify(
             ));
         }
     };
-    let response = run_verify(&state, kind, &params.token, params.password.as_deref()).await?;
+    let origin = request_origin(&request, &state.settings);
+    let password = params.password.as_deref();
+    let response = run_verify(&state, kind, &params.token, password, &origin).await?;
     Ok(token_http_response(&request, &state, &response))
 }

@@ -265,6 +265,7 @@ pub async fn update_user(
         .await
         .context("loading the user")?
         .ok_or(AdminUserError::NotFound)?;
+    let before = user.clone();
     let was_banned = user.is_banned(now);
     let old_role = user.role.clone();
     let old_email = user.email.clone();
@@ -342,6 +343,7 @@ pub async fn update_user(
             .context("ending the user's console sessions")?;
     }
     let mut traits = target(&user);
+    traits["fields"] = json!(before.changed_fields(&user));
     if let Some(reason) = changes
         .reason
         .as_deref()

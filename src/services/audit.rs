@@ -29,6 +29,9 @@ pub enum Action {
     ConfirmationSent,
     /// An admin cleared a throttle (console).
     ThrottleCleared,
+    /// A password login that ran its password check and was refused (chipflap's own:
+    /// supabase/auth audits no failures).
+    LoginFailed,
 }
 
 impl Action {
@@ -51,6 +54,7 @@ impl Action {
             Action::AblyRevocationFailed => "ably_revocation_failed",
             Action::ConfirmationSent => "user_confirmation_requested",
             Action::ThrottleCleared => "throttle_cleared",
+            Action::LoginFailed => "login_failed",
         }
     }
 
@@ -58,6 +62,7 @@ impl Action {
     pub fn log_type(self) -> &'static str {
         match self {
             Action::Login
+            | Action::LoginFailed
             | Action::Logout
             | Action::TokenRevoked
             | Action::TokenRefreshed
@@ -75,6 +80,36 @@ impl Action {
             | Action::ThrottleCleared => "team",
             Action::UserModified => "user",
         }
+    }
+}
+
+/// Where a request came from, as audit entries and log lines record it (ASVS 5.0 V16.2.1):
+/// the client IP (`GOTRUE_RATE_LIMIT_HEADER` or the peer) and the `User-Agent`, cut to
+/// `USER_AGENT_MAX_CHARS` so a row stays small.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub ip_address: String,
+    pub user_agent: String,
+}
+
+/// The most of a `User-Agent` an audit entry keeps, in characters.
+pub const USER_AGENT_MAX_CHARS: usize = 256;
+
+impl Origin {
+    pub fn new(ip_address: String, user_agent: &str) -> Self {
+        Origin {
+            ip_address,
+            user_agent: user_agent.chars().take(USER_AGENT_MAX_CHARS).collect(),
+        }
+    }
+
+    /// `traits` (an object) with `ip_address` and `user_agent` added.
+    pub fn with(&self, mut traits: Value) -> Value {
+        if let Some(map) = traits.as_object_mut() {
+            map.insert("ip_address".into(), Value::from(self.ip_address.clone()));
+            map.insert("user_agent".into(), Value::from(self.user_agent.clone()));
+        }
+        traits
     }
 }
 

@@ -10,7 +10,8 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::Actor;
-use super::audit::{self, Action};
+use super::audit::{self, Action, Origin};
+use super::credentials::{LoginFailure, record_failed_login};
 use crate::db::{console_sessions, users};
 use crate::domain::one_time_token::SecretToken;
 use crate::domain::user::User;
@@ -37,21 +38,32 @@ pub enum ConsoleLoginError {
 }
 
 /// Checks the password first (the dummy hash for unknown emails), then that the account is a
-/// confirmed, unbanned admin; answers the new session's cookie value.
+/// confirmed, unbanned admin; answers the new session's cookie value. A refusal whose password
+/// check ran is logged and audited (`login_failed`).
 #[tracing::instrument(skip_all)]
 pub async fn login(
     state: &AppState,
     email: &str,
     password: &str,
+    origin: &Origin,
 ) -> Result<(SecretToken, User), ConsoleLoginError> {
-    let user =
-        super::credentials::check_password(state, &state.settings.jwt.aud, email, password).await?;
+    let aud = &state.settings.jwt.aud;
+    let Some(user) =
+        super::credentials::check_password(state, aud, email, password, origin, "console").await?
+    else {
+        return Err(ConsoleLoginError::InvalidCredentials);
+    };
     let now = state.clock.now();
-    let user = user
-        .filter(|u| {
-            u.is_confirmed() && !u.is_banned(now) && u.is_admin(&state.settings.jwt.admin_group)
-        })
-        .ok_or(ConsoleLoginError::InvalidCredentials)?;
+    let failure = match &user {
+        u if !u.is_confirmed() => Some(LoginFailure::EmailNotConfirmed),
+        u if u.is_banned(now) => Some(LoginFailure::Banned),
+        u if !u.is_admin(&state.settings.jwt.admin_group) => Some(LoginFailure::NotAdmin),
+        _ => None,
+    };
+    if let Some(failure) = failure {
+        record_failed_login(state, origin, "console", email, Some(&user), failure).await?;
+        return Err(ConsoleLoginError::InvalidCredentials);
+    }
     let token = SecretToken::generate();
     let mut tx = crate::db::begin_write(&state.db)
         .await
@@ -63,7 +75,7 @@ pub async fn login(
         &mut *tx,
         &Actor::user(&user),
         Action::Login,
-        json!({"provider": "console"}),
+        origin.with(json!({"provider": "console"})),
         now,
     )
     .await

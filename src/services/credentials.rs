@@ -4,9 +4,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use serde_json::json;
+
+use super::Actor;
+use super::audit::{self, Action, Origin};
 use super::throttle::{self, Limit, ThrottleError};
 use crate::db::users;
-use crate::domain::password::Password;
+use crate::domain::email_address::mailbox_key;
+use crate::domain::password::{Password, PasswordHash};
 use crate::domain::user::User;
 use crate::state::AppState;
 
@@ -32,32 +37,151 @@ impl From<ThrottleError> for CredentialsError {
 /// and wrong passwords cost the same argon2 work and give the same answer (DESIGN §4.4).
 ///
 /// Each check is first counted against the email's password throttle, whether or not an
-/// account has it, and a throttled check runs no argon2 at all. A right password gives its
-/// count back, so the owner never throttles themselves.
+/// account has it, and a throttled check runs no argon2 at all (it is logged, not audited). A
+/// right password gives its count back, so the owner never throttles themselves, and a hash
+/// made with a lower cost than configured is replaced by one with the configured cost (the
+/// answered user carries the hash now stored). A wrong password (or none) is logged and
+/// audited here (`record_failed_login`, as `provider`); refusals after a right password are
+/// the caller's to record.
 pub async fn check_password(
     state: &AppState,
     aud: &str,
     email: &str,
     password: &str,
+    origin: &Origin,
+    provider: &'static str,
 ) -> Result<Option<User>, CredentialsError> {
-    throttle::check(state, Limit::Password, email).await?;
+    if let Err(e) = throttle::check(state, Limit::Password, email).await {
+        if matches!(e, ThrottleError::Limited(_)) {
+            tracing::info!(
+                identifier = ?identifier(email),
+                ip_address = ?origin.ip_address,
+                user_agent = ?origin.user_agent,
+                "login refused before any password check: too many attempts for this account"
+            );
+        }
+        return Err(e.into());
+    }
     let user = users::find_user_by_email(&state.db, aud, email.trim())
         .await
         .context("looking up the user")?;
     // Over-long input is refused before hashing, so a huge body cannot buy a long hash.
     let Some(password) = Password::for_login(password) else {
+        let failure = LoginFailure::InvalidCredentials;
+        record_failed_login(state, origin, provider, email, user.as_ref(), failure).await?;
         return Ok(None);
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.as_ref());
-    let matched = state
+    let verification = state
         .hasher
-        .verify(&password, hash)
+        .verify_and_upgrade(&password, hash)
         .await
         .context("verifying a password")?;
-    if matched {
-        throttle::refund(state, Limit::Password, email).await?;
+    if !verification.matched {
+        let failure = LoginFailure::InvalidCredentials;
+        record_failed_login(state, origin, provider, email, user.as_ref(), failure).await?;
+        return Ok(None);
     }
-    Ok(user.filter(|_| matched))
+    throttle::refund(state, Limit::Password, email).await?;
+    let mut user = user;
+    if let (Some(user), Some(stronger)) = (user.as_mut(), verification.upgraded) {
+        upgrade_hash(state, user, stronger).await?;
+    }
+    Ok(user)
+}
+
+/// Stores `stronger` in place of the user's weaker hash, unless the password changed meanwhile.
+async fn upgrade_hash(
+    state: &AppState,
+    user: &mut User,
+    stronger: PasswordHash,
+) -> anyhow::Result<()> {
+    let Some(old) = user.password_hash.as_ref() else {
+        return Ok(());
+    };
+    if users::upgrade_password_hash(&state.db, user.id, old, &stronger)
+        .await
+        .context("upgrading a password hash")?
+    {
+        tracing::info!(user_id = %user.id, "password hash upgraded to the configured cost");
+        user.password_hash = Some(stronger);
+    }
+    Ok(())
+}
+
+/// Why a login that ran its password check was refused; only admins see it (audit log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginFailure {
+    /// Unknown account, no password, or a wrong one: the client cannot tell which.
+    InvalidCredentials,
+    EmailNotConfirmed,
+    Banned,
+    /// The console only admits confirmed admins.
+    NotAdmin,
+}
+
+impl LoginFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginFailure::InvalidCredentials => "invalid_credentials",
+            LoginFailure::EmailNotConfirmed => "email_not_confirmed",
+            LoginFailure::Banned => "banned",
+            LoginFailure::NotAdmin => "not_admin",
+        }
+    }
+}
+
+/// The most of a claimed identifier a log line or audit entry keeps, in characters.
+const IDENTIFIER_MAX_CHARS: usize = 256;
+
+/// The normalized account identifier (`mailbox_key`), cut to a bounded length.
+fn identifier(email: &str) -> String {
+    mailbox_key(email)
+        .chars()
+        .take(IDENTIFIER_MAX_CHARS)
+        .collect()
+}
+
+/// Logs (one warn line) and audits (`login_failed`) a refused login whose password check ran,
+/// so at most as many rows as the password throttles allow checks. The row names the claimed
+/// identifier, the client IP and user agent, the reason, and the account's `user_id` when there
+/// is one; never the password. The audit log is for admins only, so an unknown address shows
+/// nowhere else, and the client's answer does not depend on this.
+pub async fn record_failed_login(
+    state: &AppState,
+    origin: &Origin,
+    provider: &'static str,
+    email: &str,
+    user: Option<&User>,
+    failure: LoginFailure,
+) -> anyhow::Result<()> {
+    let identifier = identifier(email);
+    tracing::warn!(
+        provider,
+        identifier = ?identifier,
+        ip_address = ?origin.ip_address,
+        user_agent = ?origin.user_agent,
+        reason = failure.as_str(),
+        "login failed"
+    );
+    let mut traits = json!({
+        "provider": provider,
+        "identifier": identifier,
+        "reason": failure.as_str(),
+    });
+    if let Some(user) = user {
+        traits["user_id"] = json!(user.id.to_string());
+        traits["user_email"] = json!(user.email);
+    }
+    audit::record(
+        &state.db,
+        &Actor::anonymous(),
+        Action::LoginFailed,
+        origin.with(traits),
+        state.clock.now(),
+    )
+    .await
+    .context("auditing a failed login")
 }
 
 impl From<CredentialsError> for super::token::TokenError {

@@ -53,6 +53,14 @@ impl Actor {
         }
     }
 
+    /// Someone not logged in, such as the sender of a refused login.
+    pub fn anonymous() -> Self {
+        Actor {
+            id: "anonymous".into(),
+            email: "anonymous".into(),
+        }
+    }
+
     /// The command line (`chipflap users …`).
     pub fn command_line() -> Self {
         Actor {

@@ -9,7 +9,8 @@ use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use super::Actor;
-use super::audit::{self, Action};
+use super::audit::{self, Action, Origin};
+use super::credentials::{LoginFailure, record_failed_login};
 use super::sessions::SessionError;
 use crate::auth::jwt::AccessClaims;
 use crate::db::{refresh_tokens, sessions, users};
@@ -188,16 +189,23 @@ fn mint_access_token(
 /// The password grant. The password is checked first, always with the same argon2 work, so
 /// "unknown", "unconfirmed" and "wrong password" cannot be told apart without the password
 /// (DESIGN §4.4).
+///
+/// A refused login whose password check ran is logged and audited (`login_failed`); the
+/// answer does not change.
 #[tracing::instrument(skip_all)]
 pub async fn password_grant(
     state: &AppState,
     aud: &str,
     email: &str,
     password: &str,
+    origin: &Origin,
 ) -> Result<TokenResponse, TokenError> {
-    let user = super::credentials::check_password(state, aud, email, password)
-        .await?
-        .ok_or(TokenError::InvalidGrant(BAD_CREDENTIALS))?;
+    let checked =
+        super::credentials::check_password(state, aud, email, password, origin, "email").await?;
+    let Some(user) = checked else {
+        return Err(TokenError::InvalidGrant(BAD_CREDENTIALS));
+    };
+    let refuse = |user, failure, answer| refuse_login(state, origin, email, user, failure, answer);
     let mut tx = crate::db::begin_write(&state.db)
         .await
         .context("starting a transaction")?;
@@ -208,14 +216,32 @@ pub async fn password_grant(
         .context("reloading the user")?
         .filter(|fresh| fresh.password_hash == user.password_hash)
     else {
-        return Err(TokenError::InvalidGrant(BAD_CREDENTIALS));
+        drop(tx);
+        return refuse(
+            Some(&user),
+            LoginFailure::InvalidCredentials,
+            TokenError::InvalidGrant(BAD_CREDENTIALS),
+        )
+        .await;
     };
     let now = state.clock.now();
     if !user.is_confirmed() {
-        return Err(TokenError::InvalidGrant("Email not confirmed"));
+        drop(tx);
+        return refuse(
+            Some(&user),
+            LoginFailure::EmailNotConfirmed,
+            TokenError::InvalidGrant("Email not confirmed"),
+        )
+        .await;
     }
     if user.is_banned(now) {
-        return Err(TokenError::InvalidGrant(BANNED));
+        drop(tx);
+        return refuse(
+            Some(&user),
+            LoginFailure::Banned,
+            TokenError::InvalidGrant(BANNED),
+        )
+        .await;
     }
     users::record_sign_in(&mut *tx, user.id, now)
         .await
@@ -225,13 +251,26 @@ pub async fn password_grant(
         &mut *tx,
         &Actor::user(&user),
         Action::Login,
-        json!({"provider": "email"}),
+        origin.with(json!({"provider": "email"})),
         now,
     )
     .await
     .context("auditing the login")?;
     tx.commit().await.context("committing the login")?;
     Ok(response)
+}
+
+/// Records a refused password login, then answers `answer`.
+async fn refuse_login(
+    state: &AppState,
+    origin: &Origin,
+    email: &str,
+    user: Option<&User>,
+    failure: LoginFailure,
+    answer: TokenError,
+) -> Result<TokenResponse, TokenError> {
+    record_failed_login(state, origin, "email", email, user, failure).await?;
+    Err(answer)
 }
 
 /// The refresh grant with rotation and reuse detection (DESIGN §4.3).

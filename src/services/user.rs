@@ -93,6 +93,8 @@ pub struct UserUpdate {
     pub app_metadata: Option<Metadata>,
     /// supabase/auth's `current_password`: checked whenever it is sent (issue 9).
     pub current_password: Option<String>,
+    /// Where the request came from, for the audit of a wrong `current_password`.
+    pub origin: super::audit::Origin,
 }
 
 /// The 400 text for a wrong `current_password`.
@@ -146,6 +148,7 @@ pub async fn update_user(
         &current,
         session,
         update.current_password.as_deref(),
+        &update.origin,
         password.is_some(),
         starts_email_change,
     )
@@ -173,6 +176,7 @@ pub async fn update_user(
         .await
         .context("starting a transaction")?;
     let mut user = session_user(&mut tx, id, session, now).await?;
+    let before = user.clone();
     let old_email = user.email.clone();
     let password_changed = hash.is_some();
     if let Some(hash) = hash {
@@ -250,7 +254,7 @@ pub async fn update_user(
         &mut *tx,
         &Actor::user(&user),
         Action::UserModified,
-        json!({}),
+        json!({"fields": before.changed_fields(&user)}),
         now,
     )
     .await
@@ -290,12 +294,21 @@ async fn check_reauthentication(
     user: &User,
     session: Option<Uuid>,
     current_password: Option<&str>,
+    origin: &super::audit::Origin,
     changes_password: bool,
     changes_email: bool,
 ) -> Result<(), UserError> {
     use super::credentials::{CredentialsError, check_password};
     if let Some(current_password) = current_password.filter(|p| !p.is_empty()) {
-        return match check_password(state, &user.aud, &user.email, current_password).await {
+        let checked = check_password(
+            state,
+            &user.aud,
+            &user.email,
+            current_password,
+            origin,
+            "email",
+        );
+        return match checked.await {
             Ok(Some(owner)) if owner.id == user.id => Ok(()),
             Ok(_) => Err(UserError::WrongCurrentPassword),
             Err(CredentialsError::RateLimited(wait)) => Err(UserError::PasswordRateLimited(wait)),

@@ -4,7 +4,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use super::Actor;
-use super::audit::{self, Action};
+use super::audit::{self, Action, Origin};
 use super::token::{TokenResponse, start_session};
 use crate::db::{one_time_tokens, sessions, users};
 use crate::domain::ValidationError;
@@ -45,6 +45,7 @@ pub async fn verify(
     kind: VerifyType,
     token: &str,
     password: Option<&str>,
+    origin: &Origin,
 ) -> Result<TokenResponse, VerifyError> {
     let purposes = match kind {
         VerifyType::Signup => (TokenPurpose::Confirmation, TokenPurpose::Invite),
@@ -146,7 +147,7 @@ pub async fn verify(
         &mut *tx,
         &Actor::user(&user),
         action,
-        json!({"provider": "email", "via": consumed.purpose.as_str()}),
+        origin.with(json!({"provider": "email", "via": consumed.purpose.as_str()})),
         now,
     )
     .await

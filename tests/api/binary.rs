@@ -167,16 +167,19 @@ fn users_commands_create_ban_and_unban() {
             .output()
             .unwrap()
     };
-    let out = run(&[
-        "users",
-        "add",
-        "--email",
-        "boss@example.org",
-        "--password",
-        "correct horse",
-        "--admin",
-        "--confirmed",
-    ]);
+    let out = crate::cli_passwords_never_come_from_arguments::run_with_stdin(
+        dir.path(),
+        &[
+            "users",
+            "add",
+            "--email",
+            "boss@example.org",
+            "--password-stdin",
+            "--admin",
+            "--confirmed",
+        ],
+        "correct horse\n",
+    );
     assert!(
         out.status.success(),
         "{}",

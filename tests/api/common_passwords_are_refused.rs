@@ -117,21 +117,17 @@ async fn the_admin_api_refuses_a_common_password_on_create_and_update() {
 #[test]
 fn the_command_line_refuses_a_common_password() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chipflap"))
-        .args([
+    let out = crate::cli_passwords_never_come_from_arguments::run_with_stdin(
+        dir.path(),
+        &[
             "users",
             "add",
             "--email",
             "ops@example.org",
-            "--password",
-            "password1",
-        ])
-        .current_dir(dir.path())
-        .env_clear()
-        .env("CHIPFLAP_ARGON2_MEMORY_KIB", "64")
-        .env("CHIPFLAP_ARGON2_ITERATIONS", "1")
-        .output()
-        .unwrap();
+            "--password-stdin",
+        ],
+        "password1\n",
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(MESSAGE), "{stderr}");

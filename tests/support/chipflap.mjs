@@ -297,28 +297,28 @@ export class ChipflapServer {
 
   // ---- CLI (same environment and temp dir as the server) ----------------------------------------
 
-  /** Runs `chipflap <args>`. Returns {status, stdout, stderr}. */
-  cli(args) {
-    const r = spawnSync(this.bin, args, { cwd: this.dir, env: this.env, encoding: 'utf8', timeout: 60_000 });
+  /** Runs `chipflap <args>`, with `input` on its standard input. Returns {status, stdout, stderr}. */
+  cli(args, { input = '' } = {}) {
+    const r = spawnSync(this.bin, args, { cwd: this.dir, env: this.env, encoding: 'utf8', timeout: 60_000, input });
     if (r.error) throw r.error;
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
   /** Like cli(), but throws with the output when the exit status is not 0. */
-  cliOk(args) {
-    const r = this.cli(args);
+  cliOk(args, options = {}) {
+    const r = this.cli(args, options);
     if (r.status !== 0) {
       throw new Error(`chipflap ${args.join(' ')} exited ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
     }
     return r;
   }
 
-  /** `chipflap users add --email E --password P [--admin] [--confirmed]` (confirmed by default). */
+  /** `chipflap users add --email E --password-stdin [--admin] [--confirmed]` (confirmed by default). */
   addUser({ email, password, admin = false, confirmed = true }) {
-    const args = ['users', 'add', '--email', email, '--password', password];
+    const args = ['users', 'add', '--email', email, '--password-stdin'];
     if (admin) args.push('--admin');
     if (confirmed) args.push('--confirmed');
-    return this.cliOk(args);
+    return this.cliOk(args, { input: `${password}\n` });
   }
 
   /** `chipflap token system`: a system JWT (sub "0"), what Netlify hands functions as the identity token. */

@@ -7,7 +7,9 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::{Chrome, redirect, render};
-use crate::auth::extractors::{CONSOLE_COOKIE, ConsoleSession, client_ip};
+use crate::auth::extractors::{
+    CONSOLE_COOKIE, ConsoleSession, client_ip, console_cookie, request_origin,
+};
 use crate::domain::one_time_token::SecretToken;
 use crate::routes::errors::PageError;
 use crate::services::console_session::{self, ABSOLUTE_TIMEOUT, ConsoleLoginError};
@@ -72,7 +74,7 @@ pub async fn login(
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     let expected = request
-        .cookie(LOGIN_CSRF_COOKIE)
+        .cookie(&console_cookie(&state.settings, LOGIN_CSRF_COOKIE, "/console/login").0)
         .map(|c| c.value().to_owned())
         .unwrap_or_default();
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
@@ -84,7 +86,8 @@ pub async fn login(
     }
     let ip = client_ip(&request, &state.settings);
     throttle::check(&state, Limit::ConsoleLogin, &ip).await?;
-    match console_session::login(&state, &form.email, &form.password).await {
+    let origin = request_origin(&request, &state.settings);
+    match console_session::login(&state, &form.email, &form.password, &origin).await {
         Ok((token, _)) => {
             let mut response = redirect("/console/users");
             response
@@ -122,20 +125,22 @@ pub async fn logout(
     console_session::logout(&state, &session.token)
         .await
         .map_err(PageError::internal)?;
-    let mut gone = Cookie::build(CONSOLE_COOKIE, "").path("/console").finish();
+    let mut gone = strict_cookie(&state, CONSOLE_COOKIE, "", "/console");
     gone.make_removal();
     let mut response = redirect("/console/login");
     response.add_cookie(&gone).map_err(PageError::internal)?;
     Ok(response)
 }
 
-/// HttpOnly, SameSite=Strict, scoped to the console; `Secure` behind https (DESIGN §7).
+/// HttpOnly, SameSite=Strict, scoped to the console; `Secure` and `__Host-` prefixed behind
+/// https (DESIGN §7, `console_cookie`).
 fn strict_cookie(
     state: &AppState,
     name: &'static str,
     value: &str,
     path: &'static str,
 ) -> Cookie<'static> {
+    let (name, path) = console_cookie(&state.settings, name, path);
     Cookie::build(name, value.to_owned())
         .path(path)
         .http_only(true)

@@ -98,7 +98,7 @@ describe('admin console in headless Chromium', () => {
     standin = await new AblyRevocationStandIn().listen();
     server = await startServer({ ablyRestUrl: standin.url });
 
-    server.cliOk(['users', 'add', '--email', ADMIN_EMAIL, '--password', ADMIN_PASSWORD, '--admin', '--confirmed']);
+    server.cliOk(['users', 'add', '--email', ADMIN_EMAIL, '--password-stdin', '--admin', '--confirmed'], { input: `${ADMIN_PASSWORD}\n` });
     // The CLI takes no name; give the admin one so the users page looks like a real site.
     const admin = (await server.listUsers()).find((u) => u.email === ADMIN_EMAIL);
     assert.ok(admin, `${ADMIN_EMAIL} created by the CLI is listed by GET /admin/users`);

@@ -429,7 +429,7 @@ export function defineCompatSuite({ generation, GoTrue, JSONHTTPError }) {
 
     describe('admin API through the client', () => {
       step('an admin created with `chipflap users add --admin --confirmed` logs in through the client', [], async () => {
-        server.cliOk(['users', 'add', '--email', admin.email, '--password', admin.password, '--admin', '--confirmed']);
+        server.cliOk(['users', 'add', '--email', admin.email, '--password-stdin', '--admin', '--confirmed'], { input: `${admin.password}\n` });
         const user = await gotrue.login(admin.email, admin.password);
         assert.equal(user.email, admin.email);
         assert.equal(user.role, 'admin', `role column is exposed as role; got ${JSON.stringify(user.role)}`);
