@@ -121,8 +121,27 @@ async fn every_path_that_sets_a_password_refuses_them() {
     assert!(t["access_token"].is_string());
 }
 
+#[test]
+fn the_shipped_command_line_refuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::cli_passwords_never_come_from_arguments::run_with_stdin(
+        dir.path(),
+        &[
+            "users",
+            "add",
+            "--email",
+            "ada.lovelace@example.org",
+            "--password-stdin",
+        ],
+        "ada.lovelace1\n",
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(CONTEXT_WORD_MESSAGE), "{stderr}");
+}
+
 #[tokio::test]
-async fn the_command_line_refuses_them() {
+async fn the_command_line_service_refuses_them() {
     let app = spawn_app().await;
     let err = chipflap::services::admin_users::create_user(
         &app.state,
