@@ -129,18 +129,26 @@ async fn main() {
         .unwrap()
         .port();
 
-    let added = chipflap(dir.path(), port)
+    let mut add = chipflap(dir.path(), port)
         .args([
             "users",
             "add",
             "--email",
             "bench@example.org",
-            "--password",
-            "bench password",
+            "--password-stdin",
             "--confirmed",
         ])
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = add.stdin.take().unwrap();
+        writeln!(stdin, "bench password").unwrap();
+    }
+    let added = add.wait_with_output().unwrap();
     assert!(
         added.status.success(),
         "{}",

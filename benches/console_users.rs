@@ -224,6 +224,29 @@ fn run(mut command: Command) {
     );
 }
 
+/// Runs `command` with `input` on its standard input (a password for `--password-stdin`).
+fn run_with_input(mut command: Command, input: &str) {
+    use std::io::Write;
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// One seeded row of `users`.
 struct Seed {
     id: String,
@@ -586,12 +609,11 @@ async fn main() {
         "add",
         "--email",
         ADMIN_EMAIL,
-        "--password",
-        ADMIN_PASSWORD,
+        "--password-stdin",
         "--admin",
         "--confirmed",
     ]);
-    run(add);
+    run_with_input(add, &format!("{ADMIN_PASSWORD}\n"));
     if let Ok(keep) = std::env::var("BENCH_KEEP_DB") {
         // A copy to study the query plans in the sqlite3 shell (`explain query plan …`).
         let options = SqliteConnectOptions::new().filename(&db_path);

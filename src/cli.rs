@@ -1,4 +1,5 @@
-//! The command line (DESIGN §8): `serve` (the default), `migrate`, `users …`, `token system`.
+//! The command line (DESIGN §8): `serve` (the default), `migrate`, `users …`, `sessions end`,
+//! `token system`.
 
 use std::time::Duration;
 
@@ -33,6 +34,11 @@ enum Command {
     Users {
         #[command(subcommand)]
         command: UsersCommand,
+    },
+    /// End login sessions (after a breach: `sessions end --all`).
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
     },
     /// Mint tokens for server code.
     Token {
@@ -78,6 +84,20 @@ enum UsersCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum SessionsCommand {
+    /// End sessions now: their refresh tokens and access tokens stop working everywhere.
+    #[command(group(clap::ArgGroup::new("whose").required(true).args(["all", "email"])))]
+    End {
+        /// Every session of every user, console sessions included.
+        #[arg(long)]
+        all: bool,
+        /// Every session of one user.
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum TokenCommand {
     /// Print a system token (sub "0"): an admin bearer for the admin API, like the
     /// `context.clientContext.identity.token` Netlify hands to functions.
@@ -101,10 +121,13 @@ impl Cli {
                 write_line(&format!("database {path} is up to date"))
             }
             Command::Users { command } => users(settings, command).await,
+            Command::Sessions {
+                command: SessionsCommand::End { all, email },
+            } => end_sessions(settings, all, email).await,
             Command::Token {
                 command: TokenCommand::System { ttl },
             } => {
-                let keys = crate::auth::jwt::JwtKeys::new(settings.jwt.secret_bytes());
+                let keys = crate::startup::jwt_keys(&settings.jwt);
                 let exp = Clock::System.now().plus(Duration::from_secs(ttl.max(1)));
                 let token = keys.issue_system(exp).context("signing the token")?;
                 write_line(&token)
@@ -235,6 +258,30 @@ async fn password_from_terminal() -> anyhow::Result<String> {
     })
     .await
     .context("reading the terminal")?
+}
+
+async fn end_sessions(settings: Settings, all: bool, email: Option<String>) -> anyhow::Result<()> {
+    let mailer = mailer_from_settings(&settings)?;
+    let state = build_state(settings, mailer, Clock::System).await?;
+    let actor = Actor::command_line();
+    match email {
+        Some(email) if !all => {
+            let user = admin_users::find_by_email(&state, &email)
+                .await
+                .map_err(|e| anyhow::anyhow!("{email}: {e}"))?;
+            let ended = admin_users::end_sessions(&state, &actor, user.id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            write_line(&format!("ended {ended} sessions of {}", user.email))
+        }
+        _ => {
+            let ended = admin_users::end_every_session(&state, &actor, None).await?;
+            write_line(&format!(
+                "ended {} sessions and {} console sessions",
+                ended.sessions, ended.console_sessions
+            ))
+        }
+    }
 }
 
 fn display_host(host: &str) -> &str {

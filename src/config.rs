@@ -8,6 +8,7 @@ use url::Url;
 
 use crate::auth::ably::{AblyKey, Capability};
 use crate::domain::duration::parse_duration;
+use crate::domain::session::SessionLimits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -27,6 +28,8 @@ pub struct Settings {
     pub hashing: PasswordHashingSettings,
     pub ably: AblySettings,
     pub rate_limits: RateLimitSettings,
+    /// `GOTRUE_SESSIONS_TIMEBOX` and `GOTRUE_SESSIONS_INACTIVITY_TIMEOUT` (supabase/auth).
+    pub sessions: SessionLimits,
     /// Things worth a warning at start (development conveniences in use); logged by `main`.
     pub warnings: Vec<String>,
 }
@@ -70,6 +73,15 @@ pub struct JwtSettings {
     pub default_group: String,
     pub refresh_token_lifetime: Duration,
     pub operator_token: Option<SecretString>,
+    /// `CHIPFLAP_JWT_PREVIOUS_SECRETS` (comma-separated): tokens, refresh-token chains and
+    /// session cookies made with these keep working after a rotation; nothing new uses them.
+    pub previous_secrets: Vec<SecretString>,
+    /// `GOTRUE_JWT_KEY_ID` (supabase/auth): the `kid` of new tokens; unset derives one from
+    /// the secret.
+    pub key_id: Option<String>,
+    /// `GOTRUE_JWT_ISSUER` (supabase/auth): `iss` of new tokens, and required of every token;
+    /// unset puts none in and checks none, as GoTrue.
+    pub issuer: Option<String>,
 }
 
 impl JwtSettings {
@@ -444,6 +456,23 @@ impl Settings {
             }
             other => other.map(SecretString::from),
         };
+        let previous_secrets = env
+            .get("CHIPFLAP_JWT_PREVIOUS_SECRETS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if production && s.len() < 32 {
+                    Err(invalid(
+                        "CHIPFLAP_JWT_PREVIOUS_SECRETS",
+                        "each secret must be at least 32 bytes when CHIPFLAP_ENV=production",
+                    ))
+                } else {
+                    Ok(SecretString::from(s.to_owned()))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let exp_seconds: u64 = env.parsed("GOTRUE_JWT_EXP", 3600, "a number of seconds")?;
         if exp_seconds == 0 {
             return Err(invalid("GOTRUE_JWT_EXP", "must be at least 1 second"));
@@ -474,6 +503,27 @@ impl Settings {
                 2_592_000
             }),
             operator_token,
+            previous_secrets,
+            key_id: env.get("GOTRUE_JWT_KEY_ID").map(|k| k.trim().to_owned()),
+            issuer: env.get("GOTRUE_JWT_ISSUER").map(|i| i.trim().to_owned()),
+        };
+
+        // supabase/auth: unset means no limit; a set value must be positive.
+        let session_limit = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
+            match env.get(name) {
+                None => Ok(None),
+                Some(_) => match env.duration(name, Duration::ZERO)? {
+                    d if d < Duration::from_secs(1) => Err(invalid(
+                        name,
+                        "must be at least 1s when set (unset for no limit)",
+                    )),
+                    d => Ok(Some(d)),
+                },
+            }
+        };
+        let sessions = SessionLimits {
+            timebox: session_limit("GOTRUE_SESSIONS_TIMEBOX")?,
+            inactivity_timeout: session_limit("GOTRUE_SESSIONS_INACTIVITY_TIMEOUT")?,
         };
 
         let password_min_length: usize =
@@ -627,6 +677,7 @@ impl Settings {
             hashing,
             ably,
             rate_limits,
+            sessions,
             warnings,
         })
     }
@@ -875,6 +926,13 @@ impl JwtSettings {
     pub fn secret_bytes(&self) -> &[u8] {
         self.secret.expose_secret().as_bytes()
     }
+
+    /// The previous secrets' bytes, in the order configured.
+    pub fn previous_secret_bytes(&self) -> impl Iterator<Item = &[u8]> {
+        self.previous_secrets
+            .iter()
+            .map(|s| s.expose_secret().as_bytes())
+    }
 }
 
 /// Every variable `Settings` reads; `.env.example` must list exactly these.
@@ -895,6 +953,11 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "GOTRUE_JWT_ADMIN_GROUP_NAME",
     "GOTRUE_JWT_DEFAULT_GROUP_NAME",
     "GOTRUE_JWT_REFRESH_TOKEN_LIFETIME",
+    "GOTRUE_SESSIONS_TIMEBOX",
+    "GOTRUE_SESSIONS_INACTIVITY_TIMEOUT",
+    "CHIPFLAP_JWT_PREVIOUS_SECRETS",
+    "GOTRUE_JWT_KEY_ID",
+    "GOTRUE_JWT_ISSUER",
     "GOTRUE_OPERATOR_TOKEN",
     "GOTRUE_DISABLE_SIGNUP",
     "GOTRUE_MAILER_AUTOCONFIRM",
@@ -1057,6 +1120,42 @@ mod tests {
             again.jwt.secret.expose_secret(),
             s.jwt.secret.expose_secret(),
             "generated once, then reused"
+        );
+    }
+
+    #[test]
+    fn previous_secrets_key_id_and_issuer_are_read_and_checked() {
+        let secret = ("GOTRUE_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        let s = settings(&[
+            secret,
+            (
+                "CHIPFLAP_JWT_PREVIOUS_SECRETS",
+                " old-one-old-one-old-one-old-one-1 , ,short ",
+            ),
+            ("GOTRUE_JWT_KEY_ID", "2026-11"),
+            ("GOTRUE_JWT_ISSUER", "https://id.example.org"),
+        ])
+        .unwrap();
+        let previous: Vec<&[u8]> = s.jwt.previous_secret_bytes().collect();
+        assert_eq!(
+            previous,
+            [
+                b"old-one-old-one-old-one-old-one-1".as_slice(),
+                b"short".as_slice()
+            ]
+        );
+        assert_eq!(s.jwt.key_id.as_deref(), Some("2026-11"));
+        assert_eq!(s.jwt.issuer.as_deref(), Some("https://id.example.org"));
+        let s = settings(&[secret]).unwrap();
+        assert!(s.jwt.previous_secrets.is_empty() && s.jwt.issuer.is_none());
+        assert!(
+            error_names(&[
+                ("CHIPFLAP_ENV", "production"),
+                ("GOTRUE_SITE_URL", "https://example.org"),
+                secret,
+                ("CHIPFLAP_JWT_PREVIOUS_SECRETS", "short"),
+            ])
+            .contains("CHIPFLAP_JWT_PREVIOUS_SECRETS")
         );
     }
 

@@ -16,7 +16,7 @@ use crate::auth::password_hasher::PasswordHasher;
 use crate::auth::refresh_rotation::RotationKey;
 use crate::auth::session_cookie::SessionCookieKey;
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{JwtSettings, Settings};
 use crate::db;
 use crate::mail::Mailer;
 use crate::routes;
@@ -150,13 +150,15 @@ pub async fn build_state(
     tokio::task::spawn_blocking(crate::domain::password::preload_common_passwords)
         .await
         .context("loading the common-passwords list")?;
-    let secret = settings.jwt.secret_bytes();
+    let jwt = &settings.jwt;
+    let secret = jwt.secret_bytes();
     Ok(AppState {
         db,
         mailer,
-        jwt: JwtKeys::new(secret).allowing_audiences(settings.jwt.audiences()),
-        rotation: RotationKey::from_secret(secret),
-        session_cookie: SessionCookieKey::from_secret(secret),
+        jwt: jwt_keys(jwt),
+        rotation: RotationKey::from_secret(secret).with_previous(jwt.previous_secret_bytes()),
+        session_cookie: SessionCookieKey::from_secret(secret)
+            .with_previous(jwt.previous_secret_bytes()),
         hasher,
         clock,
         settings: Arc::new(settings),
@@ -167,6 +169,21 @@ pub async fn build_state(
             .context("building the HTTP client")?,
         background: tokio_util::task::TaskTracker::new(),
     })
+}
+
+/// The keys that sign and verify access tokens: the current secret (its `kid` derived or
+/// `GOTRUE_JWT_KEY_ID`), the previous ones, and the issuer when configured.
+pub fn jwt_keys(jwt: &JwtSettings) -> JwtKeys {
+    let mut keys = JwtKeys::new(jwt.secret_bytes())
+        .verifying_previous(jwt.previous_secret_bytes())
+        .allowing_audiences(jwt.audiences());
+    if let Some(kid) = &jwt.key_id {
+        keys = keys.with_key_id(kid.clone());
+    }
+    if let Some(issuer) = &jwt.issuer {
+        keys = keys.with_issuer(issuer.clone());
+    }
+    keys
 }
 
 /// Accounts an older version let in under audiences that are not configured can no longer log

@@ -167,7 +167,15 @@ async fn authorize_admin(request: HttpRequest) -> Result<AdminUser, HttpError> {
         Uuid::parse_str(&claims.sub).map_err(|_| HttpError::unauthorized("Invalid admin user"))?;
     let mut conn = state.db.acquire().await.map_err(HttpError::internal)?;
     let now = state.clock.now();
-    let user = match session_user(&mut conn, id, claims.session_id(), now).await {
+    let user = match session_user(
+        &mut conn,
+        id,
+        claims.session_id(),
+        now,
+        &state.settings.sessions,
+    )
+    .await
+    {
         Ok(user) => user,
         Err(SessionError::Refused(SessionRefusal::UnknownUser)) => {
             return Err(HttpError::unauthorized("Invalid admin user"));

@@ -1,16 +1,16 @@
 //! GoTrue access tokens: HS256, GoTrue's claims (spec §3.1) plus supabase/auth's `session_id`,
-//! checked against our Clock.
+//! checked against our Clock; a `kid` per key, so previous secrets keep verifying after a rotation.
 
+use base64::Engine;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::domain::metadata::Metadata;
 use crate::domain::timestamp::Timestamp;
-
-/// The `kid` GoTrue puts in its header since 2026.
-const KEY_ID: &str = "nf-ident";
 
 /// Claims of an access token, serialised in GoTrue's order; `aud` is a string and only when
 /// non-empty (Git Gateway and other consumers need a string). `session_id` (supabase/auth's
@@ -46,6 +46,11 @@ pub struct VerifiedClaims {
     pub email: Option<String>,
     #[serde(default)]
     session_id: Option<Value>,
+    /// Not valid before (RFC 7519 §4.1.5), seconds since the epoch.
+    #[serde(default)]
+    nbf: Option<i64>,
+    #[serde(default)]
+    iss: Option<String>,
 }
 
 impl VerifiedClaims {
@@ -80,10 +85,23 @@ pub enum TokenError {
     Invalid(String),
 }
 
+/// A key that verifies tokens, with the `kid` its tokens carry.
+#[derive(Clone)]
+struct VerifyingKey {
+    kid: String,
+    key: DecodingKey,
+}
+
+/// The signing key (the current `GOTRUE_JWT_SECRET`) and every key that verifies: the current
+/// one first, then `CHIPFLAP_JWT_PREVIOUS_SECRETS`, so tokens signed before a rotation verify
+/// until they expire.
 #[derive(Clone)]
 pub struct JwtKeys {
+    kid: String,
+    /// `GOTRUE_JWT_ISSUER`: put in every token as `iss`, and required of every token.
+    issuer: Option<String>,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    decoding: Vec<VerifyingKey>,
     validation: Validation,
     /// When set, a user token whose `aud` is not listed is refused (issue 8).
     audiences: Option<std::sync::Arc<[String]>>,
@@ -96,6 +114,7 @@ impl std::fmt::Debug for JwtKeys {
 }
 
 impl JwtKeys {
+    /// Signs and verifies with `secret`; its `kid` is derived from it ([`key_id_of`]).
     pub fn new(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         // Expiry is checked against our Clock below; audience per request (spec §0).
@@ -103,12 +122,50 @@ impl JwtKeys {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
+        let kid = key_id_of(secret);
         JwtKeys {
+            issuer: None,
             encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            decoding: vec![VerifyingKey {
+                kid: kid.clone(),
+                key: DecodingKey::from_secret(secret),
+            }],
+            kid,
             validation,
             audiences: None,
         }
+    }
+
+    /// The current key's `kid` is `kid` (supabase/auth's `GOTRUE_JWT_KEY_ID`) instead of the
+    /// derived one.
+    pub fn with_key_id(mut self, kid: String) -> Self {
+        if let Some(current) = self.decoding.first_mut() {
+            current.kid.clone_from(&kid);
+        }
+        self.kid = kid;
+        self
+    }
+
+    /// Tokens signed with any of `secrets` (the previous ones) keep verifying; new tokens are
+    /// signed with the current secret only.
+    pub fn verifying_previous<'s>(mut self, secrets: impl IntoIterator<Item = &'s [u8]>) -> Self {
+        self.decoding
+            .extend(secrets.into_iter().map(|secret| VerifyingKey {
+                kid: key_id_of(secret),
+                key: DecodingKey::from_secret(secret),
+            }));
+        self
+    }
+
+    /// Tokens are issued with `iss` = `issuer`, and a token without that `iss` is refused.
+    pub fn with_issuer(mut self, issuer: String) -> Self {
+        self.issuer = Some(issuer);
+        self
+    }
+
+    /// The `kid` of the tokens this server signs now.
+    pub fn key_id(&self) -> &str {
+        &self.kid
     }
 
     /// Refuse user tokens whose `aud` is not one of `audiences` (the configured ones). The
@@ -119,7 +176,24 @@ impl JwtKeys {
     }
 
     pub fn issue(&self, claims: &AccessClaims<'_>) -> Result<String, jsonwebtoken::errors::Error> {
-        jsonwebtoken::encode(&header(), claims, &self.encoding)
+        self.sign(claims)
+    }
+
+    fn sign(&self, claims: &impl Serialize) -> Result<String, jsonwebtoken::errors::Error> {
+        #[derive(Serialize)]
+        struct Issued<'a, C: Serialize> {
+            #[serde(flatten)]
+            claims: &'a C,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            iss: Option<&'a str>,
+        }
+        let mut header = header();
+        header.kid = Some(self.kid.clone());
+        let issued = Issued {
+            claims,
+            iss: self.issuer.as_deref(),
+        };
+        jsonwebtoken::encode(&header, &issued, &self.encoding)
     }
 
     /// A system token (`sub: "0"`), as `chipflap token system` prints.
@@ -128,21 +202,30 @@ impl JwtKeys {
             exp: exp.unix(),
             sub: "0",
         };
-        jsonwebtoken::encode(&header(), &claims, &self.encoding)
+        self.sign(&claims)
     }
 
-    /// HS256 only; `exp` is required (unlike GoTrue, a token without one is refused) and must
-    /// be in the future.
+    /// HS256 only, signed by the current or a previous key (the one its `kid` names; a token
+    /// with an unknown or no `kid` is tried against each). `exp` is required (unlike GoTrue, a
+    /// token without one is refused) and must be in the future; `nbf`, when present, must not
+    /// be; `iss` must be the configured issuer, when one is.
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<VerifiedClaims, TokenError> {
-        let data = jsonwebtoken::decode::<Value>(token, &self.decoding, &self.validation)
-            .map_err(|e| TokenError::Invalid(describe(&e)))?;
-        let claims: VerifiedClaims = serde_json::from_value(data.claims).map_err(|e| {
+        let claims = self.decode(token)?;
+        let claims: VerifiedClaims = serde_json::from_value(claims).map_err(|e| {
             TokenError::Invalid(if e.to_string().contains("exp") {
                 "token has no valid exp claim".into()
             } else {
                 "token claims are malformed".into()
             })
         })?;
+        if claims.nbf.is_some_and(|nbf| nbf > now.unix()) {
+            return Err(TokenError::Invalid("token is not valid yet".into()));
+        }
+        if let Some(issuer) = &self.issuer
+            && claims.iss.as_deref() != Some(issuer.as_str())
+        {
+            return Err(TokenError::Invalid("token has invalid issuer".into()));
+        }
         if claims.exp <= now.unix() {
             return Err(TokenError::Invalid(format!(
                 "token is expired by {}",
@@ -161,10 +244,39 @@ impl JwtKeys {
     }
 }
 
+impl JwtKeys {
+    /// The claims of a token whose signature one of our keys verifies.
+    fn decode(&self, token: &str) -> Result<Value, TokenError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(describe(&e)))?;
+        let named = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.decoding.iter().find(|k| k.kid == kid));
+        let candidates = named.map_or(self.decoding.as_slice(), std::slice::from_ref);
+        let mut last = TokenError::Invalid("signature is invalid".into());
+        for candidate in candidates {
+            match jsonwebtoken::decode::<Value>(token, &candidate.key, &self.validation) {
+                Ok(data) => return Ok(data.claims),
+                Err(e) => last = TokenError::Invalid(describe(&e)),
+            }
+        }
+        Err(last)
+    }
+}
+
+/// The `kid` of tokens signed with `secret`: 12 url-safe characters of an HMAC of a fixed
+/// label under it, so it names the key without revealing anything about it.
+pub fn key_id_of(secret: &[u8]) -> String {
+    // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(b"chipflap jwt key id v1");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..9])
+}
+
 fn header() -> Header {
-    let mut header = Header::new(Algorithm::HS256);
-    header.kid = Some(KEY_ID.to_owned());
-    header
+    Header::new(Algorithm::HS256)
 }
 
 fn describe(e: &jsonwebtoken::errors::Error) -> String {
@@ -190,7 +302,6 @@ fn go_duration(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine;
     use serde_json::json;
 
     fn keys() -> JwtKeys {
@@ -334,6 +445,97 @@ mod tests {
                 .verify(&token, Timestamp::from_unix(0))
                 .unwrap()
                 .is_system()
+        );
+    }
+
+    fn kid_of(token: &str) -> Option<String> {
+        jsonwebtoken::decode_header(token).unwrap().kid
+    }
+
+    #[test]
+    fn the_kid_names_the_key_and_previous_keys_verify_until_expiry() {
+        let old_secret = b"0123456789abcdef0123456789abcdef";
+        let new_secret = b"the new secret, 32 bytes or more";
+        let old = keys();
+        let old_token = old.issue_system(Timestamp::from_unix(2_000)).unwrap();
+        assert_eq!(kid_of(&old_token).as_deref(), Some(old.key_id()));
+        assert_eq!(old.key_id().len(), 12);
+        assert_ne!(old.key_id(), JwtKeys::new(new_secret).key_id());
+
+        let rotated = JwtKeys::new(new_secret).verifying_previous([old_secret.as_slice()]);
+        let new_token = rotated.issue_system(Timestamp::from_unix(2_000)).unwrap();
+        assert_eq!(kid_of(&new_token).as_deref(), Some(rotated.key_id()));
+        let now = Timestamp::from_unix(1_000);
+        assert!(rotated.verify(&old_token, now).is_ok());
+        assert!(rotated.verify(&new_token, now).is_ok());
+        assert!(
+            old.verify(&new_token, now).is_err(),
+            "the old server has no new key"
+        );
+        assert_eq!(
+            rotated
+                .verify(&old_token, Timestamp::from_unix(2_000))
+                .unwrap_err(),
+            TokenError::Invalid("token is expired by 0s".into())
+        );
+        // A token whose kid claims our key but whose signature is another's is refused.
+        let mut forged_header = header();
+        forged_header.kid = Some(rotated.key_id().to_owned());
+        let forged = jsonwebtoken::encode(
+            &forged_header,
+            &json!({"exp": 2_000, "sub": "0"}),
+            &EncodingKey::from_secret(b"an unknown key, 32 bytes or more"),
+        )
+        .unwrap();
+        assert_eq!(
+            rotated.verify(&forged, now).unwrap_err(),
+            TokenError::Invalid("signature is invalid".into())
+        );
+        let explicit = JwtKeys::new(new_secret).with_key_id("2026-11".into());
+        let token = explicit.issue_system(Timestamp::from_unix(2_000)).unwrap();
+        assert_eq!(kid_of(&token).as_deref(), Some("2026-11"));
+        assert!(explicit.verify(&token, now).is_ok());
+    }
+
+    #[test]
+    fn nbf_in_the_future_is_refused() {
+        let sign =
+            |claims: Value| jsonwebtoken::encode(&header(), &claims, &keys().encoding).unwrap();
+        let now = Timestamp::from_unix(1_000);
+        let early = sign(json!({"exp": 2_000, "sub": "0", "nbf": 1_001}));
+        assert_eq!(
+            keys().verify(&early, now).unwrap_err(),
+            TokenError::Invalid("token is not valid yet".into())
+        );
+        assert!(keys().verify(&early, Timestamp::from_unix(1_001)).is_ok());
+        let bad = sign(json!({"exp": 2_000, "sub": "0", "nbf": "soon"}));
+        assert!(keys().verify(&bad, now).is_err());
+    }
+
+    #[test]
+    fn a_configured_issuer_is_put_in_and_required() {
+        let keys = keys().with_issuer("https://id.example.org".into());
+        let token = keys.issue_system(Timestamp::from_unix(2_000)).unwrap();
+        assert_eq!(payload(&token)["iss"], json!("https://id.example.org"));
+        let now = Timestamp::from_unix(1_000);
+        assert!(keys.verify(&token, now).is_ok());
+        let sign =
+            |claims: Value| jsonwebtoken::encode(&header(), &claims, &keys.encoding).unwrap();
+        for refused in [
+            json!({"exp": 2_000, "sub": "0"}),
+            json!({"exp": 2_000, "sub": "0", "iss": "https://evil.example"}),
+        ] {
+            assert_eq!(
+                keys.verify(&sign(refused), now).unwrap_err(),
+                TokenError::Invalid("token has invalid issuer".into())
+            );
+        }
+        let plain = super::tests::keys()
+            .issue_system(Timestamp::from_unix(2_000))
+            .unwrap();
+        assert!(
+            payload(&plain).get("iss").is_none(),
+            "no iss unless configured"
         );
     }
 }

@@ -1,7 +1,8 @@
 //! The seed page's session cookie value: `<session id>.<MAC>`, where the MAC is HMAC-SHA256
 //! under a key derived from the JWT secret. Nothing is stored: the value only names a session,
 //! which must still be live when it is presented, and it cannot be forged without the key
-//! (the session id alone, visible in every access token, is not enough).
+//! (the session id alone, visible in every access token, is not enough). Values made under a
+//! previous JWT secret keep working after a rotation while their session lives.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,8 +10,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
+/// The current key first, then those of `CHIPFLAP_JWT_PREVIOUS_SECRETS`.
 #[derive(Clone)]
-pub struct SessionCookieKey([u8; 32]);
+pub struct SessionCookieKey(Vec<[u8; 32]>);
 
 impl std::fmt::Debug for SessionCookieKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -21,14 +23,18 @@ impl std::fmt::Debug for SessionCookieKey {
 impl SessionCookieKey {
     /// Domain-separated from the JWT secret, so the key is never used for two purposes.
     pub fn from_secret(secret: &[u8]) -> Self {
-        let mut m = mac(secret);
-        m.update(b"chipflap session cookie v1");
-        SessionCookieKey(m.finalize().into_bytes().into())
+        SessionCookieKey(vec![derive(secret)])
+    }
+
+    /// Values made under the previous secrets are accepted too (new values use the current).
+    pub fn with_previous<'s>(mut self, secrets: impl IntoIterator<Item = &'s [u8]>) -> Self {
+        self.0.extend(secrets.into_iter().map(derive));
+        self
     }
 
     /// The cookie value for a session.
     pub fn value_for(&self, session_id: Uuid) -> String {
-        let mut m = mac(&self.0);
+        let mut m = mac(&self.0[0]);
         m.update(session_id.as_bytes());
         format!(
             "{session_id}.{}",
@@ -41,11 +47,21 @@ impl SessionCookieKey {
         let (id, tag) = value.split_once('.')?;
         let id = Uuid::try_parse(id).ok()?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        let mut m = mac(&self.0);
-        m.update(id.as_bytes());
-        m.verify_slice(&tag).ok()?;
-        Some(id)
+        self.0
+            .iter()
+            .any(|key| {
+                let mut m = mac(key);
+                m.update(id.as_bytes());
+                m.verify_slice(&tag).is_ok()
+            })
+            .then_some(id)
     }
+}
+
+fn derive(secret: &[u8]) -> [u8; 32] {
+    let mut m = mac(secret);
+    m.update(b"chipflap session cookie v1");
+    m.finalize().into_bytes().into()
 }
 
 fn mac(key: &[u8]) -> Hmac<Sha256> {
@@ -67,6 +83,17 @@ mod tests {
 
         let other_key = SessionCookieKey::from_secret(b"secret two");
         assert_eq!(other_key.session_of(&value), None, "bound to the key");
+        let rotated = other_key.with_previous([b"secret one".as_slice()]);
+        assert_eq!(
+            rotated.session_of(&value),
+            Some(id),
+            "a previous key still verifies"
+        );
+        assert_eq!(
+            key.session_of(&rotated.value_for(id)),
+            None,
+            "new values use the new key"
+        );
         let (_, tag) = value.split_once('.').unwrap();
         let moved = format!("{}.{tag}", Uuid::new_v4());
         assert_eq!(key.session_of(&moved), None, "bound to the session");

@@ -94,3 +94,18 @@ pub async fn delete_user_console_sessions(
         .await?;
     Ok(())
 }
+
+/// Ends every console session but `keep` (the admin who ends them all stays logged in).
+pub async fn delete_console_sessions_except(
+    executor: impl SqliteExecutor<'_>,
+    keep: Option<&TokenDigest>,
+) -> sqlx::Result<u64> {
+    let keep = keep.map(TokenDigest::as_bytes);
+    let deleted = sqlx::query!(
+        "delete from console_sessions where ?1 is null or digest <> ?1",
+        keep
+    )
+    .execute(executor)
+    .await?;
+    Ok(deleted.rows_affected())
+}

@@ -175,3 +175,36 @@ pub async fn list_live_sessions(
     .map(Session::try_from)
     .collect()
 }
+
+/// Ends every session of every user and revokes every refresh token (after a breach). Answers
+/// how many sessions ended. It touches every live row, so it scans: a rare operator action.
+pub async fn end_every_session(
+    conn: &mut sqlx::SqliteConnection,
+    reason: EndReason,
+    now: Timestamp,
+) -> sqlx::Result<u64> {
+    let at = now.unix();
+    let reason = reason.as_str();
+    let ended = sqlx::query!(
+        "update sessions set ended_at = ?1, ended_reason = ?2, updated_at = ?1
+         where ended_at is null",
+        at,
+        reason
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "update refresh_tokens set revoked_at = ?1 where revoked_at is null",
+        at
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(ended.rows_affected())
+}
+
+/// How many sessions have not been ended (some may be past a configured limit).
+pub async fn count_unended_sessions(executor: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(r#"select count(*) as "n!: i64" from sessions where ended_at is null"#)
+        .fetch_one(executor)
+        .await
+}

@@ -1,5 +1,7 @@
 //! A login session (supabase/auth's `sessions`) and the one rule that says whether it is live.
 
+use std::time::Duration;
+
 use uuid::Uuid;
 
 use super::timestamp::Timestamp;
@@ -43,6 +45,19 @@ impl EndReason {
     }
 }
 
+/// How long a session may live, from supabase/auth's `GOTRUE_SESSIONS_*` settings; `None` is no
+/// limit (their default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// `GOTRUE_SESSIONS_TIMEBOX`: the session ends this long after the login, however often
+    /// it is refreshed.
+    pub timebox: Option<Duration>,
+    /// `GOTRUE_SESSIONS_INACTIVITY_TIMEOUT`: the session ends when it has not been refreshed
+    /// (a refresh-token grant) for this long. Using an access token is not activity, as in
+    /// supabase/auth: a tab left open would otherwise keep it alive for ever.
+    pub inactivity_timeout: Option<Duration>,
+}
+
 /// One row of `sessions`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -57,11 +72,16 @@ pub struct Session {
 
 impl Session {
     /// Whether the session still grants access at `now`. This is the only place that decides
-    /// it: a session lives until it is ended. Absolute and inactivity limits per session
-    /// (`GOTRUE_SESSIONS_TIMEBOX`, `GOTRUE_SESSIONS_INACTIVITY_TIMEOUT`) belong here, computed
-    /// from `created_at` and `refreshed_at`.
-    pub fn is_live(&self, _now: Timestamp) -> bool {
+    /// it: a session lives until it is ended, until `limits.timebox` after `created_at`, and
+    /// until `limits.inactivity_timeout` after `refreshed_at` (supabase/auth's
+    /// `Session.CheckValidity`: past the instant is dead, the instant itself still lives).
+    pub fn is_live(&self, now: Timestamp, limits: &SessionLimits) -> bool {
+        let within = |start: Timestamp, limit: Option<Duration>| {
+            limit.is_none_or(|limit| now.unix() <= start.plus(limit).unix())
+        };
         self.ended.is_none()
+            && within(self.created_at, limits.timebox)
+            && within(self.refreshed_at, limits.inactivity_timeout)
     }
 }
 
@@ -87,13 +107,14 @@ pub fn check_session(
     user: Option<&User>,
     session: Option<&Session>,
     now: Timestamp,
+    limits: &SessionLimits,
 ) -> Result<(), SessionRefusal> {
     let user = user.ok_or(SessionRefusal::UnknownUser)?;
     if user.is_banned(now) {
         return Err(SessionRefusal::Banned);
     }
     match session {
-        Some(session) if session.user_id == user.id && session.is_live(now) => Ok(()),
+        Some(session) if session.user_id == user.id && session.is_live(now, limits) => Ok(()),
         _ => Err(SessionRefusal::Ended),
     }
 }
@@ -102,6 +123,11 @@ pub fn check_session(
 mod tests {
     use super::*;
     use crate::domain::metadata::Metadata;
+
+    const NONE: SessionLimits = SessionLimits {
+        timebox: None,
+        inactivity_timeout: None,
+    };
 
     fn user(id: Uuid) -> User {
         User {
@@ -141,15 +167,15 @@ mod tests {
         let id = Uuid::new_v4();
         let u = user(id);
         assert_eq!(
-            check_session(Some(&u), Some(&session(id, None)), now),
+            check_session(Some(&u), Some(&session(id, None)), now, &NONE),
             Ok(())
         );
         assert_eq!(
-            check_session(Some(&u), None, now),
+            check_session(Some(&u), None, now, &NONE),
             Err(SessionRefusal::Ended)
         );
         assert_eq!(
-            check_session(Some(&u), Some(&session(Uuid::new_v4(), None)), now),
+            check_session(Some(&u), Some(&session(Uuid::new_v4(), None)), now, &NONE),
             Err(SessionRefusal::Ended),
             "another user's session"
         );
@@ -162,12 +188,12 @@ mod tests {
         ] {
             assert_eq!(EndReason::parse(reason.as_str()), reason);
             assert_eq!(
-                check_session(Some(&u), Some(&session(id, Some(reason))), now),
+                check_session(Some(&u), Some(&session(id, Some(reason))), now, &NONE),
                 Err(SessionRefusal::Ended)
             );
         }
         assert_eq!(
-            check_session(None, Some(&session(id, None)), now),
+            check_session(None, Some(&session(id, None)), now, &NONE),
             Err(SessionRefusal::UnknownUser)
         );
     }
@@ -179,8 +205,33 @@ mod tests {
         let mut u = user(id);
         u.banned_until = Some(Timestamp::from_unix(100));
         assert_eq!(
-            check_session(Some(&u), Some(&session(id, Some(EndReason::Ban))), now),
+            check_session(
+                Some(&u),
+                Some(&session(id, Some(EndReason::Ban))),
+                now,
+                &NONE
+            ),
             Err(SessionRefusal::Banned)
+        );
+    }
+
+    #[test]
+    fn the_timebox_counts_from_the_login_and_inactivity_from_the_last_refresh() {
+        let limits = SessionLimits {
+            timebox: Some(Duration::from_secs(100)),
+            inactivity_timeout: Some(Duration::from_secs(30)),
+        };
+        let mut s = session(Uuid::new_v4(), None);
+        s.created_at = Timestamp::from_unix(1_000);
+        s.refreshed_at = Timestamp::from_unix(1_000);
+        assert!(s.is_live(Timestamp::from_unix(1_030), &limits));
+        assert!(!s.is_live(Timestamp::from_unix(1_031), &limits), "idle");
+        s.refreshed_at = Timestamp::from_unix(1_090);
+        assert!(s.is_live(Timestamp::from_unix(1_100), &limits));
+        assert!(!s.is_live(Timestamp::from_unix(1_101), &limits), "timebox");
+        assert!(
+            s.is_live(Timestamp::from_unix(1_000_000), &NONE),
+            "no limits"
         );
     }
 }

@@ -16,6 +16,7 @@ use crate::services::signup::SignupError;
 use crate::services::throttle::ThrottleError;
 use crate::services::token::{LogoutError, TokenError};
 use crate::services::user::UserError;
+use crate::services::user_sessions::UserSessionsError;
 use crate::services::verify::{VerifyError, VerifyType};
 
 /// The 401 message for an access token whose session has ended (logout, password change,
@@ -483,6 +484,29 @@ impl From<UserError> for HttpError {
                 HttpError::bad_request("Email update requires reauthentication")
             }
             UserError::Unexpected(e) => HttpError::internal(e),
+        }
+    }
+}
+
+impl From<UserSessionsError> for HttpError {
+    fn from(e: UserSessionsError) -> Self {
+        match e {
+            UserSessionsError::Refused(SessionRefusal::UnknownUser) => {
+                HttpError::not_found("User not found")
+            }
+            UserSessionsError::Refused(SessionRefusal::Banned) => {
+                HttpError::forbidden("User is banned")
+            }
+            UserSessionsError::Refused(SessionRefusal::Ended) => HttpError::session_ended(),
+            UserSessionsError::NotFound => HttpError::not_found("Session not found"),
+            UserSessionsError::PasswordRequired => HttpError::bad_request(
+                "Ending another session requires current_password (re-authentication)",
+            ),
+            UserSessionsError::WrongPassword => {
+                HttpError::bad_request("current_password is not the account's password")
+            }
+            UserSessionsError::RateLimited(wait) => HttpError::too_many_requests(wait),
+            UserSessionsError::Unexpected(e) => HttpError::internal(e),
         }
     }
 }

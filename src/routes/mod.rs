@@ -20,6 +20,7 @@ pub mod site;
 pub mod token;
 pub mod user;
 pub mod user_json;
+pub mod user_sessions;
 pub mod verify;
 
 use actix_web::{HttpResponse, web};
@@ -38,6 +39,8 @@ pub fn identity(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(user::get_user))
                 .route(web::put().to(user::update_user)),
         )
+        .service(resource("/user/sessions").route(web::get().to(user_sessions::list)))
+        .service(resource("/user/sessions/{id}").route(web::delete().to(user_sessions::end)))
         .service(resource("/logout").route(web::post().to(logout::logout)))
         .service(resource("/invite").route(web::post().to(invite::invite)))
         .service(

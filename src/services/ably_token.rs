@@ -72,9 +72,18 @@ pub async fn ably_user(state: &AppState, caller: AblyCaller) -> Result<User, Abl
         AblyCaller::Token {
             user_id,
             session_id,
-        } => session_user(&mut conn, user_id, session_id, now).await?,
+        } => {
+            session_user(
+                &mut conn,
+                user_id,
+                session_id,
+                now,
+                &state.settings.sessions,
+            )
+            .await?
+        }
         AblyCaller::SessionCookie(session_id) => {
-            user_of_session(&mut conn, session_id, now).await?
+            user_of_session(&mut conn, session_id, now, &state.settings.sessions).await?
         }
     };
     if !user.is_confirmed() {

@@ -451,6 +451,65 @@ pub async fn end_sessions(
     Ok(ended)
 }
 
+/// What ending every session did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EveryoneLoggedOut {
+    /// Login sessions ended (their refresh and access tokens are dead).
+    pub sessions: u64,
+    /// Console sessions ended.
+    pub console_sessions: u64,
+}
+
+/// Ends every session of every user at once, after a breach: every refresh token is revoked
+/// and every access token is refused by its session (`chipflap sessions end --all`, the
+/// console's "end every session"). Console sessions end too, except `keep_console` (the admin
+/// acting from the console). Audited as `token_revoked` with `{"scope": "all", ...}`.
+pub async fn end_every_session(
+    state: &AppState,
+    actor: &Actor,
+    keep_console: Option<&crate::domain::one_time_token::TokenDigest>,
+) -> anyhow::Result<EveryoneLoggedOut> {
+    let now = state.clock.now();
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let ended = EveryoneLoggedOut {
+        sessions: sessions::end_every_session(&mut tx, EndReason::Admin, now)
+            .await
+            .context("ending every session")?,
+        console_sessions: console_sessions::delete_console_sessions_except(&mut *tx, keep_console)
+            .await
+            .context("ending console sessions")?,
+    };
+    audit::record(
+        &mut *tx,
+        actor,
+        Action::TokenRevoked,
+        json!({
+            "scope": "all",
+            "sessions_ended": ended.sessions,
+            "console_sessions_ended": ended.console_sessions,
+        }),
+        now,
+    )
+    .await
+    .context("auditing the revocation")?;
+    tx.commit().await.context("committing")?;
+    tracing::warn!(
+        sessions = ended.sessions,
+        console_sessions = ended.console_sessions,
+        "every session was ended"
+    );
+    Ok(ended)
+}
+
+/// How many sessions have not been ended (the console's "end every session" page).
+pub async fn count_unended_sessions(state: &AppState) -> anyhow::Result<i64> {
+    sessions::count_unended_sessions(&state.db)
+        .await
+        .context("counting sessions")
+}
+
 /// What the console shows beside a user: live sessions, recent audit entries, and how the
 /// Ably revocation of the latest ban went.
 pub struct UserDetails {
@@ -472,9 +531,12 @@ pub enum AblyRevocation {
 
 pub async fn user_details(state: &AppState, id: Uuid) -> Result<UserDetails, AdminUserError> {
     use crate::db::audit_log::{self, AuditFilter};
-    let sessions = sessions::list_live_sessions(&state.db, id)
+    let now = state.clock.now();
+    let mut sessions = sessions::list_live_sessions(&state.db, id)
         .await
         .context("listing sessions")?;
+    // Past the timebox or the inactivity timeout a session is dead although never ended.
+    sessions.retain(|s| s.is_live(now, &state.settings.sessions));
     let filter = AuditFilter::User(id.to_string());
     let recent_activity = audit_log::list_audit_entries(&state.db, &filter, 20, 0)
         .await

@@ -16,6 +16,7 @@ pub mod signup;
 pub mod throttle;
 pub mod token;
 pub mod user;
+pub mod user_sessions;
 pub mod verify;
 
 use uuid::Uuid;

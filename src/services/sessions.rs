@@ -7,7 +7,7 @@ use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use crate::db::{sessions, users};
-use crate::domain::session::{SessionRefusal, check_session};
+use crate::domain::session::{SessionLimits, SessionRefusal, check_session};
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::User;
 
@@ -20,13 +20,14 @@ pub enum SessionError {
 }
 
 /// The user `user_id`, if the token's session (`session_id`, `None` when the token names none)
-/// is theirs and live and they are not banned. Pass the caller's transaction when the answer
-/// must hold for the writes that follow.
+/// is theirs and live under `limits` (`settings.sessions`) and they are not banned. Pass the
+/// caller's transaction when the answer must hold for the writes that follow.
 pub async fn session_user(
     conn: &mut SqliteConnection,
     user_id: Uuid,
     session_id: Option<Uuid>,
     now: Timestamp,
+    limits: &SessionLimits,
 ) -> Result<User, SessionError> {
     let user = users::find_user_by_id(&mut *conn, user_id)
         .await
@@ -37,7 +38,7 @@ pub async fn session_user(
             .context("loading the session")?,
         None => None,
     };
-    check_session(user.as_ref(), session.as_ref(), now)?;
+    check_session(user.as_ref(), session.as_ref(), now, limits)?;
     user.ok_or_else(|| anyhow::anyhow!("checked user vanished").into())
 }
 
@@ -46,6 +47,7 @@ pub async fn user_of_session(
     conn: &mut SqliteConnection,
     session_id: Uuid,
     now: Timestamp,
+    limits: &SessionLimits,
 ) -> Result<User, SessionError> {
     let session = sessions::find_session(&mut *conn, session_id)
         .await
@@ -54,6 +56,6 @@ pub async fn user_of_session(
     let user = users::find_user_by_id(&mut *conn, session.user_id)
         .await
         .context("loading the user")?;
-    check_session(user.as_ref(), Some(&session), now)?;
+    check_session(user.as_ref(), Some(&session), now, limits)?;
     user.ok_or_else(|| anyhow::anyhow!("checked user vanished").into())
 }

@@ -309,7 +309,12 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
     let session = sessions::find_session(&mut *tx, record.session_id)
         .await
         .context("loading the token's session")?;
-    match check_session(user.as_ref(), session.as_ref(), now) {
+    match check_session(
+        user.as_ref(),
+        session.as_ref(),
+        now,
+        &state.settings.sessions,
+    ) {
         Ok(()) => {}
         Err(SessionRefusal::Banned) => return Err(TokenError::InvalidGrant(BANNED)),
         Err(SessionRefusal::UnknownUser | SessionRefusal::Ended) => {
@@ -357,7 +362,12 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
     // deriving successors along the chain; later, it is reuse.
     let rotated_at = record.rotated_at.unwrap_or(now);
     let head = if rotated_at.plus(REUSE_GRACE) >= now {
-        live_head(state, &mut tx, successor).await?
+        live_head(
+            state,
+            &mut tx,
+            state.rotation.possible_successors_of(&presented),
+        )
+        .await?
     } else {
         None
     };
@@ -387,19 +397,28 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
     Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN))
 }
 
-/// Follows derived successors from `first` to the live, unrotated token at the end of the
-/// chain (two tabs may each have refreshed more than once inside the window).
+/// Follows derived successors from `first` (the presented token's possible successors) to
+/// the live, unrotated token at the end of the chain (two tabs may each have refreshed more than once inside the window).
 async fn live_head(
     state: &AppState,
     conn: &mut SqliteConnection,
-    first: SecretToken,
+    first: Vec<SecretToken>,
 ) -> anyhow::Result<Option<SecretToken>> {
-    let mut candidate = first;
+    let mut candidates = first;
     for _ in 0..16 {
-        let Some(record) = refresh_tokens::find_refresh_token(&mut *conn, &candidate.digest())
-            .await
-            .context("following the rotation chain")?
-        else {
+        // Links made before a JWT secret rotation were derived with a previous secret.
+        let mut found = None;
+        for candidate in candidates {
+            if let Some(record) =
+                refresh_tokens::find_refresh_token(&mut *conn, &candidate.digest())
+                    .await
+                    .context("following the rotation chain")?
+            {
+                found = Some((candidate, record));
+                break;
+            }
+        }
+        let Some((candidate, record)) = found else {
             return Ok(None);
         };
         if record.revoked_at.is_some() {
@@ -408,7 +427,7 @@ async fn live_head(
         if record.rotated_at.is_none() {
             return Ok(Some(candidate));
         }
-        candidate = state.rotation.successor_of(&candidate);
+        candidates = state.rotation.possible_successors_of(&candidate);
     }
     Ok(None)
 }
@@ -434,7 +453,15 @@ pub async fn logout(
     let mut tx = crate::db::begin_write(&state.db)
         .await
         .context("starting a transaction")?;
-    let user = match super::sessions::session_user(&mut tx, user_id, session_id, now).await {
+    let user = match super::sessions::session_user(
+        &mut tx,
+        user_id,
+        session_id,
+        now,
+        &state.settings.sessions,
+    )
+    .await
+    {
         Ok(user) => user,
         // A banned user's sessions ended with the ban; nothing is left to end.
         Err(SessionError::Refused(refusal)) => return Err(LogoutError::Refused(refusal)),

@@ -81,7 +81,14 @@ pub async fn get_user(
     session: Option<Uuid>,
 ) -> Result<User, UserError> {
     let mut conn = state.db.acquire().await.context("connecting")?;
-    Ok(session_user(&mut conn, id, session, state.clock.now()).await?)
+    Ok(session_user(
+        &mut conn,
+        id,
+        session,
+        state.clock.now(),
+        &state.settings.sessions,
+    )
+    .await?)
 }
 
 #[derive(Debug, Default)]
@@ -175,7 +182,7 @@ pub async fn update_user(
     let mut tx = crate::db::begin_write(&state.db)
         .await
         .context("starting a transaction")?;
-    let mut user = session_user(&mut tx, id, session, now).await?;
+    let mut user = session_user(&mut tx, id, session, now, &state.settings.sessions).await?;
     let before = user.clone();
     let old_email = user.email.clone();
     let password_changed = hash.is_some();

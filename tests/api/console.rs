@@ -26,6 +26,16 @@ pub async fn get_page(app: &TestApp, path: &str) -> (StatusCode, String) {
     (r.status(), r.text().await.unwrap())
 }
 
+/// A console page through another client (a second browser).
+pub async fn get_page_with(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+) -> (StatusCode, String) {
+    let r = client.get(console(app, path)).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
 pub async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
     app.client
         .post(console(app, path))

@@ -6,6 +6,7 @@
     reason = "test code: a failed step should fail the test loudly"
 )]
 
+mod a_login_always_starts_a_fresh_session;
 mod ably;
 mod addresses_are_deliverable;
 mod admin_users;
@@ -27,6 +28,7 @@ mod fuzzed_input_never_fails_the_server;
 mod health;
 mod helpers;
 mod invite;
+mod jwt_secret_rotates_without_logging_anyone_out;
 mod logout;
 mod mail_smtp;
 mod nf_jwt_fits_in_a_cookie;
@@ -36,6 +38,7 @@ mod production_mail_is_encrypted;
 mod recover;
 mod roles_are_string_lists;
 mod seed_page_keeps_ably_while_session_lives;
+mod sessions_end_by_age_and_on_demand;
 mod sessions_end_everywhere;
 mod signup;
 mod site;
@@ -44,7 +47,9 @@ mod the_mailbox_owner_decides_the_password;
 mod throttles;
 mod token;
 mod token_minting_never_fails;
+mod tokens_are_valid_only_when_and_where_they_say;
 mod unsent_mail_can_be_retried;
 mod user;
+mod users_see_and_end_their_sessions;
 mod verify;
 mod weak_hashes_are_upgraded_at_login;

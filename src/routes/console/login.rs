@@ -89,6 +89,15 @@ pub async fn login(
     let origin = request_origin(&request, &state.settings);
     match console_session::login(&state, &form.email, &form.password, &origin).await {
         Ok((token, _)) => {
+            // A console session presented with the login ends here: a login always gets a
+            // fresh session, so a planted or stale cookie is never carried into it (ASVS V7.2.4).
+            let (cookie_name, _) = console_cookie(&state.settings, CONSOLE_COOKIE, "/console");
+            if let Some(previous) = request.cookie(&cookie_name) {
+                let previous = SecretToken::presented(previous.value());
+                console_session::logout(&state, &previous)
+                    .await
+                    .map_err(PageError::internal)?;
+            }
             let mut response = redirect("/console/users");
             response
                 .add_cookie(&strict_cookie(

@@ -4,6 +4,7 @@
 mod audit;
 mod invite;
 mod login;
+mod sessions;
 mod throttles;
 mod users;
 
@@ -56,6 +57,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/invite", web::get().to(invite::invite_form))
             .route("/invite", web::post().to(invite::invite))
             .route("/audit", web::get().to(audit::audit))
+            .route("/sessions", web::get().to(sessions::sessions))
+            .route("/sessions/end-all", web::post().to(sessions::end_all))
             .route("/throttles", web::get().to(throttles::throttles))
             .route("/throttles/clear", web::post().to(throttles::clear))
             .default_service(web::to(|| async {

@@ -1,0 +1,141 @@
+//! A user's own sessions (ASVS 5.0 V7.5.2): list them, and end one. Ending another device's
+//! session needs the current password again (re-authentication with one factor); ending the
+//! caller's own session is a logout of this device and needs nothing more.
+
+use anyhow::Context;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Actor;
+use super::audit::{self, Action, Origin};
+use super::credentials::{self, CredentialsError};
+use super::sessions::{SessionError, session_user};
+use crate::db::sessions;
+use crate::domain::session::{EndReason, Session, SessionRefusal};
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserSessionsError {
+    /// The caller's own session is not live (or the user is gone or banned).
+    #[error(transparent)]
+    Refused(#[from] SessionRefusal),
+    /// No live session of this user has that id.
+    #[error("no such session")]
+    NotFound,
+    /// Ending another session needs `current_password`.
+    #[error("re-authentication required")]
+    PasswordRequired,
+    /// `current_password` was wrong.
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error("too many password attempts; retry after {0:?}")]
+    RateLimited(std::time::Duration),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<SessionError> for UserSessionsError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Refused(r) => UserSessionsError::Refused(r),
+            SessionError::Unexpected(e) => UserSessionsError::Unexpected(e),
+        }
+    }
+}
+
+/// One session as its owner sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionView {
+    pub id: Uuid,
+    /// RFC 3339, as GoTrue prints times.
+    pub created_at: String,
+    pub refreshed_at: String,
+    /// The session of the token that asked.
+    pub current: bool,
+}
+
+/// The caller's live sessions (under `GOTRUE_SESSIONS_*` limits), newest activity first.
+pub async fn list_sessions(
+    state: &AppState,
+    user_id: Uuid,
+    current: Option<Uuid>,
+) -> Result<Vec<SessionView>, UserSessionsError> {
+    let now = state.clock.now();
+    let limits = &state.settings.sessions;
+    let mut conn = state.db.acquire().await.context("connecting")?;
+    session_user(&mut conn, user_id, current, now, limits).await?;
+    let live = sessions::list_live_sessions(&mut *conn, user_id)
+        .await
+        .context("listing sessions")?;
+    Ok(live
+        .into_iter()
+        .filter(|s| s.is_live(now, limits))
+        .map(|s| view(&s, current))
+        .collect())
+}
+
+fn view(session: &Session, current: Option<Uuid>) -> SessionView {
+    SessionView {
+        id: session.id,
+        created_at: session.created_at.to_rfc3339(),
+        refreshed_at: session.refreshed_at.to_rfc3339(),
+        current: Some(session.id) == current,
+    }
+}
+
+/// Ends the caller's session `target`. Another session than the caller's own needs the
+/// account's current password, checked through the per-account password throttle.
+pub async fn end_session(
+    state: &AppState,
+    user_id: Uuid,
+    current: Option<Uuid>,
+    target: Uuid,
+    current_password: Option<&str>,
+    origin: &Origin,
+) -> Result<(), UserSessionsError> {
+    let now = state.clock.now();
+    let limits = &state.settings.sessions;
+    let user = {
+        let mut conn = state.db.acquire().await.context("connecting")?;
+        session_user(&mut conn, user_id, current, now, limits).await?
+    };
+    if Some(target) != current {
+        let password = current_password
+            .filter(|p| !p.is_empty())
+            .ok_or(UserSessionsError::PasswordRequired)?;
+        let checked =
+            credentials::check_password(state, &user.aud, &user.email, password, origin, "email")
+                .await
+                .map_err(|e| match e {
+                    CredentialsError::RateLimited(wait) => UserSessionsError::RateLimited(wait),
+                    CredentialsError::Unexpected(e) => UserSessionsError::Unexpected(e),
+                })?;
+        if checked.is_none_or(|u| u.id != user.id) {
+            return Err(UserSessionsError::WrongPassword);
+        }
+    }
+    let mut tx = crate::db::begin_write(&state.db)
+        .await
+        .context("starting a transaction")?;
+    let owned = sessions::find_session(&mut *tx, target)
+        .await
+        .context("loading the session")?
+        .filter(|s| s.user_id == user.id && s.is_live(now, limits));
+    if owned.is_none() {
+        return Err(UserSessionsError::NotFound);
+    }
+    sessions::end_session(&mut tx, target, EndReason::Logout, now)
+        .await
+        .context("ending the session")?;
+    audit::record(
+        &mut *tx,
+        &Actor::user(&user),
+        Action::Logout,
+        origin.with(json!({"session_id": target.to_string(), "scope": "one"})),
+        now,
+    )
+    .await
+    .context("auditing the session's end")?;
+    tx.commit().await.context("committing")?;
+    Ok(())
+}
