@@ -1095,6 +1095,49 @@ mod tests {
     }
 
     #[test]
+    fn ownership_settings_default_to_gotrue_compatible_and_announced() {
+        let s = settings(&[("GOTRUE_SITE_URL", "https://www.cats.example")]).unwrap();
+        assert!(!s.signup.update_requires_reauthentication);
+        assert!(s.mailer.notify_password_changed && s.mailer.notify_email_changed);
+        let words = s
+            .signup
+            .password_policy
+            .context_words_for("ada@example.org");
+        for w in [
+            "chipflap",
+            "netlify",
+            "gotrue",
+            "identity",
+            "cats",
+            "www.cats.example",
+            "ada",
+        ] {
+            assert!(words.contains(&w.to_owned()), "{w}: {words:?}");
+        }
+        let s = settings(&[
+            (
+                "GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION",
+                "true",
+            ),
+            (
+                "GOTRUE_MAILER_NOTIFICATIONS_PASSWORD_CHANGED_ENABLED",
+                "false",
+            ),
+            ("GOTRUE_MAILER_NOTIFICATIONS_EMAIL_CHANGED_ENABLED", "0"),
+            ("CHIPFLAP_PASSWORD_CONTEXT_WORDS", " Tabby , ,Whiskers"),
+        ])
+        .unwrap();
+        assert!(s.signup.update_requires_reauthentication);
+        assert!(!s.mailer.notify_password_changed && !s.mailer.notify_email_changed);
+        let words = s.signup.password_policy.context_words_for("x@y.z");
+        assert!(words.contains(&"tabby".to_owned()) && words.contains(&"whiskers".to_owned()));
+        assert!(
+            error_names(&[("GOTRUE_MAILER_NOTIFICATIONS_EMAIL_CHANGED_ENABLED", "maybe")])
+                .contains("GOTRUE_MAILER_NOTIFICATIONS_EMAIL_CHANGED_ENABLED")
+        );
+    }
+
+    #[test]
     fn defaults_follow_the_design() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/x.db", dir.path().display());
