@@ -104,6 +104,13 @@ pub struct SignupSettings {
     pub disabled: bool,
     pub autoconfirm: bool,
     pub password_min_length: usize,
+    /// What every new password must meet: `password_min_length` and the context-specific
+    /// words (built in, the site's host labels, `CHIPFLAP_PASSWORD_CONTEXT_WORDS`).
+    pub password_policy: crate::domain::password::PasswordPolicy,
+    /// `GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION` (supabase/auth; default
+    /// false): `PUT /user` changing the password or email needs the right `current_password`
+    /// or a session created within the last 24 hours.
+    pub update_requires_reauthentication: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +162,12 @@ pub struct MailerSettings {
     pub recovery_max_age: Duration,
     pub invite_max_age: Duration,
     pub send_timeout: Duration,
+    /// `GOTRUE_MAILER_NOTIFICATIONS_PASSWORD_CHANGED_ENABLED` (supabase/auth; our default true):
+    /// mail the account's address when its password changes.
+    pub notify_password_changed: bool,
+    /// `GOTRUE_MAILER_NOTIFICATIONS_EMAIL_CHANGED_ENABLED` (supabase/auth; our default true):
+    /// mail the old address when an email change is requested and when it is applied.
+    pub notify_email_changed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -556,6 +569,19 @@ impl Settings {
             disabled: env.flag("GOTRUE_DISABLE_SIGNUP")?,
             autoconfirm: env.flag("GOTRUE_MAILER_AUTOCONFIRM")?,
             password_min_length,
+            password_policy: crate::domain::password::PasswordPolicy::new(
+                password_min_length,
+                site_url.host_str(),
+                &env.get("CHIPFLAP_PASSWORD_CONTEXT_WORDS")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>(),
+            ),
+            update_requires_reauthentication: env
+                .flag("GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION")?,
         };
 
         let smtp = match env.get("GOTRUE_SMTP_HOST") {
@@ -608,6 +634,12 @@ impl Settings {
                 Duration::from_secs(168 * 3600),
             )?,
             send_timeout: Duration::from_secs(30),
+            notify_password_changed: env
+                .optional_flag("GOTRUE_MAILER_NOTIFICATIONS_PASSWORD_CHANGED_ENABLED")?
+                .unwrap_or(true),
+            notify_email_changed: env
+                .optional_flag("GOTRUE_MAILER_NOTIFICATIONS_EMAIL_CHANGED_ENABLED")?
+                .unwrap_or(true),
         };
 
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -1003,6 +1035,8 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "GOTRUE_DISABLE_SIGNUP",
     "GOTRUE_MAILER_AUTOCONFIRM",
     "CHIPFLAP_PASSWORD_MIN_LENGTH",
+    "CHIPFLAP_PASSWORD_CONTEXT_WORDS",
+    "GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION",
     "GOTRUE_SMTP_HOST",
     "GOTRUE_SMTP_PORT",
     "GOTRUE_SMTP_USER",
@@ -1014,6 +1048,8 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "GOTRUE_MAILER_CONFIRMATION_MAX_AGE",
     "GOTRUE_MAILER_RECOVERY_MAX_AGE",
     "GOTRUE_MAILER_INVITE_MAX_AGE",
+    "GOTRUE_MAILER_NOTIFICATIONS_PASSWORD_CHANGED_ENABLED",
+    "GOTRUE_MAILER_NOTIFICATIONS_EMAIL_CHANGED_ENABLED",
     "CHIPFLAP_ARGON2_MEMORY_KIB",
     "CHIPFLAP_ARGON2_ITERATIONS",
     "CHIPFLAP_ARGON2_PARALLELISM",
@@ -1135,6 +1171,49 @@ mod tests {
 
     fn error_names(vars: &[(&str, &str)]) -> String {
         settings(vars).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn ownership_settings_default_to_gotrue_compatible_and_announced() {
+        let s = settings(&[("GOTRUE_SITE_URL", "https://www.cats.example")]).unwrap();
+        assert!(!s.signup.update_requires_reauthentication);
+        assert!(s.mailer.notify_password_changed && s.mailer.notify_email_changed);
+        let words = s
+            .signup
+            .password_policy
+            .context_words_for("ada@example.org");
+        for w in [
+            "chipflap",
+            "netlify",
+            "gotrue",
+            "identity",
+            "cats",
+            "www.cats.example",
+            "ada",
+        ] {
+            assert!(words.contains(&w.to_owned()), "{w}: {words:?}");
+        }
+        let s = settings(&[
+            (
+                "GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION",
+                "true",
+            ),
+            (
+                "GOTRUE_MAILER_NOTIFICATIONS_PASSWORD_CHANGED_ENABLED",
+                "false",
+            ),
+            ("GOTRUE_MAILER_NOTIFICATIONS_EMAIL_CHANGED_ENABLED", "0"),
+            ("CHIPFLAP_PASSWORD_CONTEXT_WORDS", " Tabby , ,Whiskers"),
+        ])
+        .unwrap();
+        assert!(s.signup.update_requires_reauthentication);
+        assert!(!s.mailer.notify_password_changed && !s.mailer.notify_email_changed);
+        let words = s.signup.password_policy.context_words_for("x@y.z");
+        assert!(words.contains(&"tabby".to_owned()) && words.contains(&"whiskers".to_owned()));
+        assert!(
+            error_names(&[("GOTRUE_MAILER_NOTIFICATIONS_EMAIL_CHANGED_ENABLED", "maybe")])
+                .contains("GOTRUE_MAILER_NOTIFICATIONS_EMAIL_CHANGED_ENABLED")
+        );
     }
 
     #[test]

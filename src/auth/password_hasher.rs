@@ -177,11 +177,11 @@ mod tests {
     #[tokio::test]
     async fn hashes_are_argon2id_phc_strings_that_verify() {
         let h = hasher();
-        let pw = Password::parse("correct horse", 8).unwrap();
+        let pw = Password::for_login("correct horse").unwrap();
         let hash = h.hash(&pw).await.unwrap();
         assert!(hash.as_str().starts_with("$argon2id$v=19$m=8,t=1,p=1$"));
         assert!(h.verify(&pw, Some(&hash)).await.unwrap());
-        let wrong = Password::parse("wrong horse", 8).unwrap();
+        let wrong = Password::for_login("wrong horse").unwrap();
         assert!(!h.verify(&wrong, Some(&hash)).await.unwrap());
         assert_eq!(h.evaluations(), 3, "one hash and two verifications");
     }
@@ -189,7 +189,7 @@ mod tests {
     #[tokio::test]
     async fn a_match_against_a_weaker_or_other_variant_hash_is_upgraded_once() {
         let h = hasher();
-        let pw = Password::parse("correct horse", 8).unwrap();
+        let pw = Password::for_login("correct horse").unwrap();
         let other_variant = Argon2::new(
             Algorithm::Argon2i,
             Version::V0x13,
@@ -233,7 +233,7 @@ mod tests {
         );
 
         // A wrong password, or a hash at the configured cost, is never re-hashed.
-        let wrong = Password::parse("wrong horse", 8).unwrap();
+        let wrong = Password::for_login("wrong horse").unwrap();
         let v = stronger
             .verify_and_upgrade(&wrong, Some(&weak))
             .await

@@ -4,6 +4,7 @@ use sqlx::{SqliteConnection, SqliteExecutor};
 use uuid::Uuid;
 
 use crate::domain::one_time_token::{TokenDigest, TokenPurpose};
+use crate::domain::password::PasswordHash;
 use crate::domain::timestamp::Timestamp;
 
 #[derive(Debug, Clone)]
@@ -12,6 +13,120 @@ pub struct ConsumedToken {
     pub purpose: TokenPurpose,
     pub new_email: Option<String>,
     pub expires_at: Timestamp,
+    /// The signup's password bound to a confirmation link; `None` for other links.
+    pub password_hash: Option<PasswordHash>,
+}
+
+/// Stores one more confirmation link for the user, bound to the password `hash` of the signup
+/// that asked for it, beside the links already mailed; only the newest `keep` links stay (the
+/// oldest are dropped), so repeated signups cannot grow the table. `mail_pending` until
+/// [`mark_token_mailed`].
+#[allow(clippy::too_many_arguments, reason = "one row's columns")]
+pub async fn add_confirmation_token(
+    conn: &mut SqliteConnection,
+    user_id: Uuid,
+    digest: &TokenDigest,
+    hash: Option<&PasswordHash>,
+    now: Timestamp,
+    expires_at: Timestamp,
+    keep: i64,
+) -> sqlx::Result<()> {
+    let user_id = user_id.to_string();
+    let purpose = TokenPurpose::Confirmation.as_str();
+    let digest = digest.as_bytes();
+    let hash = hash.map(PasswordHash::as_str);
+    let now = now.unix();
+    let expires_at = expires_at.unix();
+    sqlx::query!(
+        "insert into one_time_tokens (digest, user_id, purpose, new_email, created_at, expires_at, mail_pending, password_hash)
+         values (?, ?, ?, null, ?, ?, 1, ?)",
+        digest,
+        user_id,
+        purpose,
+        now,
+        expires_at,
+        hash
+    )
+    .execute(&mut *conn)
+    .await?;
+    let offset = keep.max(1);
+    sqlx::query!(
+        "delete from one_time_tokens where user_id = ?1 and purpose = ?2 and digest in (
+             select digest from one_time_tokens where user_id = ?1 and purpose = ?2
+             order by created_at desc, rowid desc limit -1 offset ?3)",
+        user_id,
+        purpose,
+        offset
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records that the mail carrying this one link was handed to the transport.
+pub async fn mark_token_mailed(
+    executor: impl SqliteExecutor<'_>,
+    digest: &TokenDigest,
+) -> sqlx::Result<()> {
+    let digest = digest.as_bytes();
+    sqlx::query!(
+        "update one_time_tokens set mail_pending = 0 where digest = ?",
+        digest
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// How many links of `purpose` the user has (used or not).
+pub async fn count_user_tokens(
+    executor: impl SqliteExecutor<'_>,
+    user_id: Uuid,
+    purpose: TokenPurpose,
+) -> sqlx::Result<i64> {
+    let user_id = user_id.to_string();
+    let purpose = purpose.as_str();
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!: i64" from one_time_tokens where user_id = ? and purpose = ?"#,
+        user_id,
+        purpose
+    )
+    .fetch_one(executor)
+    .await
+}
+
+/// Forgets one link (its mail could not be sent).
+pub async fn delete_token(
+    executor: impl SqliteExecutor<'_>,
+    digest: &TokenDigest,
+) -> sqlx::Result<()> {
+    let digest = digest.as_bytes();
+    sqlx::query!("delete from one_time_tokens where digest = ?", digest)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// The user an unused link of one of `purposes` belongs to, without consuming it: lets a
+/// service learn whose link it is (for the password policy) before its write transaction.
+pub async fn find_token_user(
+    executor: impl SqliteExecutor<'_>,
+    digest: &TokenDigest,
+    purposes: (TokenPurpose, TokenPurpose),
+) -> sqlx::Result<Option<Uuid>> {
+    let digest = digest.as_bytes();
+    let (first, second) = (purposes.0.as_str(), purposes.1.as_str());
+    let row = sqlx::query_scalar!(
+        r#"select user_id as "user_id!: String" from one_time_tokens
+           where digest = ? and used_at is null and purpose in (?, ?)"#,
+        digest,
+        first,
+        second
+    )
+    .fetch_optional(executor)
+    .await?;
+    row.map(|id| Uuid::parse_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+        .transpose()
 }
 
 /// Stores a new token of `purpose` for the user, dropping any earlier one (only the newest link
@@ -117,7 +232,7 @@ pub async fn consume_token(
     let row = sqlx::query!(
         r#"update one_time_tokens set used_at = ?1
            where digest = ?2 and used_at is null and purpose in (?3, ?4) and (?5 is null or user_id = ?5)
-           returning user_id as "user_id!: String", purpose as "purpose!: String", new_email, expires_at as "expires_at!: i64""#,
+           returning user_id as "user_id!: String", purpose as "purpose!: String", new_email, expires_at as "expires_at!: i64", password_hash"#,
         now,
         digest,
         first,
@@ -133,6 +248,7 @@ pub async fn consume_token(
                 .ok_or_else(|| sqlx::Error::Decode("unknown token purpose".into()))?,
             new_email: r.new_email,
             expires_at: Timestamp::from_unix(r.expires_at),
+            password_hash: r.password_hash.map(PasswordHash::from_phc),
         })
     })
     .transpose()

@@ -182,9 +182,101 @@ email_message! {
     views = (AddressInUseText = "email/address_in_use.txt", AddressInUseHtml = "email/address_in_use.html"),
 }
 
+email_message! {
+    /// Sent to the account's address after its password changed (supabase/auth's
+    /// `password_changed_notification`). It carries no token: nothing in it grants access.
+    pub struct PasswordChangedNotificationEmail {
+        /// `SITE_URL`, named in the body.
+        pub site_url: String,
+        /// The site itself (no token).
+        pub action_url: String,
+        /// The account's address (the recipient).
+        pub email: String,
+        /// Who changed it, e.g. `"you (or someone signed in as you)"` or `"an administrator"`.
+        pub changed_by: String,
+    }
+    kind = "password_changed_notification",
+    subject = "Your password has been changed",
+    views = (PasswordChangedText = "email/password_changed_notification.txt", PasswordChangedHtml = "email/password_changed_notification.html"),
+}
+
+email_message! {
+    /// Sent to the account's current address when a change of it to `new_email` is requested
+    /// (the link itself goes to the new address only). No token.
+    pub struct EmailChangeRequestedNotificationEmail {
+        /// `SITE_URL`, named in the body.
+        pub site_url: String,
+        /// The site itself (no token).
+        pub action_url: String,
+        /// The account's current address (the recipient).
+        pub email: String,
+        /// The address asked for.
+        pub new_email: String,
+    }
+    kind = "email_change_requested_notification",
+    subject = "An email address change was requested",
+    views = (EmailChangeRequestedText = "email/email_change_requested_notification.txt", EmailChangeRequestedHtml = "email/email_change_requested_notification.html"),
+}
+
+email_message! {
+    /// Sent to the old address once the account's email changed (supabase/auth's
+    /// `email_changed_notification`). No token.
+    pub struct EmailChangedNotificationEmail {
+        /// `SITE_URL`, named in the body.
+        pub site_url: String,
+        /// The site itself (no token).
+        pub action_url: String,
+        /// The old address (the recipient).
+        pub email: String,
+        /// The account's address from now on.
+        pub new_email: String,
+        /// Who changed it, as in [`PasswordChangedNotificationEmail`].
+        pub changed_by: String,
+    }
+    kind = "email_changed_notification",
+    subject = "Your email address has been changed",
+    views = (EmailChangedText = "email/email_changed_notification.txt", EmailChangedHtml = "email/email_changed_notification.html"),
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
+
+    #[test]
+    fn notifications_render_escaped_without_markup_in_text() {
+        let evil = r#"<script>x</script>@example.com"#;
+        let notices: Vec<Box<dyn EmailMessage>> = vec![
+            Box::new(PasswordChangedNotificationEmail {
+                site_url: SITE.to_owned(),
+                action_url: SITE.to_owned(),
+                email: evil.to_owned(),
+                changed_by: "an administrator".to_owned(),
+            }),
+            Box::new(EmailChangeRequestedNotificationEmail {
+                site_url: SITE.to_owned(),
+                action_url: SITE.to_owned(),
+                email: "old@x.io".to_owned(),
+                new_email: evil.to_owned(),
+            }),
+            Box::new(EmailChangedNotificationEmail {
+                site_url: SITE.to_owned(),
+                action_url: SITE.to_owned(),
+                email: "old@x.io".to_owned(),
+                new_email: evil.to_owned(),
+                changed_by: "an administrator".to_owned(),
+            }),
+        ];
+        for notice in notices {
+            let (text, html) = (notice.text().unwrap(), notice.html().unwrap());
+            assert!(
+                text.contains(evil) && !html.contains("<script>"),
+                "{}",
+                notice.kind()
+            );
+            assert!(html.contains("<html") && html.contains(SITE));
+            assert!(text.contains(SITE) && !notice.subject().is_empty());
+        }
+    }
     use super::*;
     use pretty_assertions::assert_eq;
 

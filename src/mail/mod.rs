@@ -19,8 +19,9 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::config::SmtpTls;
 
 pub use messages::{
-    AccountExistsEmail, AddressInUseEmail, ConfirmationEmail, EmailChangeEmail, EmailMessage,
-    InviteEmail, RecoveryEmail,
+    AccountExistsEmail, AddressInUseEmail, ConfirmationEmail, EmailChangeEmail,
+    EmailChangeRequestedNotificationEmail, EmailChangedNotificationEmail, EmailMessage,
+    InviteEmail, PasswordChangedNotificationEmail, RecoveryEmail,
 };
 
 /// Upper bound for transports that are not given one (file and memory); they never wait on a

@@ -481,6 +481,16 @@ impl From<UserError> for HttpError {
             }
             UserError::RateLimited(wait) => HttpError::too_many_requests(wait),
             UserError::Mail(m) => HttpError::internal_with("Error sending change email", m),
+            UserError::WrongCurrentPassword => {
+                HttpError::bad_request(crate::services::user::WRONG_CURRENT_PASSWORD)
+            }
+            UserError::PasswordRateLimited(wait) => HttpError::too_many_requests(wait),
+            UserError::PasswordReauthenticationNeeded => {
+                HttpError::bad_request("Password update requires reauthentication")
+            }
+            UserError::EmailReauthenticationNeeded => {
+                HttpError::bad_request("Email update requires reauthentication")
+            }
             UserError::Unexpected(e) => HttpError::internal(e),
         }
     }

@@ -42,6 +42,8 @@ struct UpdateParams {
     data: Option<serde_json::Value>,
     #[serde(default)]
     app_metadata: Option<serde_json::Value>,
+    #[serde(default)]
+    current_password: Option<String>,
 }
 
 pub async fn update_user(
@@ -86,6 +88,8 @@ pub async fn update_user(
         email_change_token: params.email_change_token,
         data: object(params.data, "data")?,
         app_metadata: object(params.app_metadata, "app_metadata")?,
+        current_password: params.current_password,
+        origin: crate::auth::extractors::request_origin(&request, &state.settings),
     };
     let user = run_update(&state, id, bearer.session_id, update).await?;
     Ok(HttpResponse::Ok().json(UserJson::from(&user)))

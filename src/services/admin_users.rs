@@ -111,7 +111,8 @@ pub async fn create_user(
     let password = match new.password.as_deref().filter(|p| !p.is_empty()) {
         Some(p) => Some(Password::parse(
             p,
-            state.settings.signup.password_min_length,
+            &state.settings.signup.password_policy,
+            email.as_str(),
         )?),
         None => None,
     };
@@ -217,13 +218,6 @@ pub async fn update_user(
     id: Uuid,
     changes: UserChanges,
 ) -> Result<User, AdminUserError> {
-    let password = match changes.password.as_deref().filter(|p| !p.is_empty()) {
-        Some(p) => Some(Password::parse(
-            p,
-            state.settings.signup.password_min_length,
-        )?),
-        None => None,
-    };
     let email = match changes
         .email
         .as_deref()
@@ -231,6 +225,21 @@ pub async fn update_user(
         .filter(|e| !e.is_empty())
     {
         Some(e) => Some(EmailAddress::parse(e)?),
+        None => None,
+    };
+    let password = match changes.password.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => {
+            // Checked against the account's address as stored and as it will be.
+            let stored = users::find_user_by_id(&state.db, id)
+                .await
+                .context("loading the user")?
+                .ok_or(AdminUserError::NotFound)?;
+            let policy = &state.settings.signup.password_policy;
+            if let Some(new_email) = &email {
+                Password::parse(p, policy, new_email.as_str())?;
+            }
+            Some(Password::parse(p, policy, &stored.email)?)
+        }
         None => None,
     };
     for (field, m) in [
@@ -259,11 +268,21 @@ pub async fn update_user(
     let before = user.clone();
     let was_banned = user.is_banned(now);
     let old_role = user.role.clone();
+    let old_email = user.email.clone();
     if let Some(role) = changes.role {
         user.role = role.trim().to_owned();
     }
     if changes.confirm && user.confirmed_at.is_none() {
+        // The admin vouches for the account as it stands: its password stays, and the
+        // signups' pending confirmation links (each bound to a password) die.
         user.confirmed_at = Some(now);
+        crate::db::one_time_tokens::delete_user_tokens(
+            &mut *tx,
+            id,
+            crate::domain::one_time_token::TokenPurpose::Confirmation,
+        )
+        .await
+        .context("dropping the confirmation links")?;
     }
     let password_changed = hash.is_some();
     if let Some(hash) = hash {
@@ -352,6 +371,20 @@ pub async fn update_user(
     tx.commit().await.context("committing the update")?;
     if banned && ban_changed {
         ably_revocation::revoke_in_background(state, actor, &user);
+    }
+    // Admin changes are announced to the address the account had (issue 9).
+    use super::notifications::{Change, ChangedBy, announce};
+    if password_changed {
+        announce(state, &old_email, Change::Password, ChangedBy::Admin);
+    }
+    if user.email != old_email {
+        let new_email = user.email.clone();
+        announce(
+            state,
+            &old_email,
+            Change::EmailChanged { new_email },
+            ChangedBy::Admin,
+        );
     }
     Ok(user)
 }
@@ -561,6 +594,11 @@ pub async fn user_details(state: &AppState, id: Uuid) -> Result<UserDetails, Adm
 
 /// Mails an unconfirmed user a new confirmation link (console "resend confirmation"); no throttle,
 /// an admin asked for it. A failed mail forgets the link.
+///
+/// The link is bound to no password (README "The mailbox owner decides the password"): it
+/// joins the signups' own links, and confirming with it confirms the address, signs the clicker
+/// in and removes the password typed before confirmation, since nobody showed that its author
+/// can read the mailbox; the owner then chooses one (`PUT /user` or recovery).
 pub async fn resend_confirmation(
     state: &AppState,
     actor: &Actor,
@@ -578,13 +616,15 @@ pub async fn resend_confirmation(
     let mut tx = crate::db::begin_write(&state.db)
         .await
         .context("starting a transaction")?;
-    let token = super::mail_links::store_link_token(
+    let token = crate::domain::one_time_token::SecretToken::generate();
+    crate::db::one_time_tokens::add_confirmation_token(
         &mut tx,
         id,
-        crate::domain::one_time_token::TokenPurpose::Confirmation,
+        &token.digest(),
         None,
         now,
-        max_age,
+        now.plus(max_age),
+        super::signup::MAX_CONFIRMATION_LINKS,
     )
     .await
     .context("storing the confirmation token")?;
@@ -608,10 +648,13 @@ pub async fn resend_confirmation(
         valid_for: super::mail_links::human_duration(max_age),
     };
     if let Err(e) = state.mailer.send(&user.email, &mail).await {
+        crate::db::one_time_tokens::delete_token(&state.db, &token.digest())
+            .await
+            .context("forgetting an unsent confirmation link")?;
         super::mail_links::forget_unsent_mail(
             state,
             id,
-            Some(crate::domain::one_time_token::TokenPurpose::Confirmation),
+            None,
             super::mail_links::SentStamp::Confirmation,
             user.confirmation_sent_at,
         )
@@ -621,12 +664,9 @@ pub async fn resend_confirmation(
             anyhow::Error::new(e).context("sending the confirmation mail"),
         ));
     }
-    super::mail_links::record_mailed(
-        state,
-        id,
-        crate::domain::one_time_token::TokenPurpose::Confirmation,
-    )
-    .await?;
+    crate::db::one_time_tokens::mark_token_mailed(&state.db, &token.digest())
+        .await
+        .context("recording a sent mail")?;
     Ok(())
 }
 

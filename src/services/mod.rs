@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod invite;
 pub mod mail_links;
 pub mod mfa;
+pub mod notifications;
 pub mod recover;
 pub mod sessions;
 pub mod signup;

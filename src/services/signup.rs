@@ -8,11 +8,11 @@ use super::mail_links::{
     self, SentStamp, forget_unsent_mail, human_duration, store_link_token, throttled,
 };
 use super::{Actor, new_user_id};
-use crate::db::{UniqueViolationExt, users};
+use crate::db::{UniqueViolationExt, one_time_tokens, users};
 use crate::domain::ValidationError;
 use crate::domain::email_address::EmailAddress;
 use crate::domain::metadata::{self, Metadata};
-use crate::domain::one_time_token::TokenPurpose;
+use crate::domain::one_time_token::{SecretToken, TokenDigest, TokenPurpose};
 use crate::domain::password::Password;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::User;
@@ -40,16 +40,22 @@ pub struct SignupRequest<'a> {
 }
 
 /// Answers the user object of the new account. For an address that already has an account the
-/// answer looks the same (a made-up unsaved user) and the owner gets a mail instead: nothing
-/// stored is changed (DESIGN §4.4, §4.5).
+/// answer looks the same (a made-up unsaved user) and the owner gets a mail instead: the account
+/// itself is not changed (DESIGN §4.4, §4.5). While it is unconfirmed, that mail carries a new
+/// confirmation link bound to this signup's password (README "The mailbox owner decides the
+/// password").
 #[tracing::instrument(skip_all)]
 pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User, SignupError> {
     let settings = &state.settings;
     if settings.signup.disabled {
         return Err(SignupError::Disabled);
     }
-    let password = Password::parse(request.password, settings.signup.password_min_length)?;
     let email = EmailAddress::parse(request.email)?;
+    let password = Password::parse(
+        request.password,
+        &settings.signup.password_policy,
+        email.as_str(),
+    )?;
     let data = request.data.unwrap_or_default();
     metadata::check_size("data", &data)?;
     // Hash before looking up, so both outcomes do the same argon2 work.
@@ -103,14 +109,19 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
         tx.commit().await.context("committing the signup")?;
         return Ok(candidate);
     }
+    // The first signup's password is also the account's, so logging in with it before the
+    // confirmation says "Email not confirmed" (gotrue-js); confirming replaces it with the
+    // password bound to the link that was clicked.
     let mut user = candidate;
-    let token = store_link_token(
+    let token = SecretToken::generate();
+    one_time_tokens::add_confirmation_token(
         &mut tx,
         user.id,
-        TokenPurpose::Confirmation,
-        None,
+        &token.digest(),
+        user.password_hash.as_ref(),
         now,
-        settings.mailer.confirmation_max_age,
+        now.plus(settings.mailer.confirmation_max_age),
+        MAX_CONFIRMATION_LINKS,
     )
     .await
     .context("storing the confirmation token")?;
@@ -122,7 +133,7 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
 
     if !super::throttle::mail_allowed(state, &user.email).await? {
         // Over the address's mail limit: undo, as for a failed mail, but answer as usual.
-        users::delete_user(&state.db, user.id)
+        undo_signup(state, user.id, &token)
             .await
             .context("undoing a signup whose mail is over the limit")?;
         return Ok(user);
@@ -135,18 +146,46 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
     };
     if let Err(e) = state.mailer.send(&user.email, &mail).await {
         // Undo the whole signup, so retrying it starts afresh with the password typed then.
-        users::delete_user(&state.db, user.id)
+        undo_signup(state, user.id, &token)
             .await
             .context("undoing a signup whose mail failed")?;
         return Err(SignupError::Mail(e));
     }
-    mail_links::record_mailed(state, user.id, TokenPurpose::Confirmation).await?;
+    one_time_tokens::mark_token_mailed(&state.db, &token.digest())
+        .await
+        .context("recording a sent mail")?;
     Ok(user)
 }
 
-/// The address has an account: mail its owner (a new confirmation or invite link while the
-/// account is not set up, else a "you already have an account" note), throttled, and answer with
-/// the unsaved candidate. Nothing else about the account changes (DESIGN §4.5).
+/// Undoes a new account whose confirmation mail did not go out: forgets its link, and the
+/// account too unless a later signup of the same address (racing this one) has added a link of
+/// its own meanwhile; that one's mail stands, so the account must stay for it.
+async fn undo_signup(state: &AppState, id: uuid::Uuid, token: &SecretToken) -> sqlx::Result<()> {
+    let mut tx = crate::db::begin_write(&state.db).await?;
+    one_time_tokens::delete_token(&mut *tx, &token.digest()).await?;
+    if one_time_tokens::count_user_tokens(&mut *tx, id, TokenPurpose::Confirmation).await? == 0 {
+        users::delete_user(&mut *tx, id).await?;
+    }
+    tx.commit().await
+}
+
+/// How many confirmation links of one unconfirmed address may be live at once (one per
+/// signup); a newer signup drops the oldest. Each is bound to its signup's password.
+pub const MAX_CONFIRMATION_LINKS: i64 = 5;
+
+/// A link mailed to an existing account's owner.
+enum OwnerLink {
+    /// A new confirmation link bound to this signup's password (one of several).
+    Confirmation(SecretToken),
+    /// The invite, mailed again (replaces the earlier one).
+    Invite(SecretToken),
+}
+
+/// The address has an account: mail its owner and answer with the unsaved candidate. An
+/// unconfirmed account gets a new confirmation link bound to `candidate`'s password, limited
+/// only by the per-address mail limit; an invited one its invite again and a confirmed one a
+/// "you already have an account" note, both also at most once per `GOTRUE_SMTP_MAX_FREQUENCY`.
+/// Nothing else about the account changes (DESIGN §4.5).
 async fn existing_account(
     state: &AppState,
     candidate: User,
@@ -154,7 +193,7 @@ async fn existing_account(
 ) -> Result<User, SignupError> {
     let settings = &state.settings;
     let mut response = candidate;
-    response.password_hash = None;
+    let hash = response.password_hash.take();
     if !settings.signup.autoconfirm {
         response.confirmation_sent_at = Some(now);
     }
@@ -166,34 +205,41 @@ async fn existing_account(
         .await
         .context("loading the existing account")?
     else {
-        return Err(SignupError::Unexpected(anyhow::anyhow!(
-            "account vanished during signup"
-        )));
+        // The first signup was undone meanwhile (its mail failed or was over the address's
+        // limit, which this one would be too): answer as usual, nothing stored.
+        tracing::info!("a signup raced an undone signup of the same address");
+        return Ok(response);
     };
-    if throttled(state, owner.confirmation_sent_at, now) {
+    let invited = owner.invited_at.is_some() && owner.password_hash.is_none();
+    let awaits_confirmation = !owner.is_confirmed() && !invited;
+    // An unconfirmed address gets this signup's own link even inside GOTRUE_SMTP_MAX_FREQUENCY
+    // (only the per-address mail limit applies): otherwise whoever signed up first would leave
+    // the mailbox owner holding only their link, and their password.
+    if !awaits_confirmation && throttled(state, owner.confirmation_sent_at, now) {
         return Ok(response);
     }
     let link = if owner.is_confirmed() {
         None
-    } else if owner.invited_at.is_some() && owner.password_hash.is_none() {
+    } else if invited {
         let max_age = settings.mailer.invite_max_age;
         let token = store_link_token(&mut tx, owner.id, TokenPurpose::Invite, None, now, max_age)
             .await
             .context("storing the invite token")?;
-        Some((TokenPurpose::Invite, token))
+        Some(OwnerLink::Invite(token))
     } else {
-        let max_age = settings.mailer.confirmation_max_age;
-        let token = store_link_token(
+        let token = SecretToken::generate();
+        one_time_tokens::add_confirmation_token(
             &mut tx,
             owner.id,
-            TokenPurpose::Confirmation,
-            None,
+            &token.digest(),
+            hash.as_ref(),
             now,
-            max_age,
+            now.plus(settings.mailer.confirmation_max_age),
+            MAX_CONFIRMATION_LINKS,
         )
         .await
         .context("storing the confirmation token")?;
-        Some((TokenPurpose::Confirmation, token))
+        Some(OwnerLink::Confirmation(token))
     };
     users::set_confirmation_sent_at(&mut *tx, owner.id, Some(now))
         .await
@@ -201,15 +247,19 @@ async fn existing_account(
     tx.commit().await.context("committing")?;
 
     let previous_sent_at = owner.confirmation_sent_at;
-    let purpose = link.as_ref().map(|(p, _)| *p);
+    let sent_link = match &link {
+        Some(OwnerLink::Invite(_)) => Some(SentLink::Purpose(TokenPurpose::Invite)),
+        Some(OwnerLink::Confirmation(token)) => Some(SentLink::One(token.digest())),
+        None => None,
+    };
     let mail: Box<dyn EmailMessage + Send + Sync> = match link {
-        Some((TokenPurpose::Invite, token)) => Box::new(InviteEmail {
+        Some(OwnerLink::Invite(token)) => Box::new(InviteEmail {
             site_url: mail_links::site_url(state),
             action_url: mail_links::link(state, "invite_token", &token),
             email: owner.email.clone(),
             valid_for: human_duration(settings.mailer.invite_max_age),
         }),
-        Some((_, token)) => Box::new(ConfirmationEmail {
+        Some(OwnerLink::Confirmation(token)) => Box::new(ConfirmationEmail {
             site_url: mail_links::site_url(state),
             action_url: mail_links::link(state, "confirmation_token", &token),
             email: owner.email.clone(),
@@ -237,14 +287,14 @@ async fn existing_account(
                 Ok(false) => Err(anyhow::anyhow!("the address is over its mail limit")),
                 Err(e) => Err(e),
             };
-            if let (Ok(()), Some(purpose)) = (&sent, purpose)
-                && let Err(e) = mail_links::record_mailed(&state, owner.id, purpose).await
+            if let (Ok(()), Some(link)) = (&sent, &sent_link)
+                && let Err(e) = link.record_mailed(&state, owner.id).await
             {
                 tracing::error!(user_id = %owner.id, error = ?e, "could not record a sent account mail");
             }
             if let Err(e) = sent {
                 tracing::warn!(user_id = %owner.id, error = ?e, "account notice mail not sent");
-                let undo = forget_unsent_mail(&state, owner.id, purpose, SentStamp::Confirmation, previous_sent_at);
+                let undo = forget_unsent(&state, owner.id, sent_link.as_ref(), previous_sent_at);
                 if let Err(e) = undo.await {
                     tracing::error!(user_id = %owner.id, error = ?e, "could not undo an unsent account mail");
                 }
@@ -253,33 +303,84 @@ async fn existing_account(
         return Ok(response);
     }
     if !super::throttle::mail_allowed(state, &owner.email).await? {
-        forget_unsent_mail(
-            state,
-            owner.id,
-            purpose,
-            SentStamp::Confirmation,
-            previous_sent_at,
-        )
-        .await
-        .context("undoing a mail over the limit")?;
+        forget_unsent(state, owner.id, sent_link.as_ref(), previous_sent_at)
+            .await
+            .context("undoing a mail over the limit")?;
         return Ok(response);
     }
     if let Err(e) = state.mailer.send(&owner.email, mail.as_ref()).await {
-        forget_unsent_mail(
-            state,
-            owner.id,
-            purpose,
-            SentStamp::Confirmation,
-            previous_sent_at,
-        )
-        .await
-        .context("undoing an unsent account mail")?;
+        forget_unsent(state, owner.id, sent_link.as_ref(), previous_sent_at)
+            .await
+            .context("undoing an unsent account mail")?;
         return Err(SignupError::Mail(e));
     }
-    if let Some(purpose) = purpose {
-        mail_links::record_mailed(state, owner.id, purpose).await?;
+    if let Some(link) = &sent_link {
+        link.record_mailed(state, owner.id).await?;
     }
     Ok(response)
+}
+
+/// Which stored link a mail to an existing account carried.
+enum SentLink {
+    /// The only link of this purpose (invites).
+    Purpose(TokenPurpose),
+    /// This one confirmation link among several.
+    One(TokenDigest),
+}
+
+impl SentLink {
+    async fn record_mailed(&self, state: &AppState, user_id: uuid::Uuid) -> anyhow::Result<()> {
+        match self {
+            SentLink::Purpose(purpose) => mail_links::record_mailed(state, user_id, *purpose).await,
+            SentLink::One(digest) => one_time_tokens::mark_token_mailed(&state.db, digest)
+                .await
+                .context("recording a sent mail"),
+        }
+    }
+}
+
+/// After a mail to an existing account could not be sent: forget its link (only that one, so
+/// the other signups' links stay) and restore the throttle stamp.
+async fn forget_unsent(
+    state: &AppState,
+    user_id: uuid::Uuid,
+    link: Option<&SentLink>,
+    previous_sent_at: Option<Timestamp>,
+) -> sqlx::Result<()> {
+    match link {
+        Some(SentLink::One(digest)) => {
+            one_time_tokens::delete_token(&state.db, digest).await?;
+            forget_unsent_mail(
+                state,
+                user_id,
+                None,
+                SentStamp::Confirmation,
+                previous_sent_at,
+            )
+            .await
+        }
+        Some(SentLink::Purpose(purpose)) => {
+            let purpose = Some(*purpose);
+            forget_unsent_mail(
+                state,
+                user_id,
+                purpose,
+                SentStamp::Confirmation,
+                previous_sent_at,
+            )
+            .await
+        }
+        None => {
+            forget_unsent_mail(
+                state,
+                user_id,
+                None,
+                SentStamp::Confirmation,
+                previous_sent_at,
+            )
+            .await
+        }
+    }
 }
 
 pub fn provider_email() -> Metadata {

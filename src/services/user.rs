@@ -44,6 +44,20 @@ pub enum UserError {
     RateLimited(std::time::Duration),
     #[error("the email change mail could not be sent")]
     Mail(#[source] crate::mail::MailError),
+    /// `current_password` was sent and is not the account's password: 400.
+    #[error("the current password is wrong")]
+    WrongCurrentPassword,
+    /// Too many `current_password` checks for this account lately (the per-account password
+    /// throttle, shared with `/token`): 429 after this long.
+    #[error("too many password attempts; retry after {0:?}")]
+    PasswordRateLimited(std::time::Duration),
+    /// `GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION` is on and neither the right
+    /// `current_password` nor a recent login came with a password change: 400.
+    #[error("password update requires reauthentication")]
+    PasswordReauthenticationNeeded,
+    /// The same for an email change.
+    #[error("email update requires reauthentication")]
+    EmailReauthenticationNeeded,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -84,7 +98,18 @@ pub struct UserUpdate {
     pub email_change_token: Option<String>,
     pub data: Option<Metadata>,
     pub app_metadata: Option<Metadata>,
+    /// supabase/auth's `current_password`: checked whenever it is sent (issue 9).
+    pub current_password: Option<String>,
+    /// Where the request came from, for the audit of a wrong `current_password`.
+    pub origin: super::audit::Origin,
 }
+
+/// The 400 text for a wrong `current_password`.
+pub const WRONG_CURRENT_PASSWORD: &str = "Current password is incorrect";
+
+/// supabase/auth's rule: a session created this recently counts as a recent login (a
+/// recovery or confirmation link starts a new session, so it counts too).
+pub const RECENT_LOGIN: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Applies the update in GoTrue's order (spec §1.9), in one transaction. `session` is the
 /// access token's `session_id`: it must be live, and it survives a password change while the
@@ -98,10 +123,7 @@ pub async fn update_user(
     update: UserUpdate,
 ) -> Result<User, UserError> {
     let settings = &state.settings;
-    let password = match update.password.as_deref().filter(|p| !p.is_empty()) {
-        Some(p) => Some(Password::parse(p, settings.signup.password_min_length)?),
-        None => None,
-    };
+    let current = get_user(state, id, session).await?;
     let new_email = match update
         .email
         .as_deref()
@@ -116,6 +138,28 @@ pub async fn update_user(
         .as_deref()
         .map(str::trim)
         .filter(|t| !t.is_empty());
+    let password = match update.password.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => Some(Password::parse(
+            p,
+            &settings.signup.password_policy,
+            &current.email,
+        )?),
+        None => None,
+    };
+    let starts_email_change = change_token.is_none()
+        && new_email
+            .as_ref()
+            .is_some_and(|e| e.as_str() != current.email);
+    check_reauthentication(
+        state,
+        &current,
+        session,
+        update.current_password.as_deref(),
+        &update.origin,
+        password.is_some(),
+        starts_email_change,
+    )
+    .await?;
     let hash = match &password {
         Some(p) => Some(state.hasher.hash(p).await.context("hashing a password")?),
         None => None,
@@ -124,7 +168,6 @@ pub async fn update_user(
     // An email change (without a token to apply) is checked and mailed first.
     let pending_change = match new_email {
         Some(new_email) if change_token.is_none() => {
-            let current = get_user(state, id, session).await?;
             if new_email.as_str() == current.email {
                 None
             } else {
@@ -141,6 +184,8 @@ pub async fn update_user(
         .context("starting a transaction")?;
     let mut user = session_user(&mut tx, id, session, now, &state.settings.sessions).await?;
     let before = user.clone();
+    let old_email = user.email.clone();
+    let password_changed = hash.is_some();
     if let Some(hash) = hash {
         user.password_hash = Some(hash);
         sessions::end_user_sessions(&mut tx, id, session, EndReason::PasswordChange, now)
@@ -222,7 +267,82 @@ pub async fn update_user(
     .await
     .context("auditing the update")?;
     tx.commit().await.context("committing the update")?;
+
+    // Announced to the address the account had when the request came (issue 9).
+    use super::notifications::{Change, ChangedBy, announce};
+    if password_changed {
+        announce(state, &old_email, Change::Password, ChangedBy::User);
+    }
+    if user.email != old_email {
+        let new_email = user.email.clone();
+        announce(
+            state,
+            &old_email,
+            Change::EmailChanged { new_email },
+            ChangedBy::User,
+        );
+    } else if let Some((_, new_email)) = pending_change {
+        announce(
+            state,
+            &old_email,
+            Change::EmailChangeRequested { new_email },
+            ChangedBy::User,
+        );
+    }
     Ok(user)
+}
+
+/// `current_password`, when sent, must be the account's password (checked through the
+/// per-account password throttle). With `GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION`
+/// a password or email change also needs it, or a session created within [`RECENT_LOGIN`]
+/// (supabase/auth's rule; its texts).
+async fn check_reauthentication(
+    state: &AppState,
+    user: &User,
+    session: Option<Uuid>,
+    current_password: Option<&str>,
+    origin: &super::audit::Origin,
+    changes_password: bool,
+    changes_email: bool,
+) -> Result<(), UserError> {
+    use super::credentials::{CredentialsError, check_password};
+    if let Some(current_password) = current_password.filter(|p| !p.is_empty()) {
+        let checked = check_password(
+            state,
+            &user.aud,
+            &user.email,
+            current_password,
+            origin,
+            "email",
+        );
+        return match checked.await {
+            Ok(Some(owner)) if owner.id == user.id => Ok(()),
+            Ok(_) => Err(UserError::WrongCurrentPassword),
+            Err(CredentialsError::RateLimited(wait)) => Err(UserError::PasswordRateLimited(wait)),
+            Err(CredentialsError::Unexpected(e)) => Err(UserError::Unexpected(e)),
+        };
+    }
+    if !state.settings.signup.update_requires_reauthentication
+        || !(changes_password || changes_email)
+    {
+        return Ok(());
+    }
+    let created = match session {
+        Some(id) => sessions::find_session(&state.db, id)
+            .await
+            .context("loading the session")?
+            .map(|s| s.created_at),
+        None => None,
+    };
+    let now = state.clock.now();
+    if created.is_some_and(|created| created.plus(RECENT_LOGIN) > now) {
+        return Ok(());
+    }
+    Err(if changes_password {
+        UserError::PasswordReauthenticationNeeded
+    } else {
+        UserError::EmailReauthenticationNeeded
+    })
 }
 
 /// `GOTRUE_SMTP_MAX_FREQUENCY` for email changes too: one mail per user per interval. It

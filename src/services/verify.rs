@@ -6,10 +6,11 @@ use serde_json::json;
 use super::Actor;
 use super::audit::{self, Action, Origin};
 use super::token::{TokenResponse, start_session_by};
-use crate::db::{one_time_tokens, users};
+use crate::db::{one_time_tokens, sessions, users};
 use crate::domain::ValidationError;
 use crate::domain::one_time_token::{SecretToken, TokenPurpose};
 use crate::domain::password::Password;
+use crate::domain::session::EndReason;
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,23 +47,38 @@ pub async fn verify(
     password: Option<&str>,
     origin: &Origin,
 ) -> Result<TokenResponse, VerifyError> {
-    let password = match password.filter(|p| !p.is_empty()) {
-        Some(p) if kind == VerifyType::Signup => Some(Password::parse(
-            p,
-            state.settings.signup.password_min_length,
-        )?),
-        _ => None,
-    };
-    let hash = match &password {
-        Some(p) => Some(state.hasher.hash(p).await.context("hashing a password")?),
-        None => None,
-    };
-    let now = state.clock.now();
     let purposes = match kind {
         VerifyType::Signup => (TokenPurpose::Confirmation, TokenPurpose::Invite),
         VerifyType::Recovery => (TokenPurpose::Recovery, TokenPurpose::Recovery),
     };
     let digest = SecretToken::presented(token.trim()).digest();
+    // An invite sets a password: check it against the invited account's address and hash it
+    // before the write transaction (argon2 must not hold the store's write lock). Whose link
+    // it is is read without consuming it; the consume below decides.
+    let hash = match password.filter(|p| !p.is_empty()) {
+        Some(p) if kind == VerifyType::Signup => {
+            let owner = match one_time_tokens::find_token_user(&state.db, &digest, purposes)
+                .await
+                .context("looking up the token")?
+            {
+                Some(id) => users::find_user_by_id(&state.db, id)
+                    .await
+                    .context("loading the user")?,
+                None => None,
+            };
+            let email = owner.as_ref().map_or("", |u| u.email.as_str());
+            let password = Password::parse(p, &state.settings.signup.password_policy, email)?;
+            Some(
+                state
+                    .hasher
+                    .hash(&password)
+                    .await
+                    .context("hashing a password")?,
+            )
+        }
+        _ => None,
+    };
+    let now = state.clock.now();
 
     let mut tx = crate::db::begin_write(&state.db)
         .await
@@ -98,6 +114,26 @@ pub async fn verify(
         TokenPurpose::Confirmation => Action::UserSignedUp,
         TokenPurpose::Recovery | TokenPurpose::EmailChange => Action::Login,
     };
+    if !user.is_confirmed() {
+        // The mailbox owner decides the password (issue 9): the one bound to the clicked
+        // confirmation link, or none at all when a recovery link (or an admin's unbound
+        // confirmation link) confirms: whoever typed the earlier one never showed they could
+        // read this mailbox. Every other signup's link dies, and so does every other session.
+        match consumed.purpose {
+            TokenPurpose::Confirmation => user.password_hash = consumed.password_hash.clone(),
+            TokenPurpose::Recovery => user.password_hash = None,
+            TokenPurpose::Invite | TokenPurpose::EmailChange => {}
+        }
+        one_time_tokens::delete_user_tokens(&mut *tx, user.id, TokenPurpose::Confirmation)
+            .await
+            .context("dropping the other confirmation links")?;
+        sessions::end_user_sessions(&mut tx, user.id, None, EndReason::PasswordChange, now)
+            .await
+            .context("ending other sessions")?;
+        crate::db::console_sessions::delete_user_console_sessions(&mut *tx, user.id)
+            .await
+            .context("ending console sessions")?;
+    }
     if user.confirmed_at.is_none() {
         user.confirmed_at = Some(now);
     }
