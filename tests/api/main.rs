@@ -11,6 +11,7 @@ mod a_lost_authenticator_is_reset_by_an_admin;
 mod ably;
 mod addresses_are_deliverable;
 mod admin_users;
+mod asvs_checklist_is_current;
 mod audiences_are_configured;
 mod audit_names_changed_fields_never_values;
 mod bad_input_gets_a_clear_error;
