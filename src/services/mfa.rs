@@ -15,7 +15,7 @@ use super::sessions::{SessionError, session_user};
 use super::throttle::{self, Limit, ThrottleError};
 use super::token::{TokenResponse, token_response};
 use crate::auth::totp::{self, TotpKey};
-use crate::db::{console_sessions, factors, refresh_tokens};
+use crate::db::{console_sessions, factors};
 use crate::domain::mfa::{Aal, Factor, FactorStatus, InsufficientAal, TOTP, check_assurance};
 use crate::domain::one_time_token::SecretToken;
 use crate::domain::timestamp::Timestamp;
@@ -400,17 +400,7 @@ pub async fn verify(
     )
     .await
     .context("auditing the verification")?;
-    let refresh = SecretToken::generate();
-    refresh_tokens::insert_refresh_token(
-        &mut *tx,
-        &refresh.digest(),
-        user.id,
-        session_id,
-        None,
-        now,
-    )
-    .await
-    .context("storing a refresh token")?;
+    let refresh = super::token::first_refresh_token(&mut tx, user.id, session_id, now).await?;
     let assurance = factors::session_assurance(&mut *tx, session_id)
         .await
         .context("reloading the session")?

@@ -90,19 +90,31 @@ pub async fn start_session_by(
             .await
             .context("recording how the session started")?;
     }
+    let refresh = first_refresh_token(conn, user.id, session_id, now).await?;
+    let assurance = Assurance::first_factor(method, now);
+    token_response(state, user, session_id, &assurance, &refresh, now)
+}
+
+/// A fresh refresh token opening a chain in `session_id` (a login, or a second factor raising
+/// the session): stored as a digest, answered once.
+pub(super) async fn first_refresh_token(
+    conn: &mut SqliteConnection,
+    user_id: Uuid,
+    session_id: Uuid,
+    now: Timestamp,
+) -> anyhow::Result<SecretToken> {
     let refresh = SecretToken::generate();
     refresh_tokens::insert_refresh_token(
         &mut *conn,
         &refresh.digest(),
-        user.id,
+        user_id,
         session_id,
         None,
         now,
     )
     .await
     .context("storing a refresh token")?;
-    let assurance = Assurance::first_factor(method, now);
-    token_response(state, user, session_id, &assurance, &refresh, now)
+    Ok(refresh)
 }
 
 /// Mints the access token for a session. The `session_id` claim makes it distinct from every

@@ -94,7 +94,7 @@ describe(`seed page with widget ${generation.version}, GOTRUE_JWT_EXP=${JWT_EXP_
       let r = await sp.authenticate();
       assert.equal(r.state, 'issued', await context(`authenticate: ${r.text}`));
       assert.equal(r.clientId, userId);
-      const conn = await waitFor(() => realtime.latest(), { timeoutMs: 10_000 });
+      const conn = await waitFor(() => realtime.latest(), { timeoutMs: 30_000 });
       assert.ok(conn, 'ably-js opened a realtime connection');
       assert.deepEqual(conn.problems, []);
       assert.equal(conn.tokens[0].claims['x-ably-clientId'], userId);
@@ -110,7 +110,7 @@ describe(`seed page with widget ${generation.version}, GOTRUE_JWT_EXP=${JWT_EXP_
       // ably-js renews when "Ably" asks: it goes back to the authUrl, with only cookies.
       const before = sp.endpointResponses.length;
       realtime.requestReauth(conn);
-      const renewed = await waitFor(() => conn.tokens.length >= 2, { timeoutMs: 10_000 });
+      const renewed = await waitFor(() => conn.tokens.length >= 2, { timeoutMs: 30_000 });
       const renewal = sp.endpointResponses.slice(before).find((x) => new URL(x.url).searchParams.has('rnd'));
       assert.ok(renewed, await context(`ably-js renewed its token: endpoint said ${renewal?.status} ${await renewal?.body}`));
       assert.deepEqual(conn.problems, []);
@@ -146,7 +146,7 @@ describe(`seed page with widget ${generation.version}, GOTRUE_JWT_EXP=${JWT_EXP_
       await sp.waitModalClosed();
       r = await sp.authenticate();
       assert.equal(r.state, 'issued', await context(`authenticate after logging in again: ${r.text}`));
-      const again = await waitFor(() => (realtime.latest() !== conn ? realtime.latest() : null), { timeoutMs: 10_000 });
+      const again = await waitFor(() => (realtime.latest() !== conn ? realtime.latest() : null), { timeoutMs: 30_000 });
       assert.ok(again, 'ably-js connected again');
       await sleep(JWT_EXP_S * 1000 + 1500);
       await server.adminUpdate(userId, { app_metadata: { roles: ['banned'] } });
@@ -154,7 +154,7 @@ describe(`seed page with widget ${generation.version}, GOTRUE_JWT_EXP=${JWT_EXP_
       realtime.requestReauth(again);
       const banned = await waitFor(
         () => sp.endpointResponses.slice(beforeBan).find((x) => new URL(x.url).searchParams.has('rnd')),
-        { timeoutMs: 10_000 },
+        { timeoutMs: 30_000 },
       );
       assert.equal(banned?.status, 403, `ably-js's renewal for a banned user: ${banned?.status} ${await banned?.body}`);
       assert.equal(again.tokens.length, 1, 'no token after the ban');
