@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use crate::console::{console_login, csrf_in, get_page, post_form};
 use crate::helpers::{OPERATOR_TOKEN, PASSWORD, TestApp, spawn_app};
 
 /// Addresses an earlier check let through and lettre refuses, plus neighbours of the same kind.
@@ -118,54 +119,20 @@ async fn unicode_addresses_that_pass_are_delivered() {
 }
 
 async fn console_invite(app: &TestApp, address: &str) -> (u16, String) {
-    let login = format!("{}/console/login", app.base);
-    let csrf_of = |html: &str| {
-        let marker = "name=\"csrf\" value=\"";
-        let start = html.find(marker).unwrap() + marker.len();
-        html[start..].split('"').next().unwrap().to_owned()
-    };
-    let html = app
-        .client
-        .get(&login)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = app
-        .client
-        .post(&login)
-        .form(&[
-            ("email", "boss@example.test"),
-            ("password", PASSWORD),
-            ("csrf", &csrf_of(&html)),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = console_login(app, "boss@example.test", PASSWORD).await;
     assert_eq!(r.status(), 303);
-    let invite = format!("{}/console/invite", app.base);
-    let html = app
-        .client
-        .get(&invite)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = app
-        .client
-        .post(&invite)
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
+    let (_, html) = get_page(app, "/invite").await;
+    let csrf = csrf_in(&html);
+    let r = post_form(
+        app,
+        "/invite",
+        &[
+            ("csrf", csrf.as_str()),
             ("email", address),
             ("full_name", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     (r.status().as_u16(), r.text().await.unwrap())
 }
 

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use crate::console::{console_login, csrf_in, get_page, post_form};
 use crate::helpers::{OPERATOR_TOKEN, PASSWORD, spawn_app};
 
 const MSG: &str = r#"app_metadata.roles must be a list of strings, such as ["banned"]"#;
@@ -110,50 +111,16 @@ async fn the_console_roles_form_always_writes_a_list() {
     let token = user["access_token"].as_str().unwrap();
     let id = app.user_id(token).await;
     app.admin_user("boss@example.test").await;
-    let login = format!("{}/console/login", app.base);
-    let csrf_of = |html: &str| {
-        let marker = "name=\"csrf\" value=\"";
-        let start = html.find(marker).unwrap() + marker.len();
-        html[start..].split('"').next().unwrap().to_owned()
-    };
-    let html = app
-        .client
-        .get(&login)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = app
-        .client
-        .post(&login)
-        .form(&[
-            ("email", "boss@example.test"),
-            ("password", PASSWORD),
-            ("csrf", &csrf_of(&html)),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = console_login(&app, "boss@example.test", PASSWORD).await;
     assert_eq!(r.status(), 303);
-    let page = format!("{}/console/users/{id}", app.base);
-    let html = app
-        .client
-        .get(&page)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = app
-        .client
-        .post(format!("{page}/roles"))
-        .form(&[("csrf", csrf_of(&html).as_str()), ("roles", "banned")])
-        .send()
-        .await
-        .unwrap();
+    let (_, html) = get_page(&app, &format!("/users/{id}")).await;
+    let csrf = csrf_in(&html);
+    let r = post_form(
+        &app,
+        &format!("/users/{id}/roles"),
+        &[("csrf", csrf.as_str()), ("roles", "banned")],
+    )
+    .await;
     assert_eq!(r.status(), 303);
     let view: Value = app
         .get(&format!("/admin/users/{id}"), Some(OPERATOR_TOKEN))
