@@ -28,8 +28,11 @@ export class RealtimeStandIn {
   _accept(ws) {
     const url = new URL(ws.url());
     const n = this.connections.length + 1;
-    const conn = { ws, url, tokens: [], messages: [], problems: [] };
+    const conn = { ws, url, tokens: [], messages: [], problems: [], closed: false };
     this.connections.push(conn);
+    ws.onClose(() => {
+      conn.closed = true;
+    });
     let clientId;
     try {
       const token = this._verify(url.searchParams.get('access_token') || '');
@@ -83,6 +86,11 @@ export class RealtimeStandIn {
   /** Asks ably-js on `conn` for a fresh token (Ably sends AUTH before a token expires). */
   requestReauth(conn) {
     conn.ws.send(JSON.stringify({ action: AUTH }));
+  }
+
+  /** Connections ably-js still holds open (a page may have replaced or dropped older ones). */
+  open() {
+    return this.connections.filter((c) => !c.closed);
   }
 
   /** The newest connection. */
