@@ -46,6 +46,12 @@ const FIELDS: &[&str] = &[
     "provider",
     "roles[]",
     "full_name",
+    "current_password",
+    "code",
+    "challenge_id",
+    "factor_type",
+    "friendly_name",
+    "key",
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +102,14 @@ const ENDPOINTS: &[Endpoint] = &[
     json_ep("PUT", "/.netlify/identity/admin/users/{id}"),
     json_ep("DELETE", "/.netlify/identity/admin/users/{id}"),
     json_ep("GET", "/.netlify/identity/admin/audit"),
+    json_ep("GET", "/.netlify/identity/user/sessions"),
+    json_ep("DELETE", "/.netlify/identity/user/sessions/{id}"),
+    json_ep("POST", "/.netlify/identity/factors"),
+    json_ep("POST", "/.netlify/identity/factors/{id}/challenge"),
+    json_ep("POST", "/.netlify/identity/factors/{id}/verify"),
+    json_ep("DELETE", "/.netlify/identity/factors/{id}"),
+    json_ep("GET", "/.netlify/identity/admin/users/{id}/factors"),
+    json_ep("DELETE", "/.netlify/identity/admin/users/{id}/factors/{id}"),
     json_ep("GET", "/.netlify/identity/settings"),
     form_ep("POST", "/.netlify/functions/ably-jwt"),
     form_ep("GET", "/.netlify/functions/ably-jwt"),
@@ -111,6 +125,15 @@ const ENDPOINTS: &[Endpoint] = &[
     form_ep("GET", "/console/users"),
     form_ep("GET", "/console/users/{id}"),
     form_ep("GET", "/console/audit"),
+    form_ep("POST", "/console/login/mfa"),
+    form_ep("POST", "/console/mfa/enroll"),
+    form_ep("POST", "/console/mfa/confirm"),
+    form_ep("POST", "/console/mfa/{id}/delete"),
+    form_ep("POST", "/console/users/{id}/reset-mfa"),
+    form_ep("POST", "/console/sessions/end-all"),
+    form_ep("POST", "/console/throttles/clear"),
+    form_ep("GET", "/console/sessions"),
+    form_ep("GET", "/console/throttles"),
 ];
 
 /// A generated request, before the live ids and tokens are filled in.
