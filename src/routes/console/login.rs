@@ -35,14 +35,23 @@ fn login_page(
     email: String,
     error: Option<&'static str>,
 ) -> Result<HttpResponse, PageError> {
-    let csrf = SecretToken::generate();
-    let mut response = render(&LoginPage {
+    with_login_csrf(state, |login_csrf| LoginPage {
         chrome: None,
         section: "",
-        login_csrf: csrf.expose().to_owned(),
+        login_csrf,
         email,
         error,
-    })?;
+    })
+}
+
+/// A page shown before any session exists (the login form, its second step): a fresh CSRF
+/// token goes into the page (`page` receives it) and into a Strict cookie the form must match.
+pub(super) fn with_login_csrf<T: Template>(
+    state: &AppState,
+    page: impl FnOnce(String) -> T,
+) -> Result<HttpResponse, PageError> {
+    let csrf = SecretToken::generate();
+    let mut response = render(&page(csrf.expose().to_owned()))?;
     response
         .add_cookie(&strict_cookie(
             state,
@@ -74,11 +83,7 @@ pub async fn login(
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
-    let expected = request
-        .cookie(&console_cookie(&state.settings, LOGIN_CSRF_COOKIE, "/console/login").0)
-        .map(|c| c.value().to_owned())
-        .unwrap_or_default();
-    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
+    if !login_csrf_matches(&state, &request, &form.csrf) {
         return login_page(
             &state,
             form.email,
@@ -134,6 +139,15 @@ pub async fn login(
         Err(ConsoleLoginError::RateLimited(wait)) => Err(PageError::TooManyRequests(wait)),
         Err(ConsoleLoginError::Unexpected(e)) => Err(PageError::internal(e)),
     }
+}
+
+/// Whether `presented` is the login-CSRF token of this browser's cookie (constant time).
+pub(super) fn login_csrf_matches(state: &AppState, request: &HttpRequest, presented: &str) -> bool {
+    let expected = request
+        .cookie(&console_cookie(&state.settings, LOGIN_CSRF_COOKIE, "/console/login").0)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
 }
 
 /// Ends the console session whose cookie came with a login, before the new one starts: a login

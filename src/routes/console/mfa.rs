@@ -4,10 +4,9 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::login::{LOGIN_CSRF_COOKIE, strict_cookie};
+use super::login::{login_csrf_matches, strict_cookie, with_login_csrf};
 use super::{Chrome, redirect, render, when};
 use crate::auth::extractors::{
     CONSOLE_COOKIE, ConsoleSession, client_ip, console_cookie, request_origin,
@@ -37,22 +36,12 @@ fn second_step_page(
     state: &AppState,
     error: Option<&'static str>,
 ) -> Result<HttpResponse, PageError> {
-    let csrf = SecretToken::generate();
-    let mut response = render(&SecondStepPage {
+    with_login_csrf(state, |login_csrf| SecondStepPage {
         chrome: None,
         section: "",
-        login_csrf: csrf.expose().to_owned(),
+        login_csrf,
         error,
-    })?;
-    response
-        .add_cookie(&strict_cookie(
-            state,
-            LOGIN_CSRF_COOKIE,
-            csrf.expose(),
-            "/console/login",
-        ))
-        .map_err(PageError::internal)?;
-    Ok(response)
+    })
 }
 
 fn pending_of(state: &AppState, request: &HttpRequest) -> Option<SecretToken> {
@@ -96,11 +85,7 @@ pub async fn second_step(
     request: HttpRequest,
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, PageError> {
-    let expected = request
-        .cookie(&console_cookie(&state.settings, LOGIN_CSRF_COOKIE, "/console/login").0)
-        .map(|c| c.value().to_owned())
-        .unwrap_or_default();
-    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
+    if !login_csrf_matches(&state, &request, &form.csrf) {
         return second_step_page(&state, Some("The form expired. Please try again."));
     }
     let Some(pending) = pending_of(&state, &request) else {
