@@ -258,6 +258,24 @@ async fn create_factor(
     })
 }
 
+/// The caller, through the one session rule, and one of their own factors (another user's
+/// factor is not found), read inside the caller's write transaction.
+async fn caller_and_factor(
+    state: &AppState,
+    tx: &mut SqliteConnection,
+    user_id: Uuid,
+    session_id: Option<Uuid>,
+    factor_id: Uuid,
+) -> Result<(User, Factor), MfaError> {
+    let now = state.clock.now();
+    let user = session_user(&mut *tx, user_id, session_id, now, &state.settings.sessions).await?;
+    let (factor, _) = factors::find_factor(&mut *tx, user.id, factor_id)
+        .await
+        .context("loading the factor")?
+        .ok_or(MfaError::FactorNotFound)?;
+    Ok((user, factor))
+}
+
 /// Creates a challenge for one of the user's factors; answers its id and expiry.
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn challenge(
@@ -272,11 +290,7 @@ pub async fn challenge(
     let mut tx = crate::db::begin_write(&state.db)
         .await
         .context("starting a transaction")?;
-    let user = session_user(&mut tx, user_id, session_id, now, &state.settings.sessions).await?;
-    let (factor, _) = factors::find_factor(&mut *tx, user.id, factor_id)
-        .await
-        .context("loading the factor")?
-        .ok_or(MfaError::FactorNotFound)?;
+    let (user, factor) = caller_and_factor(state, &mut tx, user_id, session_id, factor_id).await?;
     let expiry = state.settings.mfa.challenge_expiry;
     let challenge = factors::Challenge {
         id: Uuid::new_v4(),
@@ -423,11 +437,7 @@ pub async fn unenroll(
     let mut tx = crate::db::begin_write(&state.db)
         .await
         .context("starting a transaction")?;
-    let user = session_user(&mut tx, user_id, session_id, now, &state.settings.sessions).await?;
-    let (factor, _) = factors::find_factor(&mut *tx, user.id, factor_id)
-        .await
-        .context("loading the factor")?
-        .ok_or(MfaError::FactorNotFound)?;
+    let (user, factor) = caller_and_factor(state, &mut tx, user_id, session_id, factor_id).await?;
     let verified = factors::has_verified_factor(&mut *tx, user.id)
         .await
         .context("looking for verified factors")?;
