@@ -154,7 +154,7 @@ describe(`seed page with widget ${generation.version}, GOTRUE_JWT_EXP=${JWT_EXP_
       // Ask every connection ably-js still holds (after logging in again the page may hold more
       // than one client): each must go back to the authUrl, and none may get a token.
       const live = realtime.open();
-      assert.ok(live.includes(again) || live.length > 0, 'ably-js holds a connection');
+      assert.ok(live.length > 0, 'ably-js holds a connection');
       const tokensBefore = live.map((c) => c.tokens.length);
       live.forEach((c) => realtime.requestReauth(c));
       const banned = await waitFor(
