@@ -6,7 +6,9 @@
 // presented twice, so the 10 s reuse grace window never applies.
 // Node built-ins only. Environment: IDENTITY_URL, EMAIL, PASSWORD, SESSIONS (8), SECONDS (10),
 // GO_FILE (optional: after the logins, print `ready` and wait until this file exists),
-// FORWARDED_FOR (optional X-Forwarded-For value, for GOTRUE_RATE_LIMIT_HEADER).
+// FORWARDED_FOR (optional: session i sends X-Forwarded-For <FORWARDED_FOR>.<i+1>, for
+// GOTRUE_RATE_LIMIT_HEADER; one address per session, so no two requests of one address are ever
+// in flight at once).
 // Last line: `refresh requests=N rps=R p50_ms=A p99_ms=B non2xx=C errors=D`.
 'use strict';
 
@@ -18,13 +20,13 @@ const sessions = Number(process.env.SESSIONS || 8);
 const seconds = Number(process.env.SECONDS || 10);
 const agent = new http.Agent({ keepAlive: true, maxSockets: sessions });
 
-function post(form) {
+function post(form, session) {
   const body = new URLSearchParams(form).toString();
   const headers = {
     'content-type': 'application/x-www-form-urlencoded',
     'content-length': Buffer.byteLength(body),
   };
-  if (process.env.FORWARDED_FOR) headers['x-forwarded-for'] = process.env.FORWARDED_FOR;
+  if (process.env.FORWARDED_FOR) headers['x-forwarded-for'] = `${process.env.FORWARDED_FOR}.${session + 1}`;
   return new Promise((resolve, reject) => {
     const request = http.request(identityUrl, { method: 'POST', agent, headers }, (response) => {
       const chunks = [];
@@ -45,7 +47,7 @@ function percentile(sorted, p) {
 async function main() {
   const tokens = [];
   for (let i = 0; i < sessions; i++) {
-    const answer = await post({ grant_type: 'password', username: process.env.EMAIL, password: process.env.PASSWORD });
+    const answer = await post({ grant_type: 'password', username: process.env.EMAIL, password: process.env.PASSWORD }, i);
     if (answer.status !== 200) throw new Error(`login ${i} answered ${answer.status}: ${answer.body}`);
     tokens.push(JSON.parse(answer.body).refresh_token);
   }
@@ -59,13 +61,13 @@ async function main() {
   const started = process.hrtime.bigint();
   const deadline = started + BigInt(Math.round(seconds * 1e9));
   await Promise.all(
-    tokens.map(async (first) => {
+    tokens.map(async (first, session) => {
       let token = first;
       while (process.hrtime.bigint() < deadline) {
         const sent = process.hrtime.bigint();
         let answer;
         try {
-          answer = await post({ grant_type: 'refresh_token', refresh_token: token });
+          answer = await post({ grant_type: 'refresh_token', refresh_token: token }, session);
         } catch {
           errors++;
           continue;
@@ -75,7 +77,7 @@ async function main() {
           // The chain is broken (a refused token cannot be presented again): log in anew.
           non2xx++;
           if (non2xx <= 3) console.log(`NON2XX ${answer.status} ${answer.body.slice(0, 200)}`);
-          const again = await post({ grant_type: 'password', username: process.env.EMAIL, password: process.env.PASSWORD });
+          const again = await post({ grant_type: 'password', username: process.env.EMAIL, password: process.env.PASSWORD }, session);
           if (again.status !== 200) return;
           token = JSON.parse(again.body).refresh_token;
           continue;
