@@ -175,8 +175,12 @@ pub struct PasswordHashingSettings {
     pub memory_kib: u32,
     pub iterations: u32,
     pub parallelism: u32,
-    /// Password hashes running at once; the rest wait (DESIGN §9).
+    /// Hashing threads (`CHIPFLAP_HASH_CONCURRENCY`): password hashes running at once, each
+    /// holding its argon2 memory (`memory_kib`) for the life of the process (DESIGN §9).
     pub concurrency: usize,
+    /// Jobs that may wait for a hashing thread (`CHIPFLAP_HASH_QUEUE`); one more is refused
+    /// at once with 503 and `Retry-After: 1`, so a flood cannot queue without bound.
+    pub queue: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -643,11 +647,20 @@ impl Settings {
         };
 
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let concurrency = env.parsed("CHIPFLAP_HASH_CONCURRENCY", cores, "a count (at least 1)")?;
         let hashing = PasswordHashingSettings {
             memory_kib: env.parsed("CHIPFLAP_ARGON2_MEMORY_KIB", 19_456, "KiB (at least 8)")?,
             iterations: env.parsed("CHIPFLAP_ARGON2_ITERATIONS", 2, "a count (at least 1)")?,
             parallelism: env.parsed("CHIPFLAP_ARGON2_PARALLELISM", 1, "a count (at least 1)")?,
-            concurrency: env.parsed("CHIPFLAP_HASH_CONCURRENCY", cores, "a count (at least 1)")?,
+            concurrency,
+            // 16 waiting jobs per thread: at the default cost a hash takes 10-20 ms, so the
+            // last job admitted waits a fraction of a second, a burst of honest logins fits,
+            // and a flood gets its 503 at once instead of a wait that ends in a client timeout.
+            queue: env.parsed(
+                "CHIPFLAP_HASH_QUEUE",
+                concurrency.saturating_mul(16),
+                "a count (at least 1)",
+            )?,
         };
         if hashing.memory_kib < 8 * hashing.parallelism.max(1) {
             return Err(invalid(
@@ -663,6 +676,9 @@ impl Settings {
         }
         if hashing.concurrency == 0 {
             return Err(invalid("CHIPFLAP_HASH_CONCURRENCY", "must be at least 1"));
+        }
+        if hashing.queue == 0 {
+            return Err(invalid("CHIPFLAP_HASH_QUEUE", "must be at least 1"));
         }
         // OWASP's argon2id floor (Password Storage Cheat Sheet): 19 MiB and 2 passes.
         if production && hashing.memory_kib < 19_456 {
@@ -1054,6 +1070,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "CHIPFLAP_ARGON2_ITERATIONS",
     "CHIPFLAP_ARGON2_PARALLELISM",
     "CHIPFLAP_HASH_CONCURRENCY",
+    "CHIPFLAP_HASH_QUEUE",
     "ABLY_APIKEY",
     "ABLY_CAPABILITY",
     "ABLY_TTLSECONDS",
@@ -1159,6 +1176,35 @@ mod tests {
         );
         assert!(production_with(&[("CHIPFLAP_PASSWORD_MIN_LENGTH", "12")]).is_ok());
         assert!(settings(&[("CHIPFLAP_PASSWORD_MIN_LENGTH", "4")]).is_ok());
+    }
+
+    #[test]
+    fn hashing_threads_and_queue_come_from_the_environment() {
+        let s = settings(&[
+            ("CHIPFLAP_HASH_CONCURRENCY", "3"),
+            ("CHIPFLAP_HASH_QUEUE", "7"),
+        ])
+        .unwrap();
+        assert_eq!((s.hashing.concurrency, s.hashing.queue), (3, 7));
+        // The queue defaults to 16 jobs per thread.
+        let s = settings(&[("CHIPFLAP_HASH_CONCURRENCY", "3")]).unwrap();
+        assert_eq!(s.hashing.queue, 48);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let s = settings(&[]).unwrap();
+        assert_eq!(
+            (s.hashing.concurrency, s.hashing.queue),
+            (cores, 16 * cores)
+        );
+        for (name, value) in [
+            ("CHIPFLAP_HASH_QUEUE", "0"),
+            ("CHIPFLAP_HASH_QUEUE", "many"),
+            ("CHIPFLAP_HASH_CONCURRENCY", "0"),
+        ] {
+            assert!(
+                error_names(&[(name, value)]).contains(name),
+                "{name}={value}"
+            );
+        }
     }
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {

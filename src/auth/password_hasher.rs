@@ -1,21 +1,26 @@
-//! argon2id hashing on the blocking pool, at most `concurrency` at once, so a flood of logins
-//! never starves the async workers (DESIGN §9).
+//! argon2id on a fixed set of hashing threads, each reusing its own working memory, fed by a
+//! bounded queue that answers `Busy` when full, so no flood grows memory or starves the async
+//! workers (DESIGN §9).
 
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::phc::PasswordHash as PhcHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash as PhcHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq as _;
+use tokio::sync::oneshot;
 
 use crate::config::PasswordHashingSettings;
 use crate::domain::password::{Password, PasswordHash};
 
+/// A handle on the hashing threads; clones share them. The threads end when the last clone is
+/// dropped (the queue closes).
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    jobs: SyncSender<Job>,
     /// Verified against when the account is unknown or has no password, so those cases cost
     /// the same work as a wrong password (z2p's dummy hash).
     dummy: Arc<PasswordHash>,
@@ -35,14 +40,23 @@ pub enum HashError {
     Params(String),
     #[error("password hashing failed: {0}")]
     Hash(String),
-    #[error("the hashing task failed")]
-    Task(#[from] tokio::task::JoinError),
-    #[error("the hashing pool is closed")]
+    /// Every hashing thread is busy and `CHIPFLAP_HASH_QUEUE` jobs already wait: the caller
+    /// answers 503 with `Retry-After: 1` at once. Nothing was hashed.
+    #[error("{BUSY}")]
+    Busy,
+    #[error("the hashing threads are gone")]
     Closed,
 }
 
+/// The public text of a `Busy` answer, in every endpoint's shape and in the CLI.
+pub const BUSY: &str = "The server is busy checking other passwords; try again in a moment";
+
+/// A unit of work for one hashing thread, given that thread's argon2 memory.
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
 impl PasswordHasher {
-    /// Builds the hasher and, once, the dummy hash with the configured cost.
+    /// Starts `settings.concurrency` hashing threads behind a queue of `settings.queue` jobs,
+    /// and computes, once, the dummy hash with the configured cost.
     pub fn new(settings: &PasswordHashingSettings) -> Result<Self, HashError> {
         let params = Params::new(
             settings.memory_kib,
@@ -51,10 +65,24 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| HashError::Params(e.to_string()))?;
-        let dummy = hash_now(&params, "chipflap dummy password")?;
+        // On this thread, with memory freed at once: the threads' own memory is only taken
+        // when they first hash, so an idle server holds none of it.
+        let mut scratch = Vec::new();
+        let dummy = hash_into(&params, b"chipflap dummy password", &mut scratch)?;
+        drop(scratch);
+        let (jobs, queue) = mpsc::sync_channel::<Job>(settings.queue.max(1));
+        let queue = Arc::new(Mutex::new(queue));
+        let blocks = params.block_count();
+        for n in 0..settings.concurrency.max(1) {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("chipflap-argon2-{n}"))
+                .spawn(move || run_jobs(&queue, blocks))
+                .map_err(|e| HashError::Hash(format!("starting a hashing thread: {e}")))?;
+        }
         Ok(PasswordHasher {
             params,
-            permits: Arc::new(Semaphore::new(settings.concurrency)),
+            jobs,
             dummy: Arc::new(dummy),
             evaluations: Arc::new(AtomicU64::new(0)),
         })
@@ -66,17 +94,17 @@ impl PasswordHasher {
         self.evaluations.load(Ordering::SeqCst)
     }
 
+    /// A PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`) of `password` with a fresh
+    /// random salt and the configured cost. `Busy` when the queue is full.
     pub async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HashError::Closed)?;
-        self.evaluations.fetch_add(1, Ordering::SeqCst);
         let params = self.params.clone();
         let secret = password.expose().to_owned();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| hash_now(&params, &secret))).await?
+        let evaluations = Arc::clone(&self.evaluations);
+        self.submit(move |memory| {
+            evaluations.fetch_add(1, Ordering::SeqCst);
+            hash_into(&params, secret.as_bytes(), memory)
+        })
+        .await
     }
 
     /// True when `password` matches `hash`. With `None` (unknown user, or no password set) it
@@ -91,44 +119,80 @@ impl PasswordHasher {
 
     /// Like `verify`, and when the password matches a hash made with a lower cost than the
     /// configured one (or another argon2 variant), also hashes it again with the configured
-    /// cost, in the same blocking task, so the caller can store the stronger hash (ASVS 5.0
-    /// V11.4.2). A wrong password never costs a second run.
+    /// cost, in the same job, so the caller can store the stronger hash (ASVS 5.0 V11.4.2). A
+    /// wrong password never costs a second run. `Busy` when the queue is full.
     pub async fn verify_and_upgrade(
         &self,
         password: &Password,
         hash: Option<&PasswordHash>,
     ) -> Result<Verification, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HashError::Closed)?;
-        self.evaluations.fetch_add(1, Ordering::SeqCst);
         let known = hash.is_some();
         let phc = hash.unwrap_or(&self.dummy).as_str().to_owned();
         let secret = password.expose().to_owned();
         let params = self.params.clone();
         let evaluations = Arc::clone(&self.evaluations);
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            span.in_scope(|| {
-                let Ok(parsed) = PhcHash::new(&phc) else {
-                    return Ok(Verification::default());
-                };
-                let matched = known
-                    && Argon2::default()
-                        .verify_password(secret.as_bytes(), &parsed)
-                        .is_ok();
-                let upgraded = if matched && below(&parsed, &params) {
-                    evaluations.fetch_add(1, Ordering::SeqCst);
-                    Some(hash_now(&params, &secret)?)
-                } else {
-                    None
-                };
-                Ok(Verification { matched, upgraded })
-            })
+        self.submit(move |memory| {
+            evaluations.fetch_add(1, Ordering::SeqCst);
+            let Ok(parsed) = PhcHash::new(&phc) else {
+                return Ok(Verification::default());
+            };
+            let matched = known && verify_into(&parsed, secret.as_bytes(), memory);
+            let upgraded = if matched && below(&parsed, &params) {
+                evaluations.fetch_add(1, Ordering::SeqCst);
+                Some(hash_into(&params, secret.as_bytes(), memory)?)
+            } else {
+                None
+            };
+            Ok(Verification { matched, upgraded })
         })
-        .await?
+        .await
+    }
+
+    /// Queues `work` without waiting for room (`Busy` when the queue is full) and awaits its
+    /// answer. A job whose caller has gone (client disconnected) is skipped, not computed.
+    async fn submit<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Vec<Block>) -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
+        let (answer, answered) = oneshot::channel();
+        let span = tracing::Span::current();
+        let job: Job = Box::new(move |memory| {
+            if answer.is_closed() {
+                return;
+            }
+            let _ = answer.send(span.in_scope(|| work(memory)));
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(HashError::Busy),
+            Err(TrySendError::Disconnected(_)) => return Err(HashError::Closed),
+        }
+        answered.await.map_err(|_| HashError::Closed)?
+    }
+}
+
+/// One hashing thread: takes jobs until the queue closes. Its argon2 memory, `blocks` blocks
+/// of 1 KiB (the configured m_cost), is allocated on its first job and reused by every later
+/// one: the allocator never sees another argon2-sized request from this thread.
+fn run_jobs(queue: &Mutex<Receiver<Job>>, blocks: usize) {
+    let mut memory: Vec<Block> = Vec::new();
+    loop {
+        // The lock is held only while waiting for the next job; the others wait on it.
+        let next = match queue.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        let Ok(job) = next else {
+            return;
+        };
+        if memory.is_empty() {
+            memory = vec![Block::new(); blocks];
+        }
+        // A panicking job drops its answer (the caller gets `Closed`); the thread lives on and
+        // its memory, plain blocks that every run overwrites, stays usable.
+        if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory))).is_err() {
+            tracing::error!("a password hashing job panicked");
+        }
     }
 }
 
@@ -138,6 +202,68 @@ pub struct Verification {
     pub matched: bool,
     /// The same password hashed with the configured cost, when the stored hash was weaker.
     pub upgraded: Option<PasswordHash>,
+}
+
+/// argon2id v1.3 of `secret` with a fresh OS-random salt, computed in `memory`.
+fn hash_into(
+    params: &Params,
+    secret: &[u8],
+    memory: &mut Vec<Block>,
+) -> Result<PasswordHash, HashError> {
+    let failed = |e: &dyn std::fmt::Display| HashError::Hash(e.to_string());
+    let salt = argon2::password_hash::try_generate_salt().map_err(|e| failed(&e))?;
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        // Only the startup's dummy hash and unit tests come here: threads arrive sized.
+        *memory = vec![Block::new(); blocks];
+    }
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(secret, &salt, &mut output, memory.as_mut_slice())
+        .map_err(|e| failed(&e))?;
+    let phc = PhcHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+        hash: Some(Output::new(&output).map_err(|e| failed(&e))?),
+    };
+    Ok(PasswordHash::from_phc(phc.to_string()))
+}
+
+/// Recomputes `stored` (its variant, version, cost and salt) for `secret` and compares the
+/// outputs in constant time. A malformed hash never matches.
+fn verify_into(stored: &PhcHash, secret: &[u8], memory: &mut [Block]) -> bool {
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::new(stored.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match stored.version.map(Version::try_from).transpose() {
+        Ok(version) => version.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(stored) else {
+        return false;
+    };
+    let mut buffer = [0u8; Output::MAX_LENGTH];
+    let Some(output) = buffer.get_mut(..expected.len()) else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let blocks = params.block_count();
+    let computed = if let Some(memory) = memory.get_mut(..blocks) {
+        argon2.hash_password_into_with_memory(secret, salt.as_ref(), output, memory)
+    } else {
+        // A hash stored with more memory than configured now (the operator lowered the cost):
+        // a temporary allocation for this job alone. Bounded: at most one per hashing thread
+        // at a time, only for hashes this server once made at a cost the operator had chosen,
+        // and rare, since the first right password rewrites the hash at the configured cost.
+        let mut larger = vec![Block::new(); blocks];
+        argon2.hash_password_into_with_memory(secret, salt.as_ref(), output, larger.as_mut_slice())
+    };
+    computed.is_ok() && bool::from(output.ct_eq(expected.as_bytes()))
 }
 
 /// True when `hash` is not argon2id v1.3 or any of its costs is below `params`.
@@ -152,26 +278,23 @@ fn below(hash: &PhcHash, params: &Params) -> bool {
         || stored.p_cost() < params.p_cost()
 }
 
-fn hash_now(params: &Params, secret: &str) -> Result<PasswordHash, HashError> {
-    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    let hash = argon2
-        .hash_password(secret.as_bytes())
-        .map_err(|e| HashError::Hash(e.to_string()))?;
-    Ok(PasswordHash::from_phc(hash.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+
+    fn settings(memory_kib: u32, iterations: u32, concurrency: usize) -> PasswordHashingSettings {
+        PasswordHashingSettings {
+            memory_kib,
+            iterations,
+            parallelism: 1,
+            concurrency,
+            queue: 16,
+        }
+    }
 
     fn hasher() -> PasswordHasher {
-        PasswordHasher::new(&PasswordHashingSettings {
-            memory_kib: 8,
-            iterations: 1,
-            parallelism: 1,
-            concurrency: 2,
-        })
-        .unwrap()
+        PasswordHasher::new(&settings(8, 1, 2)).unwrap()
     }
 
     #[tokio::test]
@@ -184,6 +307,129 @@ mod tests {
         let wrong = Password::for_login("wrong horse").unwrap();
         assert!(!h.verify(&wrong, Some(&hash)).await.unwrap());
         assert_eq!(h.evaluations(), 3, "one hash and two verifications");
+    }
+
+    #[tokio::test]
+    async fn our_hashes_match_the_argon2_crates_own_format_and_verifier() {
+        let h = hasher();
+        let pw = Password::for_login("correct horse").unwrap();
+        let ours = h.hash(&pw).await.unwrap();
+        let parsed = PhcHash::new(ours.as_str()).unwrap();
+        assert_eq!(parsed.salt.unwrap().len(), 16, "a 16-byte random salt");
+        assert_eq!(parsed.hash.unwrap().len(), 32, "a 32-byte output");
+        Argon2::default()
+            .verify_password(pw.expose().as_bytes(), &parsed)
+            .unwrap();
+        let theirs = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8, 1, 1, None).unwrap(),
+        )
+        .hash_password(pw.expose().as_bytes())
+        .unwrap()
+        .to_string();
+        assert!(
+            h.verify(&pw, Some(&PasswordHash::from_phc(theirs)))
+                .await
+                .unwrap()
+        );
+        assert_ne!(h.hash(&pw).await.unwrap().as_str(), ours.as_str(), "salted");
+    }
+
+    #[tokio::test]
+    async fn each_thread_allocates_its_memory_once_and_reuses_it() {
+        use std::collections::HashMap;
+        let h = PasswordHasher::new(&settings(64, 1, 1)).unwrap();
+        let pw = Password::for_login("correct horse").unwrap();
+        let seen: Arc<Mutex<HashMap<String, Vec<(usize, usize)>>>> = Arc::default();
+        for _ in 0..3 {
+            let hash = h.hash(&pw).await.unwrap();
+            assert!(h.verify(&pw, Some(&hash)).await.unwrap());
+            let seen = Arc::clone(&seen);
+            h.submit(move |memory| {
+                let name = std::thread::current().name().unwrap_or("").to_owned();
+                let place = (memory.as_ptr() as usize, memory.capacity());
+                seen.lock().unwrap().entry(name).or_default().push(place);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        }
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "one thread: {seen:?}");
+        let (name, places) = seen.iter().next().unwrap();
+        assert_eq!(name, "chipflap-argon2-0");
+        assert_eq!(places.len(), 3);
+        assert!(places.iter().all(|p| *p == places[0]), "moved: {places:?}");
+        assert_eq!(places[0].1, 64, "m_cost blocks of 1 KiB, no more");
+    }
+
+    #[test]
+    fn outputs_are_compared_in_constant_time_over_every_byte() {
+        let params = Params::new(8, 1, 1, None).unwrap();
+        let mut memory = Vec::new();
+        let stored = hash_into(&params, b"correct horse", &mut memory).unwrap();
+        let parsed = PhcHash::new(stored.as_str()).unwrap();
+        assert!(verify_into(&parsed, b"correct horse", &mut memory));
+        assert!(!verify_into(&parsed, b"correct horsf", &mut memory));
+        // An output that differs only in its last byte is refused too (`ct_eq` reads it all).
+        let mut tampered = parsed.clone();
+        let mut bytes = parsed.hash.unwrap().as_bytes().to_vec();
+        *bytes.last_mut().unwrap() ^= 1;
+        tampered.hash = Some(Output::new(&bytes).unwrap());
+        assert!(!verify_into(&tampered, b"correct horse", &mut memory));
+    }
+
+    #[tokio::test]
+    async fn a_stored_hash_costlier_than_configured_still_verifies() {
+        let costly = PasswordHasher::new(&settings(256, 1, 1)).unwrap();
+        let cheap = PasswordHasher::new(&settings(8, 1, 1)).unwrap();
+        let pw = Password::for_login("correct horse").unwrap();
+        let hash = costly.hash(&pw).await.unwrap();
+        let v = cheap.verify_and_upgrade(&pw, Some(&hash)).await.unwrap();
+        assert!(v.matched && v.upgraded.is_none(), "never downgraded");
+        let wrong = Password::for_login("wrong horse").unwrap();
+        assert!(!cheap.verify(&wrong, Some(&hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once_and_hashes_nothing() {
+        let h = PasswordHasher::new(&PasswordHashingSettings {
+            queue: 1,
+            ..settings(8, 1, 1)
+        })
+        .unwrap();
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel::<()>();
+        // The unit test may hold the thread: it is the engine under test, not a caller's mock.
+        let held = tokio::spawn({
+            let h = h.clone();
+            async move {
+                h.submit(move |_| {
+                    let _ = started.send(());
+                    let _ = wait.recv();
+                    Ok(())
+                })
+                .await
+            }
+        });
+        running.await.unwrap();
+        // The one place in the queue, taken synchronously.
+        let (queued, ran) = oneshot::channel::<()>();
+        let filler: Job = Box::new(move |_| {
+            let _ = queued.send(());
+        });
+        h.jobs.try_send(filler).unwrap();
+        let pw = Password::for_login("correct horse").unwrap();
+        assert!(matches!(h.verify(&pw, None).await, Err(HashError::Busy)));
+        assert!(matches!(h.hash(&pw).await, Err(HashError::Busy)));
+        assert_eq!(h.evaluations(), 0, "a refused job costs no argon2");
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        ran.await.unwrap();
+        // Room again: the next job is served.
+        assert!(!h.verify(&pw, None).await.unwrap());
+        assert_eq!(h.evaluations(), 1);
     }
 
     #[tokio::test]
@@ -201,20 +447,8 @@ mod tests {
                 .unwrap()
                 .to_string(),
         );
-        let cheaper = PasswordHasher::new(&PasswordHashingSettings {
-            memory_kib: 8,
-            iterations: 1,
-            parallelism: 1,
-            concurrency: 1,
-        })
-        .unwrap();
-        let stronger = PasswordHasher::new(&PasswordHashingSettings {
-            memory_kib: 16,
-            iterations: 2,
-            parallelism: 1,
-            concurrency: 1,
-        })
-        .unwrap();
+        let cheaper = PasswordHasher::new(&settings(8, 1, 1)).unwrap();
+        let stronger = PasswordHasher::new(&settings(16, 2, 1)).unwrap();
         let weak = cheaper.hash(&pw).await.unwrap();
 
         let v = h.verify_and_upgrade(&pw, Some(&argon2i)).await.unwrap();

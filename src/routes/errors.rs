@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::cookies;
 use super::request_body::BodyError;
+use crate::auth::password_hasher::BUSY;
 use crate::domain::session::SessionRefusal;
 use crate::services::admin_users::AdminUserError;
 use crate::services::invite::InviteError;
@@ -52,6 +53,15 @@ impl HttpError {
         HttpError {
             retry_after: Some(retry_after),
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded")
+        }
+    }
+
+    /// 503 with `Retry-After: 1`: every password-hashing thread is busy and the queue is full
+    /// (`CHIPFLAP_HASH_QUEUE`). Nothing was checked; the client may simply retry.
+    pub fn busy() -> Self {
+        HttpError {
+            retry_after: Some(std::time::Duration::from_secs(1)),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, BUSY)
         }
     }
 
@@ -140,7 +150,9 @@ impl ResponseError for HttpError {
         if let Some(wait) = self.retry_after {
             response.insert_header(("retry-after", wait.as_secs().max(1).to_string()));
         }
-        if self.status.is_server_error() {
+        // A busy 503 is the overload answer working as meant: no error line per refused request
+        // (a flood would fill the log) and nothing to look up by id.
+        if self.status.is_server_error() && self.status != StatusCode::SERVICE_UNAVAILABLE {
             let error_id = Uuid::new_v4().to_string();
             tracing::error!(error_id = %error_id, error = ?self, "request failed");
             return response.json(json!({
@@ -269,6 +281,8 @@ pub enum PageError {
     Forbidden(&'static str),
     /// 429 with `Retry-After` (the console login's throttles).
     TooManyRequests(std::time::Duration),
+    /// 503 with `Retry-After: 1`: the password-hashing queue is full.
+    Busy,
     Internal(anyhow::Error),
 }
 
@@ -287,6 +301,7 @@ impl std::fmt::Debug for PageError {
             PageError::BadRequest(m) => write!(f, "bad request: {m}"),
             PageError::Forbidden(m) => write!(f, "forbidden: {m}"),
             PageError::TooManyRequests(d) => write!(f, "too many requests, retry after {d:?}"),
+            PageError::Busy => f.write_str(BUSY),
             PageError::Internal(e) => write!(f, "internal: {e:?}"),
         }
     }
@@ -316,6 +331,7 @@ impl ResponseError for PageError {
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::Forbidden(_) => StatusCode::FORBIDDEN,
             PageError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            PageError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -346,6 +362,7 @@ impl ResponseError for PageError {
                 ("Slow down", wait.as_str(), None)
             }
             PageError::Forbidden(m) => ("Not allowed", *m, None),
+            PageError::Busy => ("Busy", BUSY, None),
             PageError::Internal(cause) => {
                 let error_id = Uuid::new_v4().to_string();
                 tracing::error!(error_id = %error_id, error = ?cause, "console page failed");
@@ -369,6 +386,9 @@ impl ResponseError for PageError {
         let mut response = HttpResponse::build(self.status_code());
         if let PageError::TooManyRequests(d) = self {
             response.insert_header(("retry-after", d.as_secs().max(1).to_string()));
+        }
+        if let PageError::Busy = self {
+            response.insert_header(("retry-after", "1"));
         }
         response.content_type("text/html; charset=utf-8").body(body)
     }
@@ -413,6 +433,8 @@ impl From<TokenError> for TokenEndpointError {
             TokenError::RateLimited(wait) => {
                 TokenEndpointError::Http(HttpError::too_many_requests(wait))
             }
+            // Like its 429 and 5xx, in GoTrue's shape (spec §1.12), so gotrue-js shows `msg`.
+            TokenError::Busy => TokenEndpointError::Http(HttpError::busy()),
             TokenError::Unexpected(e) => TokenEndpointError::Http(HttpError::internal(e)),
         }
     }
@@ -424,6 +446,7 @@ impl From<SignupError> for HttpError {
             SignupError::Disabled => HttpError::forbidden("Signups not allowed for this instance"),
             SignupError::Invalid(v) => HttpError::unprocessable(v.reason),
             SignupError::Mail(m) => HttpError::internal_with("Error sending confirmation mail", m),
+            SignupError::Busy => HttpError::busy(),
             SignupError::Unexpected(e) => HttpError::internal(e),
         }
     }
@@ -444,6 +467,7 @@ impl From<VerifyError> for HttpError {
             }
             VerifyError::Invalid(v) => HttpError::unprocessable(v.reason),
             VerifyError::Banned => HttpError::forbidden("User is banned"),
+            VerifyError::Busy => HttpError::busy(),
             VerifyError::Unexpected(e) => HttpError::internal(e),
         }
     }
@@ -491,6 +515,7 @@ impl From<UserError> for HttpError {
             UserError::EmailReauthenticationNeeded => {
                 HttpError::bad_request("Email update requires reauthentication")
             }
+            UserError::Busy => HttpError::busy(),
             UserError::Unexpected(e) => HttpError::internal(e),
         }
     }
@@ -514,6 +539,7 @@ impl From<UserSessionsError> for HttpError {
                 HttpError::bad_request("current_password is not the account's password")
             }
             UserSessionsError::RateLimited(wait) => HttpError::too_many_requests(wait),
+            UserSessionsError::Busy => HttpError::busy(),
             UserSessionsError::Unexpected(e) => HttpError::internal(e),
         }
     }
@@ -611,6 +637,7 @@ impl From<AdminUserError> for HttpError {
             AdminUserError::EmailTaken => {
                 HttpError::unprocessable("Email address already registered by another user")
             }
+            AdminUserError::Busy => HttpError::busy(),
             AdminUserError::Unexpected(e) => HttpError::internal(e),
         }
     }
@@ -674,6 +701,33 @@ mod tests {
                 .unwrap()
                 .starts_with("text/html")
         );
+    }
+
+    #[actix_web::test]
+    async fn a_full_hashing_queue_answers_503_with_retry_after_in_each_shape() {
+        use crate::services::admin_users::AdminUserError;
+        use crate::services::user_sessions::UserSessionsError;
+        let api: Vec<HttpError> = vec![
+            SignupError::Busy.into(),
+            VerifyError::Busy.into(),
+            UserError::Busy.into(),
+            UserSessionsError::Busy.into(),
+            AdminUserError::Busy.into(),
+        ];
+        let mut responses: Vec<HttpResponse> = api.iter().map(|e| e.error_response()).collect();
+        responses.push(TokenEndpointError::from(TokenError::Busy).error_response());
+        for r in responses {
+            assert_eq!(r.status(), 503);
+            assert_eq!(r.headers().get("retry-after").unwrap(), "1");
+            let bytes = to_bytes(r.into_body()).await.unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(json, json!({"code": 503, "msg": BUSY}));
+        }
+        let r = PageError::Busy.error_response();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers().get("retry-after").unwrap(), "1");
+        let bytes = to_bytes(r.into_body()).await.unwrap();
+        assert!(String::from_utf8_lossy(&bytes).contains(BUSY));
     }
 
     #[actix_web::test]

@@ -29,8 +29,21 @@ pub enum AdminUserError {
     Invalid(#[from] ValidationError),
     #[error("email address already registered by another user")]
     EmailTaken,
+    /// Every password-hashing thread is busy and `CHIPFLAP_HASH_QUEUE` jobs wait: nothing was
+    /// checked or hashed; the client may retry in a second (503).
+    #[error("{}", crate::auth::password_hasher::BUSY)]
+    Busy,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl From<crate::auth::password_hasher::HashError> for AdminUserError {
+    fn from(e: crate::auth::password_hasher::HashError) -> Self {
+        match e {
+            crate::auth::password_hasher::HashError::Busy => AdminUserError::Busy,
+            e => AdminUserError::Unexpected(anyhow::Error::new(e).context("hashing a password")),
+        }
+    }
 }
 
 /// Newest first unless `ascending`; `filter` matches part of the email or full name.
@@ -124,7 +137,7 @@ pub async fn create_user(
         crate::domain::user::merge_app_metadata(&mut app_metadata, app)?;
     }
     let password_hash = match &password {
-        Some(p) => Some(state.hasher.hash(p).await.context("hashing a password")?),
+        Some(p) => Some(state.hasher.hash(p).await?),
         None => None,
     };
     let now = state.clock.now();
@@ -254,7 +267,7 @@ pub async fn update_user(
         crate::domain::user::check_roles(app)?;
     }
     let hash = match &password {
-        Some(p) => Some(state.hasher.hash(p).await.context("hashing a password")?),
+        Some(p) => Some(state.hasher.hash(p).await?),
         None => None,
     };
     let now = state.clock.now();

@@ -33,6 +33,10 @@ pub enum ConsoleLoginError {
     /// Too many password checks for this email (README "Throttles").
     #[error("rate limited; retry after {0:?}")]
     RateLimited(Duration),
+    /// Every password-hashing thread is busy and `CHIPFLAP_HASH_QUEUE` jobs wait: nothing was
+    /// checked or hashed; the client may retry in a second (503).
+    #[error("{}", crate::auth::password_hasher::BUSY)]
+    Busy,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }

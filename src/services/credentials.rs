@@ -9,6 +9,7 @@ use serde_json::json;
 use super::Actor;
 use super::audit::{self, Action, Origin};
 use super::throttle::{self, Limit, ThrottleError};
+use crate::auth::password_hasher::HashError;
 use crate::db::users;
 use crate::domain::email_address::mailbox_key;
 use crate::domain::password::{Password, PasswordHash};
@@ -20,8 +21,21 @@ pub enum CredentialsError {
     /// Too many password checks for this email lately (known or not): retry after this long.
     #[error("too many password attempts; retry after {0:?}")]
     RateLimited(Duration),
+    /// Every password-hashing thread is busy and `CHIPFLAP_HASH_QUEUE` jobs wait: nothing was
+    /// checked or hashed; the client may retry in a second (503).
+    #[error("{}", crate::auth::password_hasher::BUSY)]
+    Busy,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl From<HashError> for CredentialsError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => CredentialsError::Busy,
+            e => CredentialsError::Unexpected(anyhow::Error::new(e).context("hashing a password")),
+        }
+    }
 }
 
 impl From<ThrottleError> for CredentialsError {
@@ -72,11 +86,16 @@ pub async fn check_password(
         return Ok(None);
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.as_ref());
-    let verification = state
-        .hasher
-        .verify_and_upgrade(&password, hash)
-        .await
-        .context("verifying a password")?;
+    let verification = match state.hasher.verify_and_upgrade(&password, hash).await {
+        Ok(verification) => verification,
+        // Nothing was checked: no failed login to audit, and the guess gives its throttle
+        // count back, so a flood by others cannot use up an owner's attempts.
+        Err(HashError::Busy) => {
+            throttle::refund(state, Limit::Password, email).await?;
+            return Err(CredentialsError::Busy);
+        }
+        Err(e) => return Err(e.into()),
+    };
     if !verification.matched {
         let failure = LoginFailure::InvalidCredentials;
         record_failed_login(state, origin, provider, email, user.as_ref(), failure).await?;
@@ -188,6 +207,7 @@ impl From<CredentialsError> for super::token::TokenError {
     fn from(e: CredentialsError) -> Self {
         match e {
             CredentialsError::RateLimited(wait) => super::token::TokenError::RateLimited(wait),
+            CredentialsError::Busy => super::token::TokenError::Busy,
             CredentialsError::Unexpected(e) => super::token::TokenError::Unexpected(e),
         }
     }
@@ -198,6 +218,7 @@ impl From<CredentialsError> for super::console_session::ConsoleLoginError {
         use super::console_session::ConsoleLoginError;
         match e {
             CredentialsError::RateLimited(wait) => ConsoleLoginError::RateLimited(wait),
+            CredentialsError::Busy => ConsoleLoginError::Busy,
             CredentialsError::Unexpected(e) => ConsoleLoginError::Unexpected(e),
         }
     }

@@ -28,8 +28,21 @@ pub enum SignupError {
     /// The confirmation mail could not be sent; the signup was undone.
     #[error("the confirmation mail could not be sent")]
     Mail(#[source] crate::mail::MailError),
+    /// Every password-hashing thread is busy and `CHIPFLAP_HASH_QUEUE` jobs wait: nothing was
+    /// checked or hashed; the client may retry in a second (503).
+    #[error("{}", crate::auth::password_hasher::BUSY)]
+    Busy,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl From<crate::auth::password_hasher::HashError> for SignupError {
+    fn from(e: crate::auth::password_hasher::HashError) -> Self {
+        match e {
+            crate::auth::password_hasher::HashError::Busy => SignupError::Busy,
+            e => SignupError::Unexpected(anyhow::Error::new(e).context("hashing a password")),
+        }
+    }
 }
 
 pub struct SignupRequest<'a> {
@@ -59,11 +72,7 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
     let data = request.data.unwrap_or_default();
     metadata::check_size("data", &data)?;
     // Hash before looking up, so both outcomes do the same argon2 work.
-    let hash = state
-        .hasher
-        .hash(&password)
-        .await
-        .context("hashing a password")?;
+    let hash = state.hasher.hash(&password).await?;
     let now = state.clock.now();
     let candidate = User {
         id: new_user_id(),

@@ -53,6 +53,10 @@ pub enum TokenError {
     /// A throttle refused the request before any password was checked (README "Throttles").
     #[error("rate limited; retry after {0:?}")]
     RateLimited(Duration),
+    /// Every password-hashing thread is busy and `CHIPFLAP_HASH_QUEUE` jobs wait: nothing was
+    /// checked or hashed; the client may retry in a second (503).
+    #[error("{}", crate::auth::password_hasher::BUSY)]
+    Busy,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }

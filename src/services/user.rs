@@ -58,8 +58,21 @@ pub enum UserError {
     /// The same for an email change.
     #[error("email update requires reauthentication")]
     EmailReauthenticationNeeded,
+    /// Every password-hashing thread is busy and `CHIPFLAP_HASH_QUEUE` jobs wait: nothing was
+    /// checked or hashed; the client may retry in a second (503).
+    #[error("{}", crate::auth::password_hasher::BUSY)]
+    Busy,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl From<crate::auth::password_hasher::HashError> for UserError {
+    fn from(e: crate::auth::password_hasher::HashError) -> Self {
+        match e {
+            crate::auth::password_hasher::HashError::Busy => UserError::Busy,
+            e => UserError::Unexpected(anyhow::Error::new(e).context("hashing a password")),
+        }
+    }
 }
 
 impl From<SessionError> for UserError {
@@ -161,7 +174,7 @@ pub async fn update_user(
     )
     .await?;
     let hash = match &password {
-        Some(p) => Some(state.hasher.hash(p).await.context("hashing a password")?),
+        Some(p) => Some(state.hasher.hash(p).await?),
         None => None,
     };
 
@@ -319,6 +332,7 @@ async fn check_reauthentication(
             Ok(Some(owner)) if owner.id == user.id => Ok(()),
             Ok(_) => Err(UserError::WrongCurrentPassword),
             Err(CredentialsError::RateLimited(wait)) => Err(UserError::PasswordRateLimited(wait)),
+            Err(CredentialsError::Busy) => Err(UserError::Busy),
             Err(CredentialsError::Unexpected(e)) => Err(UserError::Unexpected(e)),
         };
     }

@@ -30,6 +30,10 @@ pub enum UserSessionsError {
     WrongPassword,
     #[error("too many password attempts; retry after {0:?}")]
     RateLimited(std::time::Duration),
+    /// Every password-hashing thread is busy and `CHIPFLAP_HASH_QUEUE` jobs wait: nothing was
+    /// checked or hashed; the client may retry in a second (503).
+    #[error("{}", crate::auth::password_hasher::BUSY)]
+    Busy,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -108,6 +112,7 @@ pub async fn end_session(
                 .await
                 .map_err(|e| match e {
                     CredentialsError::RateLimited(wait) => UserSessionsError::RateLimited(wait),
+                    CredentialsError::Busy => UserSessionsError::Busy,
                     CredentialsError::Unexpected(e) => UserSessionsError::Unexpected(e),
                 })?;
         if checked.is_none_or(|u| u.id != user.id) {

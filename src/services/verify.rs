@@ -32,8 +32,21 @@ pub enum VerifyError {
     Invalid(#[from] ValidationError),
     #[error("user is banned")]
     Banned,
+    /// Every password-hashing thread is busy and `CHIPFLAP_HASH_QUEUE` jobs wait: nothing was
+    /// checked or hashed; the client may retry in a second (503).
+    #[error("{}", crate::auth::password_hasher::BUSY)]
+    Busy,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl From<crate::auth::password_hasher::HashError> for VerifyError {
+    fn from(e: crate::auth::password_hasher::HashError) -> Self {
+        match e {
+            crate::auth::password_hasher::HashError::Busy => VerifyError::Busy,
+            e => VerifyError::Unexpected(anyhow::Error::new(e).context("hashing a password")),
+        }
+    }
 }
 
 /// Consumes the token (single use) and starts a session. An invite accepted here sets the
@@ -68,13 +81,7 @@ pub async fn verify(
             };
             let email = owner.as_ref().map_or("", |u| u.email.as_str());
             let password = Password::parse(p, &state.settings.signup.password_policy, email)?;
-            Some(
-                state
-                    .hasher
-                    .hash(&password)
-                    .await
-                    .context("hashing a password")?,
-            )
+            Some(state.hasher.hash(&password).await?)
         }
         _ => None,
     };

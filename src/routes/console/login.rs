@@ -137,6 +137,7 @@ pub async fn login(
             Some("Wrong email or password, or this account is not an admin."),
         ),
         Err(ConsoleLoginError::RateLimited(wait)) => Err(PageError::TooManyRequests(wait)),
+        Err(ConsoleLoginError::Busy) => Err(PageError::Busy),
         Err(ConsoleLoginError::Unexpected(e)) => Err(PageError::internal(e)),
     }
 }

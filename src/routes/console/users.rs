@@ -213,6 +213,7 @@ fn page_error(e: AdminUserError) -> PageError {
         AdminUserError::EmailTaken => {
             PageError::BadRequest("Email address already registered by another user".into())
         }
+        AdminUserError::Busy => PageError::Busy,
         AdminUserError::Unexpected(e) => PageError::internal(e),
     }
 }
