@@ -97,7 +97,14 @@ impl Application {
     /// Serves until a shutdown signal, then lets work started after responses (mail, Ably
     /// revocations) finish, for at most 30 seconds.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await?;
+        // Changes other processes make reach the auth cache through this watcher.
+        let watcher = tokio::spawn(crate::services::auth_cache::watch_other_writers(
+            self.state.db.clone(),
+            &db::WRITE_EPOCH,
+        ));
+        let served = self.server.await;
+        watcher.abort();
+        served?;
         drain_background(&self.state).await;
         Ok(())
     }
@@ -153,6 +160,10 @@ pub async fn build_state(
     let jwt = &settings.jwt;
     let secret = jwt.secret_bytes();
     Ok(AppState {
+        auth_cache: Arc::new(crate::services::auth_cache::AuthSnapshotCache::new(
+            settings.database.auth_cache_bytes,
+            &db::WRITE_EPOCH,
+        )),
         db,
         mailer,
         jwt: jwt_keys(jwt),

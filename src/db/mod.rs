@@ -9,6 +9,7 @@ pub mod sessions;
 pub mod throttles;
 pub mod users;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::SqlitePool;
@@ -141,8 +142,80 @@ pub fn like_prefix(prefix: &str) -> String {
 /// Starts a write transaction. `begin immediate` takes the write lock up front: a deferred
 /// transaction that reads first cannot upgrade once another writer has committed in WAL mode
 /// (SQLITE_BUSY_SNAPSHOT, which no busy timeout retries), so concurrent refreshes would fail.
-pub async fn begin_write(
-    pool: &SqlitePool,
-) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-    pool.begin_with("begin immediate").await
+/// Its `commit` bumps `WRITE_EPOCH`, which invalidates `services::auth_cache`.
+pub async fn begin_write(pool: &SqlitePool) -> sqlx::Result<WriteTx> {
+    Ok(WriteTx(pool.begin_with("begin immediate").await?))
 }
+
+/// A write transaction from `begin_write`: use it as the connection (`&mut tx`, `&mut *tx`);
+/// dropping it without `commit` rolls back.
+pub struct WriteTx(sqlx::Transaction<'static, sqlx::Sqlite>);
+
+impl WriteTx {
+    /// Commits, then bumps `WRITE_EPOCH` (even when the commit reports an error: it may still
+    /// have landed). Why after and not before, see `WriteEpoch`.
+    pub async fn commit(self) -> sqlx::Result<()> {
+        let committed = self.0.commit().await;
+        WRITE_EPOCH.bump();
+        committed
+    }
+
+    /// Rolls back (nothing changed, so the epoch stays).
+    pub async fn rollback(self) -> sqlx::Result<()> {
+        self.0.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::SqliteConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+/// Every change to the database this process knows of: each `WriteTx::commit` of this process,
+/// each autocommit write of the tables the auth rules read (they call `bump` themselves), and
+/// each change another process made (`services::auth_cache::watch_other_writers`, which polls
+/// `PRAGMA data_version`). `services::auth_cache` answers an entry only when it was read under
+/// the current value.
+///
+/// Why bumping after the commit returns is sound: a reader takes the epoch (E) before it reads
+/// the database. If it took E before the bump, it read either the old rows or the new ones, and
+/// either way its entry is tagged E, which the bump makes stale before the writer's response is
+/// sent; if it took E+1, it started after the commit had returned, so it can only read the new
+/// rows. So once a change's response is sent, no entry holding the rows from before it is ever
+/// answered again.
+pub struct WriteEpoch(AtomicU64);
+
+impl WriteEpoch {
+    pub const fn new() -> Self {
+        WriteEpoch(AtomicU64::new(0))
+    }
+
+    /// The current value; take it before reading what will be cached.
+    pub fn current(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Makes every entry read before now stale.
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Default for WriteEpoch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The process's epoch (one per process: every pool of the process bumps it, so several
+/// servers in one test binary only cost each other cache misses).
+pub static WRITE_EPOCH: WriteEpoch = WriteEpoch::new();

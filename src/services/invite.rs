@@ -94,6 +94,8 @@ pub async fn invite(
         users::delete_user(&state.db, user.id)
             .await
             .context("undoing an invite whose mail failed")?;
+        // An autocommit write to `users`: cached auth snapshots must not outlive it.
+        crate::db::WRITE_EPOCH.bump();
         return Err(InviteError::Mail(e));
     }
     mail_links::record_mailed(state, user.id, TokenPurpose::Invite).await?;

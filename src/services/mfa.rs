@@ -129,9 +129,21 @@ pub async fn require_assurance(
         return Ok(());
     }
     let session = session_aal(conn, session_id).await?;
-    let aal = token_aal.map_or(session, |t| t.min(session));
-    check_assurance(aal, needs_aal2)?;
+    assurance_rule(state.settings.mfa.required, needs_aal2, session, token_aal)?;
     Ok(())
+}
+
+/// The rule `require_assurance` applies to what it read: aal2 is needed with
+/// `CHIPFLAP_MFA_REQUIRED` (`mfa_required`) or a verified factor; the level presented is the
+/// session's, lowered to the token's claim when there is one (`domain::mfa::check_assurance`).
+pub fn assurance_rule(
+    mfa_required: bool,
+    has_verified_factor: bool,
+    session_aal: Aal,
+    token_aal: Option<Aal>,
+) -> Result<(), InsufficientAal> {
+    let aal = token_aal.map_or(session_aal, |t| t.min(session_aal));
+    check_assurance(aal, mfa_required || has_verified_factor)
 }
 
 /// `require_assurance` on a pooled connection.
