@@ -100,7 +100,7 @@ impl Application {
         // Changes other processes make reach the auth cache through this watcher.
         let watcher = tokio::spawn(crate::services::auth_cache::watch_other_writers(
             self.state.db.clone(),
-            &db::WRITE_EPOCH,
+            self.state.write_epoch.clone(),
         ));
         let served = self.server.await;
         watcher.abort();
@@ -125,7 +125,7 @@ pub async fn drain_background(state: &AppState) {
 /// process stored but never mailed are forgotten with their throttle stamps, so those users can
 /// ask again at once. Only the server does this (a CLI command may run beside a live server).
 async fn forget_links_never_mailed(state: &AppState) -> anyhow::Result<()> {
-    let mut tx = db::begin_write(&state.db)
+    let mut tx = db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let forgotten = db::one_time_tokens::forget_links_never_mailed(&mut tx)
@@ -159,11 +159,13 @@ pub async fn build_state(
         .context("loading the common-passwords list")?;
     let jwt = &settings.jwt;
     let secret = jwt.secret_bytes();
+    let write_epoch = Arc::new(db::WriteEpoch::new());
     Ok(AppState {
         auth_cache: Arc::new(crate::services::auth_cache::AuthSnapshotCache::new(
             settings.database.auth_cache_bytes,
-            &db::WRITE_EPOCH,
+            write_epoch.clone(),
         )),
+        write_epoch,
         db,
         mailer,
         jwt: jwt_keys(jwt),

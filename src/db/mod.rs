@@ -9,6 +9,7 @@ pub mod sessions;
 pub mod throttles;
 pub mod users;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -142,27 +143,33 @@ pub fn like_prefix(prefix: &str) -> String {
 /// Starts a write transaction. `begin immediate` takes the write lock up front: a deferred
 /// transaction that reads first cannot upgrade once another writer has committed in WAL mode
 /// (SQLITE_BUSY_SNAPSHOT, which no busy timeout retries), so concurrent refreshes would fail.
-/// Its `commit` bumps `WRITE_EPOCH`, which invalidates `services::auth_cache`.
-pub async fn begin_write(pool: &SqlitePool) -> sqlx::Result<WriteTx> {
-    Ok(WriteTx(pool.begin_with("begin immediate").await?))
+/// Its `commit` bumps `epoch` (`AppState::write_epoch`), which invalidates `services::auth_cache`.
+pub async fn begin_write(pool: &SqlitePool, epoch: &Arc<WriteEpoch>) -> sqlx::Result<WriteTx> {
+    Ok(WriteTx {
+        tx: pool.begin_with("begin immediate").await?,
+        epoch: epoch.clone(),
+    })
 }
 
 /// A write transaction from `begin_write`: use it as the connection (`&mut tx`, `&mut *tx`);
 /// dropping it without `commit` rolls back.
-pub struct WriteTx(sqlx::Transaction<'static, sqlx::Sqlite>);
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    epoch: Arc<WriteEpoch>,
+}
 
 impl WriteTx {
-    /// Commits, then bumps `WRITE_EPOCH` (even when the commit reports an error: it may still
+    /// Commits, then bumps the epoch (even when the commit reports an error: it may still
     /// have landed). Why after and not before, see `WriteEpoch`.
     pub async fn commit(self) -> sqlx::Result<()> {
-        let committed = self.0.commit().await;
-        WRITE_EPOCH.bump();
+        let committed = self.tx.commit().await;
+        self.epoch.bump();
         committed
     }
 
     /// Rolls back (nothing changed, so the epoch stays).
     pub async fn rollback(self) -> sqlx::Result<()> {
-        self.0.rollback().await
+        self.tx.rollback().await
     }
 }
 
@@ -170,19 +177,19 @@ impl std::ops::Deref for WriteTx {
     type Target = sqlx::SqliteConnection;
 
     fn deref(&self) -> &Self::Target {
-        &self.0
+        &self.tx
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
+        &mut self.tx
     }
 }
 
-/// Every change to the database this process knows of: each `WriteTx::commit` of this process,
-/// each autocommit write of the tables the auth rules read (they call `bump` themselves), and
-/// each change another process made (`services::auth_cache::watch_other_writers`, which polls
+/// Every change to one database this process knows of (`AppState::write_epoch`): each
+/// `WriteTx::commit`, each autocommit write of the tables the auth rules read (they call `bump`
+/// themselves), and each change another connection or process made (`services::auth_cache::watch_other_writers`, which polls
 /// `PRAGMA data_version`). `services::auth_cache` answers an entry only when it was read under
 /// the current value.
 ///
@@ -215,7 +222,3 @@ impl Default for WriteEpoch {
         Self::new()
     }
 }
-
-/// The process's epoch (one per process: every pool of the process bumps it, so several
-/// servers in one test binary only cost each other cache misses).
-pub static WRITE_EPOCH: WriteEpoch = WriteEpoch::new();

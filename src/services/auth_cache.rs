@@ -1,11 +1,12 @@
-//! An in-memory copy of the rows the session and aal2 rules read, so a request that presents a live session makes no database round trip.
-//!
-//! It holds the rows themselves (the user, the session, whether the user has a verified factor,
-//! the session's aal), never a verdict: every answer re-runs `domain::session::check_session`
-//! and `services::mfa::assurance_rule` with the current time, so timeboxes, inactivity timeouts
-//! and ban expiries stay exact to the second. An entry is answered only while `db::WRITE_EPOCH`
-//! has not moved since it was read (see `WriteEpoch` for why that is sound); this process's
-//! writes move it when they commit, other processes' writes within `OTHER_WRITERS_POLL`.
+//! An in-memory copy of the rows the session and aal2 rules read, valid until the next write.
+
+// It holds the rows themselves (the user, the session, whether the user has a verified factor,
+// the session's aal), never a verdict: every answer re-runs `domain::session::check_session`
+// and `services::mfa::assurance_rule` with the current time, so timeboxes, inactivity timeouts
+// and ban expiries stay exact to the second. An entry is answered only while
+// `AppState::write_epoch` has not moved since it was read (see `db::WriteEpoch` for why that is
+// sound): this server's writes move it when they commit, other processes' within
+// `OTHER_WRITERS_POLL`. A hit makes no database round trip.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,7 +52,7 @@ pub struct AuthSnapshot {
 #[derive(Clone)]
 struct Entry {
     snapshot: Arc<AuthSnapshot>,
-    /// `WRITE_EPOCH` taken before the rows were read.
+    /// The write epoch taken before the rows were read.
     epoch: u64,
     /// `approximate_bytes`, computed once (the weigher must be cheap and constant).
     bytes: u64,
@@ -71,12 +72,12 @@ impl Weighter<SnapshotKey, Entry> for ByBytes {
 pub struct AuthSnapshotCache {
     /// `None` when `CHIPFLAP_AUTH_CACHE_BYTES` is 0.
     entries: Option<quick_cache::sync::Cache<SnapshotKey, Entry, ByBytes>>,
-    epoch: &'static WriteEpoch,
+    epoch: Arc<WriteEpoch>,
 }
 
 impl AuthSnapshotCache {
     /// A cache of at most about `max_bytes` (0 disables it), valid while `epoch` stays.
-    pub fn new(max_bytes: u64, epoch: &'static WriteEpoch) -> Self {
+    pub fn new(max_bytes: u64, epoch: Arc<WriteEpoch>) -> Self {
         let entries = (max_bytes > 0).then(|| {
             let items = usize::try_from(max_bytes / 2048)
                 .unwrap_or(usize::MAX)
@@ -222,7 +223,7 @@ pub async fn read_snapshot(
 /// sqlite3 shell) has committed to the database, asking `PRAGMA data_version` on one dedicated
 /// connection every `OTHER_WRITERS_POLL`. Runs until aborted; a failing connection is reopened
 /// (and the epoch bumped, since changes may have been missed).
-pub async fn watch_other_writers(pool: SqlitePool, epoch: &'static WriteEpoch) {
+pub async fn watch_other_writers(pool: SqlitePool, epoch: Arc<WriteEpoch>) {
     let options = pool.connect_options();
     let mut ticks = tokio::time::interval(OTHER_WRITERS_POLL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -268,8 +269,8 @@ mod tests {
     use crate::domain::metadata::Metadata;
     use crate::domain::timestamp::Timestamp;
 
-    fn leaked_epoch() -> &'static WriteEpoch {
-        Box::leak(Box::new(WriteEpoch::new()))
+    fn fresh_epoch() -> Arc<WriteEpoch> {
+        Arc::new(WriteEpoch::new())
     }
 
     fn snapshot_with_metadata(bytes: usize) -> Arc<AuthSnapshot> {
@@ -310,8 +311,8 @@ mod tests {
 
     #[test]
     fn an_entry_read_under_an_older_epoch_is_never_answered() {
-        let epoch = leaked_epoch();
-        let cache = AuthSnapshotCache::new(1 << 20, epoch);
+        let epoch = fresh_epoch();
+        let cache = AuthSnapshotCache::new(1 << 20, epoch.clone());
         let (k, s) = (key(), snapshot_with_metadata(10));
         let taken = cache.epoch();
         cache.insert(k, s.clone(), taken);
@@ -335,7 +336,7 @@ mod tests {
     #[test]
     fn the_cache_holds_at_most_its_bytes_whatever_the_metadata() {
         let bound = 256 * 1024;
-        let cache = AuthSnapshotCache::new(bound, leaked_epoch());
+        let cache = AuthSnapshotCache::new(bound, fresh_epoch());
         let big = snapshot_with_metadata(16 * 1024);
         assert!(approximate_bytes(&big) > 16 * 1024);
         for _ in 0..1_000 {
@@ -356,7 +357,7 @@ mod tests {
 
     #[test]
     fn zero_bytes_disables_it() {
-        let cache = AuthSnapshotCache::new(0, leaked_epoch());
+        let cache = AuthSnapshotCache::new(0, fresh_epoch());
         let k = key();
         cache.insert(k, snapshot_with_metadata(1), cache.epoch());
         assert!(cache.get(&k).is_none());

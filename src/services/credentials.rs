@@ -103,7 +103,7 @@ async fn upgrade_hash(
         .await
         .context("upgrading a password hash")?;
     // An autocommit write to `users`: cached auth snapshots must not outlive it.
-    crate::db::WRITE_EPOCH.bump();
+    state.write_epoch.bump();
     if upgraded {
         tracing::info!(user_id = %user.id, "password hash upgraded to the configured cost");
         user.password_hash = Some(stronger);

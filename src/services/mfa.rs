@@ -197,7 +197,7 @@ pub async fn enroll(
             "friendly_name is longer than 100 characters",
         ));
     }
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let user = session_user(&mut tx, user_id, session_id, now, &state.settings.sessions).await?;
@@ -299,7 +299,7 @@ pub async fn challenge(
 ) -> Result<(Uuid, Timestamp), MfaError> {
     throttle::check(state, Limit::MfaChallengeAndVerify, ip).await?;
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let (user, factor) = caller_and_factor(state, &mut tx, user_id, session_id, factor_id).await?;
@@ -384,7 +384,7 @@ pub async fn verify(
     throttle::check(state, Limit::MfaChallengeAndVerify, ip).await?;
     throttle::check(state, Limit::MfaVerify, &user_id.to_string()).await?;
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let user = session_user(&mut tx, user_id, session_id, now, &state.settings.sessions).await?;
@@ -446,7 +446,7 @@ pub async fn unenroll(
     factor_id: Uuid,
 ) -> Result<Uuid, MfaError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let (user, factor) = caller_and_factor(state, &mut tx, user_id, session_id, factor_id).await?;
@@ -507,7 +507,7 @@ pub async fn admin_delete_factor(
     factor_id: Uuid,
 ) -> Result<Factor, MfaError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     crate::db::users::find_user_by_id(&mut *tx, user_id)
@@ -530,7 +530,7 @@ pub async fn admin_reset_factors(
     user_id: Uuid,
 ) -> Result<usize, MfaError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let all = factors::list_factors(&mut *tx, user_id)
@@ -595,7 +595,7 @@ pub async fn console_second_step(
         .ok_or(MfaError::ChallengeNotFound)?;
     throttle::check(state, Limit::MfaVerify, &admin_id.to_string()).await?;
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let admin = crate::db::users::find_user_by_id(&mut *tx, admin_id)
@@ -653,7 +653,7 @@ pub async fn console_second_step(
 /// session already proves every factor the admin has).
 pub async fn console_enroll(state: &AppState, admin: &User) -> Result<Enrollment, MfaError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     factors::delete_expired_factors(&mut *tx, admin.id, now.minus(FACTOR_EXPIRY))
@@ -687,7 +687,7 @@ pub async fn console_confirm(
 ) -> Result<(), MfaError> {
     throttle::check(state, Limit::MfaVerify, &admin.id.to_string()).await?;
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let factor = accept_code(state, &mut tx, admin.id, factor_id, code, now).await?;
@@ -714,7 +714,7 @@ pub async fn console_unenroll(
     factor_id: Uuid,
 ) -> Result<(), MfaError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let (factor, _) = factors::find_factor(&mut *tx, admin.id, factor_id)

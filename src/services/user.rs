@@ -191,7 +191,7 @@ pub async fn update_user(
     };
 
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let mut user = session_user(&mut tx, id, session, now, &state.settings.sessions).await?;
