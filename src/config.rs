@@ -1022,6 +1022,7 @@ impl JwtSettings {
 pub const KNOWN_VARIABLES: &[&str] = &[
     "CHIPFLAP_ENV",
     "DATABASE_URL",
+    "CHIPFLAP_AUTH_CACHE_BYTES",
     "GOTRUE_API_HOST",
     "PORT",
     "GOTRUE_SITE_URL",
