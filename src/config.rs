@@ -59,6 +59,9 @@ pub struct HttpSettings {
 pub struct DatabaseSettings {
     /// Path of the SQLite file (created with its directory if missing).
     pub path: PathBuf,
+    /// `CHIPFLAP_AUTH_CACHE_BYTES` (default 8 MiB; 0 disables it): the approximate bytes the
+    /// in-memory copy of the rows the auth rules read may hold (`services::auth_cache`).
+    pub auth_cache_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -712,7 +715,14 @@ impl Settings {
         Ok(Settings {
             environment,
             http,
-            database: DatabaseSettings { path: db_path },
+            database: DatabaseSettings {
+                path: db_path,
+                auth_cache_bytes: env.parsed(
+                    "CHIPFLAP_AUTH_CACHE_BYTES",
+                    8 * 1024 * 1024,
+                    "a number of bytes (0 disables the cache)",
+                )?,
+            },
             jwt,
             signup,
             mailer,
@@ -1028,6 +1038,7 @@ impl JwtSettings {
 pub const KNOWN_VARIABLES: &[&str] = &[
     "CHIPFLAP_ENV",
     "DATABASE_URL",
+    "CHIPFLAP_AUTH_CACHE_BYTES",
     "GOTRUE_API_HOST",
     "PORT",
     "GOTRUE_SITE_URL",

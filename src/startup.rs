@@ -97,7 +97,14 @@ impl Application {
     /// Serves until a shutdown signal, then lets work started after responses (mail, Ably
     /// revocations) finish, for at most 30 seconds.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await?;
+        // Changes other processes make reach the auth cache through this watcher.
+        let watcher = tokio::spawn(crate::services::auth_cache::watch_other_writers(
+            self.state.db.clone(),
+            self.state.write_epoch.clone(),
+        ));
+        let served = self.server.await;
+        watcher.abort();
+        served?;
         drain_background(&self.state).await;
         Ok(())
     }
@@ -118,7 +125,7 @@ pub async fn drain_background(state: &AppState) {
 /// process stored but never mailed are forgotten with their throttle stamps, so those users can
 /// ask again at once. Only the server does this (a CLI command may run beside a live server).
 async fn forget_links_never_mailed(state: &AppState) -> anyhow::Result<()> {
-    let mut tx = db::begin_write(&state.db)
+    let mut tx = db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let forgotten = db::one_time_tokens::forget_links_never_mailed(&mut tx)
@@ -152,7 +159,13 @@ pub async fn build_state(
         .context("loading the common-passwords list")?;
     let jwt = &settings.jwt;
     let secret = jwt.secret_bytes();
+    let write_epoch = Arc::new(db::WriteEpoch::new());
     Ok(AppState {
+        auth_cache: Arc::new(crate::services::auth_cache::AuthSnapshotCache::new(
+            settings.database.auth_cache_bytes,
+            write_epoch.clone(),
+        )),
+        write_epoch,
         db,
         mailer,
         jwt: jwt_keys(jwt),

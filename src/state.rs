@@ -16,6 +16,10 @@ use crate::mail::Mailer;
 #[derive(Clone)]
 pub struct AppState {
     pub db: SqlitePool,
+    /// Moves at every committed write (`db::begin_write`), invalidating `auth_cache`.
+    pub write_epoch: Arc<crate::db::WriteEpoch>,
+    /// The rows the session and aal2 rules read, kept while no write has committed since.
+    pub auth_cache: Arc<crate::services::auth_cache::AuthSnapshotCache>,
     pub mailer: Mailer,
     pub jwt: JwtKeys,
     pub rotation: RotationKey,

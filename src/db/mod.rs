@@ -9,6 +9,8 @@ pub mod sessions;
 pub mod throttles;
 pub mod users;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::SqlitePool;
@@ -141,8 +143,82 @@ pub fn like_prefix(prefix: &str) -> String {
 /// Starts a write transaction. `begin immediate` takes the write lock up front: a deferred
 /// transaction that reads first cannot upgrade once another writer has committed in WAL mode
 /// (SQLITE_BUSY_SNAPSHOT, which no busy timeout retries), so concurrent refreshes would fail.
-pub async fn begin_write(
-    pool: &SqlitePool,
-) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-    pool.begin_with("begin immediate").await
+/// Its `commit` bumps `epoch` (`AppState::write_epoch`), which invalidates `services::auth_cache`.
+pub async fn begin_write(pool: &SqlitePool, epoch: &Arc<WriteEpoch>) -> sqlx::Result<WriteTx> {
+    Ok(WriteTx {
+        tx: pool.begin_with("begin immediate").await?,
+        epoch: epoch.clone(),
+    })
+}
+
+/// A write transaction from `begin_write`: use it as the connection (`&mut tx`, `&mut *tx`);
+/// dropping it without `commit` rolls back.
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    epoch: Arc<WriteEpoch>,
+}
+
+impl WriteTx {
+    /// Commits, then bumps the epoch (even when the commit reports an error: it may still
+    /// have landed). Why after and not before, see `WriteEpoch`.
+    pub async fn commit(self) -> sqlx::Result<()> {
+        let committed = self.tx.commit().await;
+        self.epoch.bump();
+        committed
+    }
+
+    /// Rolls back (nothing changed, so the epoch stays).
+    pub async fn rollback(self) -> sqlx::Result<()> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::SqliteConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// Every change to one database this process knows of (`AppState::write_epoch`): each
+/// `WriteTx::commit`, each autocommit write of the tables the auth rules read (they call `bump`
+/// themselves), and each change another connection or process made (`services::auth_cache::watch_other_writers`, which polls
+/// `PRAGMA data_version`). `services::auth_cache` answers an entry only when it was read under
+/// the current value.
+///
+/// Why bumping after the commit returns is sound: a reader takes the epoch (E) before it reads
+/// the database. If it took E before the bump, it read either the old rows or the new ones, and
+/// either way its entry is tagged E, which the bump makes stale before the writer's response is
+/// sent; if it took E+1, it started after the commit had returned, so it can only read the new
+/// rows. So once a change's response is sent, no entry holding the rows from before it is ever
+/// answered again.
+pub struct WriteEpoch(AtomicU64);
+
+impl WriteEpoch {
+    pub const fn new() -> Self {
+        WriteEpoch(AtomicU64::new(0))
+    }
+
+    /// The current value; take it before reading what will be cached.
+    pub fn current(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Makes every entry read before now stale.
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Default for WriteEpoch {
+    fn default() -> Self {
+        Self::new()
+    }
 }

@@ -489,7 +489,8 @@ const BACKFILL_BATCH: i64 = 500;
 pub async fn backfill_email_keys(
     pool: &sqlx::SqlitePool,
 ) -> sqlx::Result<Result<u64, Vec<MailboxCollision>>> {
-    let mut tx = super::begin_write(pool).await?;
+    // At migration, before this process caches anything: no epoch to move.
+    let mut tx = super::begin_write(pool, &Default::default()).await?;
     // Cheap once done: the partial scan finds no row.
     let pending: i64 =
         sqlx::query_scalar!(r#"select count(*) as "n!: i64" from users where email_key is null"#)

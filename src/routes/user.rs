@@ -27,7 +27,7 @@ pub async fn get_user(
     let factors = crate::services::mfa::list_factors(&state, user.id)
         .await
         .map_err(HttpError::internal)?;
-    Ok(HttpResponse::Ok().json(UserJson::from(&user).with_factors(&factors)))
+    Ok(HttpResponse::Ok().json(UserJson::from(&*user).with_factors(&factors)))
 }
 
 #[derive(Deserialize)]

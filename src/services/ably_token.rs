@@ -1,12 +1,15 @@
 //! The Ably token endpoint's use case: only confirmed, unbanned users get a token (DESIGN §6).
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::Actor;
 use super::audit::{self, Action};
-use super::sessions::{SessionError, session_user, user_of_session};
+use super::auth_cache::SnapshotKey;
+use super::sessions::{SessionError, cached_session_user};
 use crate::auth::ably::{self, AblyJwt, Capability, TokenRequest};
 use crate::domain::session::SessionRefusal;
 use crate::domain::user::User;
@@ -67,48 +70,33 @@ impl From<SessionError> for AblyTokenError {
     }
 }
 
-/// The user an Ably token may be issued to: their session is live, they are not banned and
-/// their address is confirmed.
-#[tracing::instrument(skip_all)]
-pub async fn ably_user(state: &AppState, caller: AblyCaller) -> Result<User, AblyTokenError> {
-    let now = state.clock.now();
-    let mut conn = state.db.acquire().await.context("connecting")?;
-    let (user, session_id, token_aal) = match caller {
+/// The user an Ably token may be issued to: their session is live, they are not banned, their
+/// session meets the aal2 rule and their address is confirmed. The rows come from the auth
+/// cache (`services::auth_cache`): no database round trip while nothing has been written.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn ably_user(state: &AppState, caller: AblyCaller) -> Result<Arc<User>, AblyTokenError> {
+    let (key, token_aal) = match caller {
         AblyCaller::Token {
             user_id,
             session_id,
             aal,
         } => (
-            session_user(
-                &mut conn,
+            SnapshotKey::Token {
                 user_id,
                 session_id,
-                now,
-                &state.settings.sessions,
-            )
-            .await?,
-            session_id,
+            },
             Some(aal),
         ),
-        AblyCaller::SessionCookie(session_id) => (
-            user_of_session(&mut conn, session_id, now, &state.settings.sessions).await?,
-            Some(session_id),
-            None,
-        ),
+        AblyCaller::SessionCookie(session_id) => (SnapshotKey::SessionCookie(session_id), None),
     };
-    match super::mfa::require_assurance(state, &mut conn, user.id, session_id, token_aal).await {
-        Ok(()) => {}
-        Err(super::mfa::RequireAssuranceError::Insufficient(_)) => {
-            return Err(AblyTokenError::InsufficientAal);
-        }
-        Err(super::mfa::RequireAssuranceError::Unexpected(e)) => {
-            return Err(AblyTokenError::Unexpected(e));
-        }
+    let checked = cached_session_user(state, key).await?;
+    if checked.require_assurance(state, token_aal).is_err() {
+        return Err(AblyTokenError::InsufficientAal);
     }
-    if !user.is_confirmed() {
+    if !checked.user.is_confirmed() {
         return Err(AblyTokenError::Unconfirmed);
     }
-    Ok(user)
+    Ok(checked.user)
 }
 
 /// Issues an Ably token for a user `ably_user` answered, and records it (user, time, expiry;

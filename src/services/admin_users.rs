@@ -163,7 +163,7 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     users::insert_user(&mut *tx, &user)
@@ -271,7 +271,7 @@ pub async fn update_user(
         None => None,
     };
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let mut user = users::find_user_by_id(&mut *tx, id)
@@ -406,7 +406,7 @@ pub async fn update_user(
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn delete_user(state: &AppState, actor: &Actor, id: Uuid) -> Result<(), AdminUserError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let user = users::find_user_by_id(&mut *tx, id)
@@ -444,7 +444,7 @@ pub async fn end_sessions(
     id: Uuid,
 ) -> Result<u64, AdminUserError> {
     let now: Timestamp = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let user = users::find_user_by_id(&mut *tx, id)
@@ -483,7 +483,7 @@ pub async fn end_every_session(
     keep_console: Option<&crate::domain::one_time_token::TokenDigest>,
 ) -> anyhow::Result<EveryoneLoggedOut> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let ended = EveryoneLoggedOut {
@@ -626,7 +626,7 @@ pub async fn resend_confirmation(
     }
     let now = state.clock.now();
     let max_age = state.settings.mailer.confirmation_max_age;
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let token = crate::domain::one_time_token::SecretToken::generate();

@@ -89,7 +89,7 @@ pub async fn authenticate(
 pub async fn start(state: &AppState, user: &User, origin: &Origin) -> anyhow::Result<SecretToken> {
     let now = state.clock.now();
     let token = SecretToken::generate();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     console_sessions::insert_console_session(&mut *tx, &token.digest(), user.id, now)

@@ -118,10 +118,12 @@ async fn upgrade_hash(
     let Some(old) = user.password_hash.as_ref() else {
         return Ok(());
     };
-    if users::upgrade_password_hash(&state.db, user.id, old, &stronger)
+    let upgraded = users::upgrade_password_hash(&state.db, user.id, old, &stronger)
         .await
-        .context("upgrading a password hash")?
-    {
+        .context("upgrading a password hash")?;
+    // An autocommit write to `users`: cached auth snapshots must not outlive it.
+    state.write_epoch.bump();
+    if upgraded {
         tracing::info!(user_id = %user.id, "password hash upgraded to the configured cost");
         user.password_hash = Some(stronger);
     }

@@ -63,7 +63,7 @@ pub async fn invite(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     users::insert_user(&mut *tx, &user)
@@ -94,6 +94,8 @@ pub async fn invite(
         users::delete_user(&state.db, user.id)
             .await
             .context("undoing an invite whose mail failed")?;
+        // An autocommit write to `users`: cached auth snapshots must not outlive it.
+        state.write_epoch.bump();
         return Err(InviteError::Mail(e));
     }
     mail_links::record_mailed(state, user.id, TokenPurpose::Invite).await?;

@@ -76,7 +76,7 @@ pub async fn forget_unsent_mail(
     stamp: SentStamp,
     previous_sent_at: Option<Timestamp>,
 ) -> sqlx::Result<()> {
-    let mut tx = crate::db::begin_write(&state.db).await?;
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch).await?;
     if let Some(purpose) = link {
         one_time_tokens::delete_user_tokens(&mut *tx, user_id, purpose).await?;
     }

@@ -129,9 +129,21 @@ pub async fn require_assurance(
         return Ok(());
     }
     let session = session_aal(conn, session_id).await?;
-    let aal = token_aal.map_or(session, |t| t.min(session));
-    check_assurance(aal, needs_aal2)?;
+    assurance_rule(state.settings.mfa.required, needs_aal2, session, token_aal)?;
     Ok(())
+}
+
+/// The rule `require_assurance` applies to what it read: aal2 is needed with
+/// `CHIPFLAP_MFA_REQUIRED` (`mfa_required`) or a verified factor; the level presented is the
+/// session's, lowered to the token's claim when there is one (`domain::mfa::check_assurance`).
+pub fn assurance_rule(
+    mfa_required: bool,
+    has_verified_factor: bool,
+    session_aal: Aal,
+    token_aal: Option<Aal>,
+) -> Result<(), InsufficientAal> {
+    let aal = token_aal.map_or(session_aal, |t| t.min(session_aal));
+    check_assurance(aal, mfa_required || has_verified_factor)
 }
 
 /// `require_assurance` on a pooled connection.
@@ -185,7 +197,7 @@ pub async fn enroll(
             "friendly_name is longer than 100 characters",
         ));
     }
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let user = session_user(&mut tx, user_id, session_id, now, &state.settings.sessions).await?;
@@ -287,7 +299,7 @@ pub async fn challenge(
 ) -> Result<(Uuid, Timestamp), MfaError> {
     throttle::check(state, Limit::MfaChallengeAndVerify, ip).await?;
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let (user, factor) = caller_and_factor(state, &mut tx, user_id, session_id, factor_id).await?;
@@ -372,7 +384,7 @@ pub async fn verify(
     throttle::check(state, Limit::MfaChallengeAndVerify, ip).await?;
     throttle::check(state, Limit::MfaVerify, &user_id.to_string()).await?;
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let user = session_user(&mut tx, user_id, session_id, now, &state.settings.sessions).await?;
@@ -434,7 +446,7 @@ pub async fn unenroll(
     factor_id: Uuid,
 ) -> Result<Uuid, MfaError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let (user, factor) = caller_and_factor(state, &mut tx, user_id, session_id, factor_id).await?;
@@ -495,7 +507,7 @@ pub async fn admin_delete_factor(
     factor_id: Uuid,
 ) -> Result<Factor, MfaError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     crate::db::users::find_user_by_id(&mut *tx, user_id)
@@ -518,7 +530,7 @@ pub async fn admin_reset_factors(
     user_id: Uuid,
 ) -> Result<usize, MfaError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let all = factors::list_factors(&mut *tx, user_id)
@@ -583,7 +595,7 @@ pub async fn console_second_step(
         .ok_or(MfaError::ChallengeNotFound)?;
     throttle::check(state, Limit::MfaVerify, &admin_id.to_string()).await?;
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let admin = crate::db::users::find_user_by_id(&mut *tx, admin_id)
@@ -641,7 +653,7 @@ pub async fn console_second_step(
 /// session already proves every factor the admin has).
 pub async fn console_enroll(state: &AppState, admin: &User) -> Result<Enrollment, MfaError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     factors::delete_expired_factors(&mut *tx, admin.id, now.minus(FACTOR_EXPIRY))
@@ -675,7 +687,7 @@ pub async fn console_confirm(
 ) -> Result<(), MfaError> {
     throttle::check(state, Limit::MfaVerify, &admin.id.to_string()).await?;
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let factor = accept_code(state, &mut tx, admin.id, factor_id, code, now).await?;
@@ -702,7 +714,7 @@ pub async fn console_unenroll(
     factor_id: Uuid,
 ) -> Result<(), MfaError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let (factor, _) = factors::find_factor(&mut *tx, admin.id, factor_id)

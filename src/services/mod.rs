@@ -5,6 +5,7 @@ pub mod ably_revocation;
 pub mod ably_token;
 pub mod admin_users;
 pub mod audit;
+pub mod auth_cache;
 pub mod console_session;
 pub mod credentials;
 pub mod invite;

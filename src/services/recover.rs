@@ -69,7 +69,7 @@ pub async fn deliver_recovery(
 ) -> anyhow::Result<()> {
     let now = state.clock.now();
     let max_age = state.settings.mailer.recovery_max_age;
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     // Checked inside the write transaction, so concurrent requests cannot both pass.

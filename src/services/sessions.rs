@@ -2,14 +2,19 @@
 //! `session_id` claim, or the seed page's session cookie. The rule itself is
 //! `domain::session::check_session`; this only loads what it reads.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use sqlx::SqliteConnection;
 use uuid::Uuid;
 
+use super::auth_cache::{self, AuthSnapshot, SnapshotKey};
 use crate::db::{sessions, users};
+use crate::domain::mfa::{Aal, InsufficientAal};
 use crate::domain::session::{SessionLimits, SessionRefusal, check_session};
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::User;
+use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -58,4 +63,53 @@ pub async fn user_of_session(
         .context("loading the user")?;
     check_session(user.as_ref(), Some(&session), now, limits)?;
     user.ok_or_else(|| anyhow::anyhow!("checked user vanished").into())
+}
+
+/// A user whose session passed `check_session`, with the rows it was checked on (for the aal2
+/// rule that may follow).
+pub struct CheckedSession {
+    pub user: Arc<User>,
+    snapshot: Arc<AuthSnapshot>,
+}
+
+impl CheckedSession {
+    /// `services::mfa::require_assurance` on the same rows: the session's level, lowered to
+    /// the token's `aal` claim when a token is presented (`None` for the session cookie).
+    pub fn require_assurance(
+        &self,
+        state: &AppState,
+        token_aal: Option<Aal>,
+    ) -> Result<(), InsufficientAal> {
+        super::mfa::assurance_rule(
+            state.settings.mfa.required,
+            self.snapshot.has_verified_factor,
+            self.snapshot.session_aal,
+            token_aal,
+        )
+    }
+}
+
+/// `session_user` (a `Token` key) or `user_of_session` (a `SessionCookie` key), on rows from
+/// `state.auth_cache` when no write has committed since they were read: the same rule, run now,
+/// and no database round trip on a hit. Only for answers that no write of the caller's relies
+/// on; a use case that writes reads inside its own transaction instead.
+pub async fn cached_session_user(
+    state: &AppState,
+    key: SnapshotKey,
+) -> Result<CheckedSession, SessionError> {
+    let snapshot = auth_cache::snapshot(&state.auth_cache, &state.db, key).await?;
+    if matches!(key, SnapshotKey::SessionCookie(_)) && snapshot.session.is_none() {
+        return Err(SessionRefusal::Ended.into());
+    }
+    check_session(
+        snapshot.user.as_deref(),
+        snapshot.session.as_ref(),
+        state.clock.now(),
+        &state.settings.sessions,
+    )?;
+    let user = snapshot
+        .user
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("checked user vanished"))?;
+    Ok(CheckedSession { user, snapshot })
 }

@@ -94,7 +94,7 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
         updated_at: now,
     };
 
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let inserted = users::insert_user(&mut *tx, &candidate)
@@ -170,7 +170,7 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
 /// account too unless a later signup of the same address (racing this one) has added a link of
 /// its own meanwhile; that one's mail stands, so the account must stay for it.
 async fn undo_signup(state: &AppState, id: uuid::Uuid, token: &SecretToken) -> sqlx::Result<()> {
-    let mut tx = crate::db::begin_write(&state.db).await?;
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch).await?;
     one_time_tokens::delete_token(&mut *tx, &token.digest()).await?;
     if one_time_tokens::count_user_tokens(&mut *tx, id, TokenPurpose::Confirmation).await? == 0 {
         users::delete_user(&mut *tx, id).await?;
@@ -207,7 +207,7 @@ async fn existing_account(
         response.confirmation_sent_at = Some(now);
     }
 
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let Some(owner) = users::find_user_by_email(&mut *tx, &response.aud, &response.email)

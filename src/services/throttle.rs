@@ -242,7 +242,7 @@ pub async fn clear(state: &AppState, actor: &Actor, key: &str) -> anyhow::Result
         return Ok(false);
     };
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let existed = throttles::delete_throttle(&mut *tx, key)

@@ -257,7 +257,7 @@ pub async fn password_grant(
         return Err(TokenError::InvalidGrant(BAD_CREDENTIALS));
     };
     let refuse = |user, failure, answer| refuse_login(state, origin, email, user, failure, answer);
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     // Decide on the row as it is now: a ban or a password change may have landed while the
@@ -332,7 +332,7 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
     }
     let presented = SecretToken::presented(presented);
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let Some(record) = refresh_tokens::find_refresh_token(&mut *tx, &presented.digest())
@@ -513,7 +513,7 @@ pub async fn logout(
     session_id: Option<Uuid>,
 ) -> Result<(), LogoutError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let user = match super::sessions::session_user(

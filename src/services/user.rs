@@ -1,13 +1,16 @@
 //! `GET /user` and `PUT /user`: the signed-in user's own account.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::Actor;
 use super::audit::{self, Action};
+use super::auth_cache::SnapshotKey;
 use super::mail_links::{self, human_duration};
-use super::sessions::{SessionError, session_user};
+use super::sessions::{SessionError, cached_session_user, session_user};
 use crate::db::{UniqueViolationExt, one_time_tokens, sessions, users};
 use crate::domain::ValidationError;
 use crate::domain::email_address::EmailAddress;
@@ -92,7 +95,16 @@ pub async fn get_user(
     state: &AppState,
     id: Uuid,
     session: Option<Uuid>,
-) -> Result<User, UserError> {
+) -> Result<Arc<User>, UserError> {
+    let key = SnapshotKey::Token {
+        user_id: id,
+        session_id: session,
+    };
+    Ok(cached_session_user(state, key).await?.user)
+}
+
+/// `get_user` read from the database now (for a use case about to write).
+async fn read_user(state: &AppState, id: Uuid, session: Option<Uuid>) -> Result<User, UserError> {
     let mut conn = state.db.acquire().await.context("connecting")?;
     Ok(session_user(
         &mut conn,
@@ -136,7 +148,7 @@ pub async fn update_user(
     update: UserUpdate,
 ) -> Result<User, UserError> {
     let settings = &state.settings;
-    let current = get_user(state, id, session).await?;
+    let current = read_user(state, id, session).await?;
     let new_email = match update
         .email
         .as_deref()
@@ -192,7 +204,7 @@ pub async fn update_user(
     };
 
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let mut user = session_user(&mut tx, id, session, now, &state.settings.sessions).await?;

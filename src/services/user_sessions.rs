@@ -119,7 +119,7 @@ pub async fn end_session(
             return Err(UserSessionsError::WrongPassword);
         }
     }
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let owned = sessions::find_session(&mut *tx, target)

@@ -87,7 +87,7 @@ pub async fn verify(
     };
     let now = state.clock.now();
 
-    let mut tx = crate::db::begin_write(&state.db)
+    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
     let consumed = one_time_tokens::consume_token(&mut *tx, &digest, purposes, None, now)

@@ -17,6 +17,7 @@ mod audiences_are_configured;
 mod audit_names_changed_fields_never_values;
 mod bad_input_gets_a_clear_error;
 mod binary;
+mod cached_answers_never_outlive_the_change;
 mod changes_are_confirmed_and_announced;
 mod cli_passwords_never_come_from_arguments;
 mod common_passwords_are_refused;
