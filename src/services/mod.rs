@@ -5,6 +5,7 @@ pub mod ably_revocation;
 pub mod ably_token;
 pub mod admin_users;
 pub mod audit;
+pub mod audit_queue;
 pub mod console_session;
 pub mod credentials;
 pub mod invite;
