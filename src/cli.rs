@@ -12,6 +12,7 @@ use crate::domain::duration::parse_duration;
 use crate::services::Actor;
 use crate::services::admin_users::{self, NewUser};
 use crate::startup::{Application, build_state, drain_background, mailer_from_settings};
+use crate::state::AppState;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -153,6 +154,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> {
     let mailer = mailer_from_settings(&settings)?;
     let state = build_state(settings, mailer, Clock::System).await?;
+    let outcome = users_command(&state, command).await;
+    // Background work and queued audit entries finish before the process exits.
+    drain_background(&state).await;
+    outcome
+}
+
+async fn users_command(state: &AppState, command: UsersCommand) -> anyhow::Result<()> {
     let actor = Actor::command_line();
     let find = |email: String| {
         let state = state.clone();
@@ -192,7 +200,7 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
                 user_metadata: None,
                 app_metadata: None,
             };
-            let user = admin_users::create_user(&state, &actor, new)
+            let user = admin_users::create_user(state, &actor, new)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             write_line(&user.id.to_string())
@@ -203,16 +211,16 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
             reason,
         } => {
             let user = find(email).await?;
-            admin_users::ban(&state, &actor, user.id, duration, reason)
+            admin_users::ban(state, &actor, user.id, duration, reason)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             // Let the Ably revocation finish before the process exits.
-            drain_background(&state).await;
+            drain_background(state).await;
             write_line(&format!("banned {}", user.email))
         }
         UsersCommand::Unban { email } => {
             let user = find(email).await?;
-            admin_users::unban(&state, &actor, user.id)
+            admin_users::unban(state, &actor, user.id)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             write_line(&format!("unbanned {}", user.email))
@@ -263,19 +271,25 @@ async fn password_from_terminal() -> anyhow::Result<String> {
 async fn end_sessions(settings: Settings, all: bool, email: Option<String>) -> anyhow::Result<()> {
     let mailer = mailer_from_settings(&settings)?;
     let state = build_state(settings, mailer, Clock::System).await?;
+    let outcome = end_sessions_of(&state, all, email).await;
+    drain_background(&state).await;
+    outcome
+}
+
+async fn end_sessions_of(state: &AppState, all: bool, email: Option<String>) -> anyhow::Result<()> {
     let actor = Actor::command_line();
     match email {
         Some(email) if !all => {
-            let user = admin_users::find_by_email(&state, &email)
+            let user = admin_users::find_by_email(state, &email)
                 .await
                 .map_err(|e| anyhow::anyhow!("{email}: {e}"))?;
-            let ended = admin_users::end_sessions(&state, &actor, user.id)
+            let ended = admin_users::end_sessions(state, &actor, user.id)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             write_line(&format!("ended {ended} sessions of {}", user.email))
         }
         _ => {
-            let ended = admin_users::end_every_session(&state, &actor, None).await?;
+            let ended = admin_users::end_every_session(state, &actor, None).await?;
             write_line(&format!(
                 "ended {} sessions and {} console sessions",
                 ended.sessions, ended.console_sessions

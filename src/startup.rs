@@ -110,7 +110,9 @@ impl Application {
     }
 }
 
-/// Waits for background work (mail, Ably revocations) before the process exits.
+/// Waits for background work (mail, Ably revocations) before the process exits, then
+/// commits every queued audit entry (background work may still queue some). Every path that
+/// built the state calls it last, so no queued entry is dropped.
 pub async fn drain_background(state: &AppState) {
     state.background.close();
     if tokio::time::timeout(std::time::Duration::from_secs(30), state.background.wait())
@@ -119,6 +121,8 @@ pub async fn drain_background(state: &AppState) {
     {
         tracing::warn!("background work still running at exit was abandoned");
     }
+    // Not timed out: the writer gives a failing batch up after a few retries (audit_queue).
+    state.audit.close().await;
 }
 
 /// A server that starts knows no mail of an earlier run is still on its way: links a dead
@@ -166,7 +170,7 @@ pub async fn build_state(
             write_epoch.clone(),
         )),
         write_epoch,
-        db,
+        db: db.clone(),
         mailer,
         jwt: jwt_keys(jwt),
         rotation: RotationKey::from_secret(secret).with_previous(jwt.previous_secret_bytes()),
@@ -186,6 +190,7 @@ pub async fn build_state(
             .build()
             .context("building the HTTP client")?,
         background: tokio_util::task::TaskTracker::new(),
+        audit: crate::services::audit_queue::AuditQueue::start(db),
     })
 }
 

@@ -35,4 +35,7 @@ pub struct AppState {
     /// Work that continues after a response (mail, Ably revocations); the command line waits
     /// for it before exiting.
     pub background: TaskTracker,
+    /// Audit entries committed in groups off the request path (`services::audit_queue`);
+    /// `startup::drain_background` closes and drains it.
+    pub audit: crate::services::audit_queue::AuditQueue,
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::Actor;
-use super::audit::{self, Action};
+use super::audit::Action;
 use super::auth_cache::SnapshotKey;
 use super::sessions::{SessionError, cached_session_user};
 use crate::auth::ably::{self, AblyJwt, Capability, TokenRequest};
@@ -135,8 +135,10 @@ pub async fn issue_ably_token(
         AblyFormat::Jwt => "jwt",
         AblyFormat::TokenRequest => "token_request",
     };
-    audit::record(
-        &state.db,
+    // Queued, not written here: the group-commit writer commits it (services::audit_queue).
+    state
+        .audit
+        .record(
         &Actor::user(user),
         Action::AblyTokenIssued,
         json!({"user_id": client_id, "format": format_name, "expires_at": expires_at.to_rfc3339()}),

@@ -127,6 +127,9 @@ impl Origin {
     }
 }
 
+/// Writes an entry now, on `executor`: inside the transaction of the change it describes.
+/// Entries that describe no change and sit on hot paths go through `AppState::audit` (the
+/// group-commit queue, `audit_queue`) instead.
 /// `traits` should name the target (`user_id`, `user_email`) when the actor is someone else.
 pub async fn record(
     executor: impl SqliteExecutor<'_>,
@@ -135,19 +138,20 @@ pub async fn record(
     traits: Value,
     now: Timestamp,
 ) -> sqlx::Result<()> {
-    audit_log::append_audit_entry(
-        executor,
-        &AuditEntry {
-            id: Uuid::new_v4(),
-            actor_id: actor.id.clone(),
-            actor_email: actor.email.clone(),
-            action: action.as_str().to_owned(),
-            log_type: action.log_type().to_owned(),
-            traits,
-            created_at: now,
-        },
-    )
-    .await
+    audit_log::append_audit_entry(executor, &entry(actor, action, traits, now)).await
+}
+
+/// A new entry (fresh id) made at `now`.
+pub fn entry(actor: &Actor, action: Action, traits: Value, now: Timestamp) -> AuditEntry {
+    AuditEntry {
+        id: Uuid::new_v4(),
+        actor_id: actor.id.clone(),
+        actor_email: actor.email.clone(),
+        action: action.as_str().to_owned(),
+        log_type: action.log_type().to_owned(),
+        traits,
+        created_at: now,
+    }
 }
 
 pub struct AuditPage {
@@ -155,7 +159,8 @@ pub struct AuditPage {
     pub total: i64,
 }
 
-/// One page of the audit log, newest first.
+/// One page of the audit log, newest first. Entries queued before the call are committed
+/// first, so a reader sees every token issued before they asked.
 pub async fn list(
     state: &crate::state::AppState,
     filter: &audit_log::AuditFilter,
@@ -165,6 +170,7 @@ pub async fn list(
     use anyhow::Context;
     let limit = i64::from(per_page);
     let offset = i64::from(page.saturating_sub(1)) * limit;
+    state.audit.flush().await;
     let entries = audit_log::list_audit_entries(&state.db, filter, limit, offset)
         .await
         .context("listing audit entries")?;

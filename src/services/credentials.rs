@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use super::Actor;
-use super::audit::{self, Action, Origin};
+use super::audit::{Action, Origin};
 use super::throttle::{self, Limit, ThrottleError};
 use crate::auth::password_hasher::HashError;
 use crate::db::users;
@@ -194,15 +194,17 @@ pub async fn record_failed_login(
         traits["user_id"] = json!(user.id.to_string());
         traits["user_email"] = json!(user.email);
     }
-    audit::record(
-        &state.db,
-        &Actor::anonymous(),
-        Action::LoginFailed,
-        origin.with(traits),
-        state.clock.now(),
-    )
-    .await
-    .context("auditing a failed login")
+    // Queued (no change to describe, and a guessing flood must not queue on the write lock).
+    state
+        .audit
+        .record(
+            &Actor::anonymous(),
+            Action::LoginFailed,
+            origin.with(traits),
+            state.clock.now(),
+        )
+        .await
+        .context("auditing a failed login")
 }
 
 impl From<CredentialsError> for super::token::TokenError {

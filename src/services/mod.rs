@@ -6,6 +6,7 @@ pub mod ably_token;
 pub mod admin_users;
 pub mod audit;
 pub mod auth_cache;
+pub mod audit_queue;
 pub mod console_session;
 pub mod credentials;
 pub mod invite;

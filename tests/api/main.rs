@@ -28,6 +28,7 @@ mod context_words_are_refused;
 mod credentials_never_come_from_the_url;
 mod email_change_does_not_enumerate;
 mod every_answer_carries_security_headers;
+mod every_issued_token_is_audited;
 mod failed_logins_are_audited;
 mod fuzzed_input_never_fails_the_server;
 mod health;
