@@ -1,7 +1,7 @@
 //! The `users` table.
 
 use serde_json::Value;
-use sqlx::SqliteExecutor;
+use sqlx::{SqliteConnection, SqliteExecutor};
 use uuid::Uuid;
 
 use crate::domain::email_address::mailbox_key;
@@ -272,7 +272,9 @@ pub async fn delete_user(executor: impl SqliteExecutor<'_>, id: Uuid) -> sqlx::R
 pub enum UserStatus {
     All,
     Unconfirmed,
-    /// Banned now: `banned_until` in the future or a `^banned` role.
+    /// Banned now: `banned_until` in the future or a `^banned` role
+    /// (`domain::user::User::is_banned`; the role half is the `has_banned_role` column, which
+    /// migration 20261201000030's triggers keep from `app_metadata`).
     Banned,
     /// `role` equals the admin group.
     Admins,
@@ -305,169 +307,355 @@ pub struct UserListQuery<'a> {
     pub offset: i64,
 }
 
-pub async fn list_users(
-    executor: impl SqliteExecutor<'_>,
-    q: &UserListQuery<'_>,
-) -> sqlx::Result<Vec<User>> {
-    let pattern = q.search.map(super::like_contains);
-    let key_pattern = q.search.map(|s| super::like_contains(&mailbox_key(s)));
-    let status = q.status.as_str();
-    let now = q.now.unix();
-    // Without a search, walking `users_aud_created_at` in order finds a page at once. With one,
-    // that walk may pass every row before it has a page (rare or absent matches), so the
-    // search statements order by `+created_at` (the unary plus keeps SQLite from walking that
-    // index) and let it scan the smaller `users_search` index instead: bounded either way.
-    let rows = match (pattern.is_some(), q.ascending) {
-        (false, true) => {
-            sqlx::query_as!(
-                UserRow,
-                r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
-                       confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at,
-                       last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
-                   from users
-                   where aud = ?1
-                     and (?2 = 'all'
-                          or (?2 = 'unconfirmed' and confirmed_at is null)
-                          or (?2 = 'banned' and (banned_until > ?3
-                              or (json_type(app_metadata, '$.roles') = 'array'
-                                  and exists (select 1 from json_each(users.app_metadata, '$.roles') r
-                                              where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
-                          or (?2 = 'admins' and ?4 <> '' and role = ?4))
-                   order by created_at asc, id asc
-                   limit ?5 offset ?6"#,
-                q.aud,
-                status,
-                now,
-                q.admin_group,
-                q.limit,
-                q.offset,
-            )
-            .fetch_all(executor)
-            .await?
-        }
-        (false, false) => {
-            sqlx::query_as!(
-                UserRow,
-                r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
-                       confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at,
-                       last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
-                   from users
-                   where aud = ?1
-                     and (?2 = 'all'
-                          or (?2 = 'unconfirmed' and confirmed_at is null)
-                          or (?2 = 'banned' and (banned_until > ?3
-                              or (json_type(app_metadata, '$.roles') = 'array'
-                                  and exists (select 1 from json_each(users.app_metadata, '$.roles') r
-                                              where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
-                          or (?2 = 'admins' and ?4 <> '' and role = ?4))
-                   order by created_at desc, id desc
-                   limit ?5 offset ?6"#,
-                q.aud,
-                status,
-                now,
-                q.admin_group,
-                q.limit,
-                q.offset,
-            )
-            .fetch_all(executor)
-            .await?
-        }
-        (true, true) => {
-            sqlx::query_as!(
-                UserRow,
-                r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
-                       confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at,
-                       last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
-                   from users
-                   where aud = ?1
-                     and (email_key like ?8 escape '\'
-                          or json_extract(user_metadata, '$.full_name') like ?2 escape '\')
-                     and (?3 = 'all'
-                          or (?3 = 'unconfirmed' and confirmed_at is null)
-                          or (?3 = 'banned' and (banned_until > ?4
-                              or (json_type(app_metadata, '$.roles') = 'array'
-                                  and exists (select 1 from json_each(users.app_metadata, '$.roles') r
-                                              where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
-                          or (?3 = 'admins' and ?5 <> '' and role = ?5))
-                   order by +created_at asc, +id asc
-                   limit ?6 offset ?7"#,
-                q.aud,
-                pattern,
-                status,
-                now,
-                q.admin_group,
-                q.limit,
-                q.offset,
-                key_pattern,
-            )
-            .fetch_all(executor)
-            .await?
-        }
-        (true, false) => {
-            sqlx::query_as!(
-                UserRow,
-                r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
-                       confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at,
-                       last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
-                   from users
-                   where aud = ?1
-                     and (email_key like ?8 escape '\'
-                          or json_extract(user_metadata, '$.full_name') like ?2 escape '\')
-                     and (?3 = 'all'
-                          or (?3 = 'unconfirmed' and confirmed_at is null)
-                          or (?3 = 'banned' and (banned_until > ?4
-                              or (json_type(app_metadata, '$.roles') = 'array'
-                                  and exists (select 1 from json_each(users.app_metadata, '$.roles') r
-                                              where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
-                          or (?3 = 'admins' and ?5 <> '' and role = ?5))
-                   order by +created_at desc, +id desc
-                   limit ?6 offset ?7"#,
-                q.aud,
-                pattern,
-                status,
-                now,
-                q.admin_group,
-                q.limit,
-                q.offset,
-                key_pattern,
-            )
-            .fetch_all(executor)
-            .await?
-        }
-    };
-    rows.into_iter().map(User::try_from).collect()
+/// Up to this many search candidates, a search page reads them all and sorts them; beyond, the
+/// matches are common enough that walking the users newest first finds a page sooner (at most
+/// about `limit × users / FEW_CANDIDATES` rows: 5,000 for a page of 50 at 1,000,000 users).
+const FEW_CANDIDATES: i64 = 10_000;
+
+/// How a search finds its users: the two `like` patterns (the mailbox key's and the name's) and,
+/// when both parts have the trigram tokenizer's three characters, the FTS5 query that finds a
+/// superset of the matches by index.
+struct Search {
+    key_pattern: String,
+    name_pattern: String,
+    fts: Option<String>,
 }
 
-/// How many users `list_users` would page through (limit and offset ignored).
-pub async fn count_users(
-    executor: impl SqliteExecutor<'_>,
-    q: &UserListQuery<'_>,
-) -> sqlx::Result<i64> {
-    let pattern = q.search.map(super::like_contains);
-    let key_pattern = q.search.map(|s| super::like_contains(&mailbox_key(s)));
-    let status = q.status.as_str();
-    let now = q.now.unix();
-    sqlx::query_scalar!(
-        r#"select count(*) as "n!: i64" from users
-           where aud = ?1
-             and (?2 is null or email_key like ?6 escape '\'
-                  or json_extract(user_metadata, '$.full_name') like ?2 escape '\')
-             and (?3 = 'all'
-                  or (?3 = 'unconfirmed' and confirmed_at is null)
-                  or (?3 = 'banned' and (banned_until > ?4
-                      or (json_type(app_metadata, '$.roles') = 'array'
-                          and exists (select 1 from json_each(users.app_metadata, '$.roles') r
-                                      where r.type = 'text' and lower(substr(r.value, 1, 6)) = 'banned'))))
-                  or (?3 = 'admins' and ?5 <> '' and role = ?5))"#,
-        q.aud,
-        pattern,
-        status,
-        now,
-        q.admin_group,
-        key_pattern,
+impl Search {
+    fn new(search: &str) -> Self {
+        let key = mailbox_key(search);
+        // Each part as one FTS5 string (double quotes doubled): its trigrams, in sequence, in
+        // that column. Fewer than three characters index nothing, and match nothing.
+        let phrase = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        let fts = (key.chars().count() >= 3 && search.chars().count() >= 3).then(|| {
+            format!(
+                "email_key : {} OR full_name : {}",
+                phrase(&key),
+                phrase(search)
+            )
+        });
+        Search {
+            key_pattern: super::like_contains(&key),
+            name_pattern: super::like_contains(search),
+            fts,
+        }
+    }
+}
+
+/// The users of one page, in the order of `ids`.
+async fn users_by_ids(conn: &mut SqliteConnection, ids: &[String]) -> sqlx::Result<Vec<User>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = serde_json::to_string(ids).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let rows = sqlx::query_as!(
+        UserRow,
+        r#"select id as "id!", aud, role, email, password_hash, confirmed_at, invited_at,
+               confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at,
+               last_sign_in_at, banned_until, app_metadata, user_metadata, created_at, updated_at
+           from users where id in (select value from json_each(?1))"#,
+        list
     )
-    .fetch_one(executor)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut users = rows
+        .into_iter()
+        .map(User::try_from)
+        .collect::<sqlx::Result<Vec<User>>>()?;
+    users.sort_by_key(|u| {
+        let id = u.id.to_string();
+        ids.iter().position(|i| *i == id)
+    });
+    Ok(users)
+}
+
+/// A page of users. Each filter reads its own index (migration 20261201000030): the list order
+/// for all users, a partial index per status, FTS5 trigrams for searches of three characters or
+/// more; the statements name each index's predicate literally so that SQLite can use it.
+pub async fn list_users(
+    conn: &mut SqliteConnection,
+    q: &UserListQuery<'_>,
+) -> sqlx::Result<Vec<User>> {
+    let ids = match q.search {
+        None => list_ids_by_status(conn, q).await?,
+        Some(search) => list_ids_by_search(conn, q, &Search::new(search)).await?,
+    };
+    users_by_ids(conn, &ids).await
+}
+
+async fn list_ids_by_status(
+    conn: &mut SqliteConnection,
+    q: &UserListQuery<'_>,
+) -> sqlx::Result<Vec<String>> {
+    let (aud, limit, offset, now) = (q.aud, q.limit, q.offset, q.now.unix());
+    let admin_group = q.admin_group;
+    if q.status == UserStatus::Admins && admin_group.is_empty() {
+        return Ok(Vec::new());
+    }
+    let conn = &mut *conn;
+    match (q.status, q.ascending) {
+        (UserStatus::All, true) => {
+            sqlx::query_scalar!(
+                r#"select id as "id!" from users where aud = ?1
+               order by created_at asc, id asc limit ?2 offset ?3"#,
+                aud,
+                limit,
+                offset
+            )
+            .fetch_all(conn)
+            .await
+        }
+        (UserStatus::All, false) => {
+            sqlx::query_scalar!(
+                r#"select id as "id!" from users where aud = ?1
+               order by created_at desc, id desc limit ?2 offset ?3"#,
+                aud,
+                limit,
+                offset
+            )
+            .fetch_all(conn)
+            .await
+        }
+        (UserStatus::Unconfirmed, true) => {
+            sqlx::query_scalar!(
+                r#"select id as "id!" from users where aud = ?1 and confirmed_at is null
+               order by created_at asc, id asc limit ?2 offset ?3"#,
+                aud,
+                limit,
+                offset
+            )
+            .fetch_all(conn)
+            .await
+        }
+        (UserStatus::Unconfirmed, false) => {
+            sqlx::query_scalar!(
+                r#"select id as "id!" from users where aud = ?1 and confirmed_at is null
+               order by created_at desc, id desc limit ?2 offset ?3"#,
+                aud,
+                limit,
+                offset
+            )
+            .fetch_all(conn)
+            .await
+        }
+        (UserStatus::Banned, true) => {
+            sqlx::query_scalar!(
+                r#"select id as "id!" from users
+               where aud = ?1 and (banned_until is not null or has_banned_role = 1)
+                 and (banned_until > ?4 or has_banned_role = 1)
+               order by created_at asc, id asc limit ?2 offset ?3"#,
+                aud,
+                limit,
+                offset,
+                now
+            )
+            .fetch_all(conn)
+            .await
+        }
+        (UserStatus::Banned, false) => {
+            sqlx::query_scalar!(
+                r#"select id as "id!" from users
+               where aud = ?1 and (banned_until is not null or has_banned_role = 1)
+                 and (banned_until > ?4 or has_banned_role = 1)
+               order by created_at desc, id desc limit ?2 offset ?3"#,
+                aud,
+                limit,
+                offset,
+                now
+            )
+            .fetch_all(conn)
+            .await
+        }
+        (UserStatus::Admins, true) => {
+            sqlx::query_scalar!(
+                r#"select id as "id!" from users where aud = ?1 and role <> '' and role = ?4
+               order by created_at asc, id asc limit ?2 offset ?3"#,
+                aud,
+                limit,
+                offset,
+                admin_group
+            )
+            .fetch_all(conn)
+            .await
+        }
+        (UserStatus::Admins, false) => {
+            sqlx::query_scalar!(
+                r#"select id as "id!" from users where aud = ?1 and role <> '' and role = ?4
+               order by created_at desc, id desc limit ?2 offset ?3"#,
+                aud,
+                limit,
+                offset,
+                admin_group
+            )
+            .fetch_all(conn)
+            .await
+        }
+    }
+}
+
+/// How many FTS5 candidates `fts` has, counting no further than `cap`.
+async fn count_candidates(conn: &mut SqliteConnection, fts: &str, cap: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!: i64" from
+           (select rowid from users_fts where users_fts match ?1 limit ?2)"#,
+        fts,
+        cap
+    )
+    .fetch_one(conn)
     .await
+}
+
+// In the search statements, the status is a parameter (?5, with `now` ?6 and the admin group
+// ?7): they read at most `FEW_CANDIDATES` rows or walk until a page is full, either way
+// rows the exact rule must read.
+
+async fn list_ids_by_search(
+    conn: &mut SqliteConnection,
+    q: &UserListQuery<'_>,
+    search: &Search,
+) -> sqlx::Result<Vec<String>> {
+    let (aud, limit, offset, now) = (q.aud, q.limit, q.offset, q.now.unix());
+    let (key, name, status, admin_group) = (
+        &search.key_pattern,
+        &search.name_pattern,
+        q.status.as_str(),
+        q.admin_group,
+    );
+    let few = match &search.fts {
+        Some(fts) => count_candidates(conn, fts, FEW_CANDIDATES + 1).await? <= FEW_CANDIDATES,
+        None => false,
+    };
+    let conn = &mut *conn;
+    match (&search.fts, few, q.ascending) {
+        // Few candidates: read them all (by rowid), keep the exact matches, sort them.
+        (Some(fts), true, true) => sqlx::query_scalar!(
+            r#"select u.id as "id!" from users_fts f join users u on u.rowid = f.rowid
+               where users_fts match ?8 and u.aud = ?1
+                 and (u.email_key like ?2 escape '\' or json_extract(u.user_metadata, '$.full_name') like ?3 escape '\')
+                 and (?5 = 'all' or (?5 = 'unconfirmed' and u.confirmed_at is null)
+                      or (?5 = 'banned' and (u.banned_until > ?6 or u.has_banned_role = 1))
+                      or (?5 = 'admins' and ?7 <> '' and u.role = ?7))
+               order by +u.created_at asc, +u.id asc limit ?4 offset ?9"#,
+            aud, key, name, limit, status, now, admin_group, fts, offset
+        ).fetch_all(conn).await,
+        (Some(fts), true, false) => sqlx::query_scalar!(
+            r#"select u.id as "id!" from users_fts f join users u on u.rowid = f.rowid
+               where users_fts match ?8 and u.aud = ?1
+                 and (u.email_key like ?2 escape '\' or json_extract(u.user_metadata, '$.full_name') like ?3 escape '\')
+                 and (?5 = 'all' or (?5 = 'unconfirmed' and u.confirmed_at is null)
+                      or (?5 = 'banned' and (u.banned_until > ?6 or u.has_banned_role = 1))
+                      or (?5 = 'admins' and ?7 <> '' and u.role = ?7))
+               order by +u.created_at desc, +u.id desc limit ?4 offset ?9"#,
+            aud, key, name, limit, status, now, admin_group, fts, offset
+        ).fetch_all(conn).await,
+        // Common matches: walk the users in list order until the page is full.
+        (Some(_), false, true) => sqlx::query_scalar!(
+            r#"select id as "id!" from users indexed by users_aud_created_at
+               where aud = ?1
+                 and (email_key like ?2 escape '\' or json_extract(user_metadata, '$.full_name') like ?3 escape '\')
+                 and (?5 = 'all' or (?5 = 'unconfirmed' and confirmed_at is null)
+                      or (?5 = 'banned' and (banned_until > ?6 or has_banned_role = 1))
+                      or (?5 = 'admins' and ?7 <> '' and role = ?7))
+               order by created_at asc, id asc limit ?4 offset ?8"#,
+            aud, key, name, limit, status, now, admin_group, offset
+        ).fetch_all(conn).await,
+        (Some(_), false, false) => sqlx::query_scalar!(
+            r#"select id as "id!" from users indexed by users_aud_created_at
+               where aud = ?1
+                 and (email_key like ?2 escape '\' or json_extract(user_metadata, '$.full_name') like ?3 escape '\')
+                 and (?5 = 'all' or (?5 = 'unconfirmed' and confirmed_at is null)
+                      or (?5 = 'banned' and (banned_until > ?6 or has_banned_role = 1))
+                      or (?5 = 'admins' and ?7 <> '' and role = ?7))
+               order by created_at desc, id desc limit ?4 offset ?8"#,
+            aud, key, name, limit, status, now, admin_group, offset
+        ).fetch_all(conn).await,
+        // Under three characters: no trigram to look up; one scan of the covering
+        // `users_search` index (the unary plus keeps SQLite from walking the list order instead).
+        (None, _, true) => sqlx::query_scalar!(
+            r#"select id as "id!" from users
+               where aud = ?1
+                 and (email_key like ?2 escape '\' or json_extract(user_metadata, '$.full_name') like ?3 escape '\')
+                 and (?5 = 'all' or (?5 = 'unconfirmed' and confirmed_at is null)
+                      or (?5 = 'banned' and (banned_until > ?6 or has_banned_role = 1))
+                      or (?5 = 'admins' and ?7 <> '' and role = ?7))
+               order by +created_at asc, +id asc limit ?4 offset ?8"#,
+            aud, key, name, limit, status, now, admin_group, offset
+        ).fetch_all(conn).await,
+        (None, _, false) => sqlx::query_scalar!(
+            r#"select id as "id!" from users
+               where aud = ?1
+                 and (email_key like ?2 escape '\' or json_extract(user_metadata, '$.full_name') like ?3 escape '\')
+                 and (?5 = 'all' or (?5 = 'unconfirmed' and confirmed_at is null)
+                      or (?5 = 'banned' and (banned_until > ?6 or has_banned_role = 1))
+                      or (?5 = 'admins' and ?7 <> '' and role = ?7))
+               order by +created_at desc, +id desc limit ?4 offset ?8"#,
+            aud, key, name, limit, status, now, admin_group, offset
+        ).fetch_all(conn).await,
+    }
+}
+
+/// How many users `list_users` would page through (limit and offset ignored), counting no
+/// further than `cap` when given: the count of a common search reads every match, so the
+/// console stops at a cap and says "more than" (an answer of `cap + 1` means "more than `cap`").
+pub async fn count_users(
+    conn: &mut SqliteConnection,
+    q: &UserListQuery<'_>,
+    cap: Option<i64>,
+) -> sqlx::Result<i64> {
+    let (aud, now, admin_group) = (q.aud, q.now.unix(), q.admin_group);
+    let limit = cap.map_or(-1, |cap| cap.saturating_add(1));
+    let conn = &mut *conn;
+    let Some(search) = q.search.map(Search::new) else {
+        return match q.status {
+            UserStatus::All => sqlx::query_scalar!(
+                r#"select count(*) as "n!: i64" from (select 1 from users where aud = ?1 limit ?2)"#,
+                aud, limit
+            ).fetch_one(conn).await,
+            UserStatus::Unconfirmed => sqlx::query_scalar!(
+                r#"select count(*) as "n!: i64" from
+                   (select 1 from users where aud = ?1 and confirmed_at is null limit ?2)"#,
+                aud, limit
+            ).fetch_one(conn).await,
+            UserStatus::Banned => sqlx::query_scalar!(
+                r#"select count(*) as "n!: i64" from
+                   (select 1 from users where aud = ?1 and (banned_until is not null or has_banned_role = 1)
+                      and (banned_until > ?3 or has_banned_role = 1) limit ?2)"#,
+                aud, limit, now
+            ).fetch_one(conn).await,
+            UserStatus::Admins if admin_group.is_empty() => Ok(0),
+            UserStatus::Admins => sqlx::query_scalar!(
+                r#"select count(*) as "n!: i64" from
+                   (select 1 from users where aud = ?1 and role <> '' and role = ?3 limit ?2)"#,
+                aud, limit, admin_group
+            ).fetch_one(conn).await,
+        };
+    };
+    let (key, name, status) = (&search.key_pattern, &search.name_pattern, q.status.as_str());
+    match &search.fts {
+        // The candidates in rowid order (the table's own order), each row checked exactly.
+        Some(fts) => sqlx::query_scalar!(
+            r#"select count(*) as "n!: i64" from
+               (select 1 from users_fts f join users u on u.rowid = f.rowid
+                where users_fts match ?7 and u.aud = ?1
+                  and (u.email_key like ?2 escape '\' or json_extract(u.user_metadata, '$.full_name') like ?3 escape '\')
+                  and (?4 = 'all' or (?4 = 'unconfirmed' and u.confirmed_at is null)
+                       or (?4 = 'banned' and (u.banned_until > ?5 or u.has_banned_role = 1))
+                       or (?4 = 'admins' and ?6 <> '' and u.role = ?6))
+                limit ?8)"#,
+            aud, key, name, status, now, admin_group, fts, limit
+        ).fetch_one(conn).await,
+        None => sqlx::query_scalar!(
+            r#"select count(*) as "n!: i64" from
+               (select 1 from users
+                where aud = ?1
+                  and (email_key like ?2 escape '\' or json_extract(user_metadata, '$.full_name') like ?3 escape '\')
+                  and (?4 = 'all' or (?4 = 'unconfirmed' and confirmed_at is null)
+                       or (?4 = 'banned' and (banned_until > ?5 or has_banned_role = 1))
+                       or (?4 = 'admins' and ?6 <> '' and role = ?6))
+                limit ?7)"#,
+            aud, key, name, status, now, admin_group, limit
+        ).fetch_one(conn).await,
+    }
 }
 
 /// Accounts that would share a mailbox key once keyed: one audience, one key, two or more rows.

@@ -46,6 +46,7 @@ pub async fn list_users(
         ascending,
         page: pagination.page,
         per_page: pagination.per_page,
+        count_cap: None,
     };
     let page = admin_users::list_users(&state, &query).await?;
     let body = UserList {
@@ -53,8 +54,11 @@ pub async fn list_users(
         users: page.users.iter().map(UserJson::from).collect(),
     };
     Ok(HttpResponse::Ok()
-        .insert_header(("x-total-count", page.total.to_string()))
-        .insert_header(("link", link_header(&request, &pagination, page.total)))
+        .insert_header(("x-total-count", page.total.count().to_string()))
+        .insert_header((
+            "link",
+            link_header(&request, &pagination, page.total.count()),
+        ))
         .json(body))
 }
 

@@ -55,11 +55,34 @@ pub struct UserQuery {
     pub ascending: bool,
     pub page: u32,
     pub per_page: u32,
+    /// Count the matches no further than this (the console: a common search at 1,000,000 users
+    /// would read every match to count them); `None` counts them all (the admin API's
+    /// `X-Total-Count`).
+    pub count_cap: Option<u32>,
+}
+
+/// How many users a list holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserTotal {
+    Exact(i64),
+    /// More than this many (the query's `count_cap`).
+    MoreThan(i64),
+}
+
+impl UserTotal {
+    /// The count, or the cap it passed.
+    pub fn count(self) -> i64 {
+        match self {
+            UserTotal::Exact(n) | UserTotal::MoreThan(n) => n,
+        }
+    }
 }
 
 pub struct UserPage {
     pub users: Vec<User>,
-    pub total: i64,
+    pub total: UserTotal,
+    /// Whether a page follows this one.
+    pub more: bool,
 }
 
 pub async fn list_users(state: &AppState, query: &UserQuery) -> Result<UserPage, AdminUserError> {
@@ -75,16 +98,25 @@ pub async fn list_users(state: &AppState, query: &UserQuery) -> Result<UserPage,
         admin_group: &state.settings.jwt.admin_group,
         now: state.clock.now(),
         ascending: query.ascending,
-        limit,
+        // One more than the page: whether another page follows, even when the total is capped.
+        limit: limit + 1,
         offset: i64::from(query.page.saturating_sub(1)) * limit,
     };
-    let users = users::list_users(&state.db, &q)
+    let mut conn = state.db.acquire().await.context("listing users")?;
+    let mut users = users::list_users(&mut conn, &q)
         .await
         .context("listing users")?;
-    let total = users::count_users(&state.db, &q)
+    let more = users.len() > query.per_page as usize;
+    users.truncate(query.per_page as usize);
+    let cap = query.count_cap.map(i64::from);
+    let counted = users::count_users(&mut conn, &q, cap)
         .await
         .context("counting users")?;
-    Ok(UserPage { users, total })
+    let total = match cap {
+        Some(cap) if counted > cap => UserTotal::MoreThan(cap),
+        _ => UserTotal::Exact(counted),
+    };
+    Ok(UserPage { users, total, more })
 }
 
 pub async fn get_user(state: &AppState, id: Uuid) -> Result<User, AdminUserError> {

@@ -135,6 +135,7 @@ pub struct Notice {
 
 pub struct Pager {
     pub page: u32,
+    /// 0 when the total is not known (only "more than" it).
     pub pages: u32,
     pub prev: Option<String>,
     pub next: Option<String>,
@@ -150,6 +151,18 @@ impl Pager {
             pages,
             prev: (page > 1).then(|| url(page - 1)),
             next: (page < pages).then(|| url(page + 1)),
+        }
+    }
+}
+
+impl Pager {
+    /// For a list whose total is only known to be above a cap: "next" when `more` rows follow.
+    fn open_ended(page: u32, more: bool, url: impl Fn(u32) -> String) -> Self {
+        Pager {
+            page,
+            pages: 0,
+            prev: (page > 1).then(|| url(page - 1)),
+            next: more.then(|| url(page + 1)),
         }
     }
 }

@@ -13,11 +13,14 @@ use crate::domain::user::has_banned_role;
 use crate::routes::errors::PageError;
 use crate::services::Actor;
 use crate::services::admin_users::{
-    self, AblyRevocation, AdminUserError, BanChange, UserChanges, UserQuery, UserStatus,
+    self, AblyRevocation, AdminUserError, BanChange, UserChanges, UserQuery, UserStatus, UserTotal,
 };
 use crate::state::AppState;
 
 const PER_PAGE: u32 = 50;
+/// A list counts its users up to this many and then shows "more than 10,000" (GitHub's way):
+/// counting every match of a common search at 1,000,000 users reads every one of them.
+const COUNT_CAP: u32 = 10_000;
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -56,6 +59,8 @@ struct UsersPage {
     filters: Vec<FilterLink>,
     rows: Vec<UserRow>,
     total: i64,
+    /// `total` is a cap the count passed.
+    more_than: bool,
     pager: Pager,
 }
 
@@ -88,6 +93,7 @@ pub async fn list(
             ascending: false,
             page,
             per_page: PER_PAGE,
+            count_cap: Some(COUNT_CAP),
         },
     )
     .await
@@ -131,12 +137,16 @@ pub async fn list(
     render(&UsersPage {
         chrome: Chrome::of(&session),
         section: "users",
-        pager: Pager::new(page, PER_PAGE, result.total, |p| link(status_key, p)),
+        pager: match result.total {
+            UserTotal::Exact(total) => Pager::new(page, PER_PAGE, total, |p| link(status_key, p)),
+            UserTotal::MoreThan(_) => Pager::open_ended(page, result.more, |p| link(status_key, p)),
+        },
         q,
         status: status_key,
         filters,
         rows,
-        total: result.total,
+        total: result.total.count(),
+        more_than: matches!(result.total, UserTotal::MoreThan(_)),
     })
 }
 
