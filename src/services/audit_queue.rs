@@ -236,6 +236,7 @@ mod tests {
     async fn store(dir: &tempfile::TempDir) -> SqlitePool {
         let settings = DatabaseSettings {
             path: dir.path().join("audit.db"),
+            auth_cache_bytes: 0,
         };
         let db = crate::db::connect_pool(&settings).await.unwrap();
         crate::db::migrate(&db).await.unwrap();
@@ -259,7 +260,7 @@ mod tests {
         let db = store(&dir).await;
         let queue = AuditQueue::start(db.clone());
         // Another writer holds the write lock, so entries pile up behind the first batch.
-        let lock = crate::db::begin_write(&db).await.unwrap();
+        let lock = crate::db::begin_write(&db, &Default::default()).await.unwrap();
         let n = 2000;
         let sent: Vec<AuditEntry> = (0..n).map(entry).collect();
         for e in &sent {
@@ -296,7 +297,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = store(&dir).await;
         let queue = AuditQueue::start_with_capacity(db.clone(), 4);
-        let lock = crate::db::begin_write(&db).await.unwrap();
+        let lock = crate::db::begin_write(&db, &Default::default()).await.unwrap();
         let senders: Vec<_> = (0..8)
             .map(|task| {
                 let queue = queue.clone();
