@@ -583,6 +583,8 @@ pub async fn user_details(state: &AppState, id: Uuid) -> Result<UserDetails, Adm
     // Past the timebox or the inactivity timeout a session is dead although never ended.
     sessions.retain(|s| s.is_live(now, &state.settings.sessions));
     let filter = AuditFilter::User(id.to_string());
+    // Entries still queued (tokens just issued, refused logins) are committed first.
+    state.audit.flush().await;
     let recent_activity = audit_log::list_audit_entries(&state.db, &filter, 20, 0)
         .await
         .context("listing recent activity")?;

@@ -10,6 +10,7 @@ use serde_json::Value;
 use sqlx::Connection;
 
 use crate::binary::{Server, free_port};
+use crate::console::{get_page, login_admin};
 use crate::helpers::{OPERATOR_TOKEN, spawn_app_with, test_from};
 use chipflap::auth::ably::AblyKey;
 use chipflap::mail::Mailer;
@@ -234,6 +235,23 @@ async fn issued_tokens_appear_in_the_audit_listing_shortly_after_issue() {
             entries.len()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The console's audit page and the user's page list them too.
+    login_admin(&app).await;
+    for page in [
+        "/audit?action=ably_token_issued".to_owned(),
+        format!("/users/{user_id}"),
+    ] {
+        loop {
+            let (status, html) = get_page(&app, &page).await;
+            assert_eq!(status, 200);
+            if html.contains("ably_token_issued") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{page} lists no issued token");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
