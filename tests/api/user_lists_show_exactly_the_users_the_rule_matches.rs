@@ -61,7 +61,7 @@ async fn all_users(app: &TestApp, ids: &[Uuid]) -> Vec<User> {
         users.push(admin_users::get_user(&app.state, *id).await.unwrap());
     }
     // List order: newest first, then by id.
-    users.sort_by(|a, b| (b.created_at, b.id.to_string()).cmp(&(a.created_at, a.id.to_string())));
+    users.sort_by_key(|u| std::cmp::Reverse((u.created_at, u.id.to_string())));
     users
 }
 
@@ -113,7 +113,10 @@ async fn check_lists(app: &TestApp, ids: &[Uuid], searches: &[&str]) {
 }
 
 fn metadata(value: serde_json::Value) -> Metadata {
-    value.as_object().cloned().unwrap()
+    match value {
+        serde_json::Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
 }
 
 async fn create(
