@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::domain::timestamp::Timestamp;
 
-/// Where "now" comes from. `Manual` is shared: every clone sees the same instant.
+/// Where "now" comes from. `Manual` is shared: every clone sees the same instant, kept in
+/// unix milliseconds.
 #[derive(Clone, Debug)]
 pub enum Clock {
     System,
@@ -16,29 +17,36 @@ pub enum Clock {
 impl Clock {
     /// A manual clock starting at `start` (unix seconds).
     pub fn manual(start: i64) -> Self {
-        Clock::Manual(Arc::new(AtomicI64::new(start)))
+        Clock::Manual(Arc::new(AtomicI64::new(start.saturating_mul(1000))))
     }
 
+    /// Now, in whole unix seconds (what tokens and stored rows carry).
     pub fn now(&self) -> Timestamp {
+        Timestamp::from_unix(self.now_millis().div_euclid(1000))
+    }
+
+    /// Now, in unix milliseconds: for rules whose intervals are shorter than a second (the
+    /// throttles' emission intervals), which whole seconds would round to bursts.
+    pub fn now_millis(&self) -> i64 {
         match self {
-            Clock::System => Timestamp::from_unix(system_now()),
-            Clock::Manual(seconds) => Timestamp::from_unix(seconds.load(Ordering::SeqCst)),
+            Clock::System => system_now_millis(),
+            Clock::Manual(millis) => millis.load(Ordering::SeqCst),
         }
     }
 
-    /// Moves a manual clock forward; a no-op on the system clock.
+    /// Moves a manual clock forward (to the millisecond); a no-op on the system clock.
     pub fn advance(&self, by: Duration) {
-        if let Clock::Manual(seconds) = self {
-            let by = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
-            seconds.fetch_add(by, Ordering::SeqCst);
+        if let Clock::Manual(millis) = self {
+            let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+            millis.fetch_add(by, Ordering::SeqCst);
         }
     }
 }
 
 #[expect(clippy::disallowed_methods, reason = "the one wall-clock read")]
-fn system_now() -> i64 {
+fn system_now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }

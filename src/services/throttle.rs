@@ -137,7 +137,7 @@ fn millis(d: Duration) -> i64 {
 }
 
 fn now_ms(state: &AppState) -> i64 {
-    state.clock.now().unix().saturating_mul(1000)
+    state.clock.now_millis()
 }
 
 /// Counts one request for `subject` under `limit`; `Limited` when it is over. A refused request

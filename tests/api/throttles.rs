@@ -524,3 +524,33 @@ async fn expired_counters_do_not_pile_up_in_the_store() {
     }
     assert_eq!(app.count("throttles").await, 3);
 }
+
+/// A limit faster than one request a second (an operator raised it) refills to the millisecond:
+/// counting in whole seconds would refuse the second of two requests 300 ms apart under a
+/// limit of one per 250 ms, whenever both fall in the same second.
+#[tokio::test]
+async fn throttles_refill_to_the_millisecond() {
+    let app = spawn_app_with(
+        |s| {
+            s.rate_limits.token = chipflap::config::Rate {
+                burst: 1,
+                interval: Duration::from_millis(250),
+            }
+        },
+        Mailer::memory(test_from()),
+    )
+    .await;
+    for i in 0..8 {
+        assert_eq!(
+            app.post_token_refresh(&format!("not-a-token-{i}"))
+                .await
+                .status(),
+            400,
+            "request {i}, 300 ms after the one before"
+        );
+        app.advance(Duration::from_millis(300));
+    }
+    // Two at the same instant: the second is over the limit.
+    assert_eq!(app.post_token_refresh("a").await.status(), 400);
+    assert_eq!(app.post_token_refresh("b").await.status(), 429);
+}
