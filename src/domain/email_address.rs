@@ -48,6 +48,9 @@ impl EmailAddress {
         if address.user().len() > MAX_LOCAL_LEN {
             return Err(invalid("the local part is too long"));
         }
+        if !survives_the_to_header(address) {
+            return Err(invalid("invalid format"));
+        }
         Ok(EmailAddress {
             display: s.to_owned(),
             key: mailbox_key(s),
@@ -67,6 +70,17 @@ impl EmailAddress {
     pub fn into_string(self) -> String {
         self.display
     }
+}
+
+/// Whether the mailer can put `address` in a `To:` header and read it back: lettre's message
+/// builder re-parses its recipient headers with a stricter parser than `Address`'s, and drops
+/// what it cannot read (`a@[]`, `a@[127.0.0.1]`, `":"@example.org`), so such an address could be
+/// stored and never mailed.
+fn survives_the_to_header(address: lettre::Address) -> bool {
+    lettre::message::Mailbox::new(None, address)
+        .to_string()
+        .parse::<lettre::message::Mailbox>()
+        .is_ok()
 }
 
 fn invalid(reason: &str) -> ValidationError {
@@ -149,6 +163,18 @@ mod tests {
             EmailAddress::parse("  ").unwrap_err().reason,
             "An email address is required"
         );
+    }
+
+    #[test]
+    fn what_lettre_parses_but_cannot_address_is_refused() {
+        for bad in ["a@[]", "a@[x]", "a@[127.0.0.1]", "\":\"@example.org"] {
+            assert!(bad.parse::<lettre::Address>().is_ok(), "{bad}");
+            let err = EmailAddress::parse(bad).unwrap_err();
+            assert!(
+                err.reason.starts_with("Unable to validate email address"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -260,7 +260,9 @@ mod tests {
         let db = store(&dir).await;
         let queue = AuditQueue::start(db.clone());
         // Another writer holds the write lock, so entries pile up behind the first batch.
-        let lock = crate::db::begin_write(&db, &Default::default()).await.unwrap();
+        let lock = crate::db::begin_write(&db, &Default::default())
+            .await
+            .unwrap();
         let n = 2000;
         let sent: Vec<AuditEntry> = (0..n).map(entry).collect();
         for e in &sent {
@@ -297,7 +299,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = store(&dir).await;
         let queue = AuditQueue::start_with_capacity(db.clone(), 4);
-        let lock = crate::db::begin_write(&db, &Default::default()).await.unwrap();
+        let lock = crate::db::begin_write(&db, &Default::default())
+            .await
+            .unwrap();
         let senders: Vec<_> = (0..8)
             .map(|task| {
                 let queue = queue.clone();
