@@ -23,7 +23,13 @@ pub fn bearer_token(request: &HttpRequest) -> Option<&str> {
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))?;
-    (!token.is_empty() && !token.chars().any(char::is_whitespace)).then_some(token)
+    // `char::is_whitespace` on ASCII is exactly these bytes; only other tokens need chars.
+    let blank = if token.is_ascii() {
+        token.bytes().any(|b| matches!(b, b'\t'..=b'\r' | b' '))
+    } else {
+        token.chars().any(char::is_whitespace)
+    };
+    (!token.is_empty() && !blank).then_some(token)
 }
 
 fn app_state(request: &HttpRequest) -> Result<web::Data<AppState>, HttpError> {
