@@ -23,7 +23,13 @@ pub fn bearer_token(request: &HttpRequest) -> Option<&str> {
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))?;
-    (!token.is_empty() && !token.chars().any(char::is_whitespace)).then_some(token)
+    // `char::is_whitespace` on ASCII is exactly these bytes; only other tokens need chars.
+    let blank = if token.is_ascii() {
+        token.bytes().any(|b| matches!(b, b'\t'..=b'\r' | b' '))
+    } else {
+        token.chars().any(char::is_whitespace)
+    };
+    (!token.is_empty() && !blank).then_some(token)
 }
 
 fn app_state(request: &HttpRequest) -> Result<web::Data<AppState>, HttpError> {
@@ -288,5 +294,31 @@ impl FromRequest for ConsoleSession {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         Box::pin(console_session(request.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bearer_token_with_whitespace_inside_is_no_token() {
+        let others = [
+            '\u{85}', '\u{a0}', '\u{2003}', '\u{3000}', 'é', '\u{1c}', '\u{7f}',
+        ];
+        for c in (0u8..128).map(char::from).chain(others) {
+            let token = format!("abc{c}def");
+            let Ok(value) =
+                actix_web::http::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            else {
+                continue;
+            };
+            let request = actix_web::test::TestRequest::default()
+                .insert_header(("authorization", value))
+                .to_http_request();
+            // Header values that are not visible ASCII are no token at all (`to_str`).
+            let expected = (c.is_ascii() && !c.is_whitespace()).then_some(token.as_str());
+            assert_eq!(bearer_token(&request), expected, "{:?}", c);
+        }
     }
 }
