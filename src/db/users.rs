@@ -495,16 +495,25 @@ async fn list_ids_by_status(
     }
 }
 
-/// How many FTS5 candidates `fts` has, counting no further than `cap`.
-async fn count_candidates(conn: &mut SqliteConnection, fts: &str, cap: i64) -> sqlx::Result<i64> {
-    sqlx::query_scalar!(
-        r#"select count(*) as "n!: i64" from
-           (select rowid from users_fts where users_fts match ?1 limit ?2)"#,
+/// The FTS5 candidates of `fts` (their rowids) as a JSON array for `json_each`, when there are
+/// at most `FEW_CANDIDATES`; `None` when there are more. One evaluation of the FTS5 query, whose
+/// cost follows the index entries of its trigrams, not its matches: the statements that follow
+/// read the candidates by rowid instead of matching again.
+async fn few_candidates(conn: &mut SqliteConnection, fts: &str) -> sqlx::Result<Option<String>> {
+    let cap = FEW_CANDIDATES + 1;
+    let rowids = sqlx::query_scalar!(
+        r#"select rowid as "rowid!: i64" from users_fts where users_fts match ?1 limit ?2"#,
         fts,
         cap
     )
-    .fetch_one(conn)
-    .await
+    .fetch_all(conn)
+    .await?;
+    if rowids.len() > FEW_CANDIDATES as usize {
+        return Ok(None);
+    }
+    serde_json::to_string(&rowids)
+        .map(Some)
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))
 }
 
 // In the search statements, the status is a parameter (?5, with `now` ?6 and the admin group
@@ -524,35 +533,36 @@ async fn list_ids_by_search(
         q.admin_group,
     );
     let few = match &search.fts {
-        Some(fts) => count_candidates(conn, fts, FEW_CANDIDATES + 1).await? <= FEW_CANDIDATES,
-        None => false,
+        Some(fts) => few_candidates(conn, fts).await?,
+        None => None,
     };
     let conn = &mut *conn;
-    match (&search.fts, few, q.ascending) {
-        // Few candidates: read them all (by rowid), keep the exact matches, sort them.
-        (Some(fts), true, true) => sqlx::query_scalar!(
-            r#"select u.id as "id!" from users_fts f cross join users u on u.rowid = f.rowid
-               where users_fts match ?8 and u.aud = ?1
-                 and (u.email_key like ?2 escape '\' or json_extract(u.user_metadata, '$.full_name') like ?3 escape '\')
-                 and (?5 = 'all' or (?5 = 'unconfirmed' and u.confirmed_at is null)
-                      or (?5 = 'banned' and (u.banned_until > ?6 or u.has_banned_role = 1))
-                      or (?5 = 'admins' and ?7 <> '' and u.role = ?7))
-               order by +u.created_at asc, +u.id asc limit ?4 offset ?9"#,
-            aud, key, name, limit, status, now, admin_group, fts, offset
+    match (few, q.ascending) {
+        // Few candidates: read them all by rowid (the unary plus keeps SQLite from scanning an
+        // index on `aud` instead), keep the exact matches, sort them.
+        (Some(rowids), true) => sqlx::query_scalar!(
+            r#"select id as "id!" from users
+               where rowid in (select value from json_each(?8)) and +aud = ?1
+                 and (email_key like ?2 escape '\' or json_extract(user_metadata, '$.full_name') like ?3 escape '\')
+                 and (?5 = 'all' or (?5 = 'unconfirmed' and confirmed_at is null)
+                      or (?5 = 'banned' and (banned_until > ?6 or has_banned_role = 1))
+                      or (?5 = 'admins' and ?7 <> '' and role = ?7))
+               order by +created_at asc, +id asc limit ?4 offset ?9"#,
+            aud, key, name, limit, status, now, admin_group, rowids, offset
         ).fetch_all(conn).await,
-        (Some(fts), true, false) => sqlx::query_scalar!(
-            r#"select u.id as "id!" from users_fts f cross join users u on u.rowid = f.rowid
-               where users_fts match ?8 and u.aud = ?1
-                 and (u.email_key like ?2 escape '\' or json_extract(u.user_metadata, '$.full_name') like ?3 escape '\')
-                 and (?5 = 'all' or (?5 = 'unconfirmed' and u.confirmed_at is null)
-                      or (?5 = 'banned' and (u.banned_until > ?6 or u.has_banned_role = 1))
-                      or (?5 = 'admins' and ?7 <> '' and u.role = ?7))
-               order by +u.created_at desc, +u.id desc limit ?4 offset ?9"#,
-            aud, key, name, limit, status, now, admin_group, fts, offset
+        (Some(rowids), false) => sqlx::query_scalar!(
+            r#"select id as "id!" from users
+               where rowid in (select value from json_each(?8)) and +aud = ?1
+                 and (email_key like ?2 escape '\' or json_extract(user_metadata, '$.full_name') like ?3 escape '\')
+                 and (?5 = 'all' or (?5 = 'unconfirmed' and confirmed_at is null)
+                      or (?5 = 'banned' and (banned_until > ?6 or has_banned_role = 1))
+                      or (?5 = 'admins' and ?7 <> '' and role = ?7))
+               order by +created_at desc, +id desc limit ?4 offset ?9"#,
+            aud, key, name, limit, status, now, admin_group, rowids, offset
         ).fetch_all(conn).await,
         // Common matches, or under three characters (no trigram to look up): walk the users
         // in list order until the page is full, reading `users_list_search` alone.
-        (_, _, true) => sqlx::query_scalar!(
+        (None, true) => sqlx::query_scalar!(
             r#"select id as "id!" from users indexed by users_list_search
                where aud = ?1
                  and (email_key like ?2 escape '\' or json_extract(user_metadata, '$.full_name') like ?3 escape '\')
@@ -562,7 +572,7 @@ async fn list_ids_by_search(
                order by created_at asc, id asc limit ?4 offset ?8"#,
             aud, key, name, limit, status, now, admin_group, offset
         ).fetch_all(conn).await,
-        (_, _, false) => sqlx::query_scalar!(
+        (None, false) => sqlx::query_scalar!(
             r#"select id as "id!" from users indexed by users_list_search
                where aud = ?1
                  and (email_key like ?2 escape '\' or json_extract(user_metadata, '$.full_name') like ?3 escape '\')
@@ -612,6 +622,23 @@ pub async fn count_users(
         };
     };
     let (key, name, status) = (&search.key_pattern, &search.name_pattern, q.status.as_str());
+    let few = match &search.fts {
+        Some(fts) => few_candidates(conn, fts).await?,
+        None => None,
+    };
+    if let Some(rowids) = few {
+        return sqlx::query_scalar!(
+            r#"select count(*) as "n!: i64" from users
+               where rowid in (select value from json_each(?7)) and +aud = ?1
+                 and (email_key like ?2 escape '\' or json_extract(user_metadata, '$.full_name') like ?3 escape '\')
+                 and (?4 = 'all' or (?4 = 'unconfirmed' and confirmed_at is null)
+                      or (?4 = 'banned' and (banned_until > ?5 or has_banned_role = 1))
+                      or (?4 = 'admins' and ?6 <> '' and role = ?6))"#,
+            aud, key, name, status, now, admin_group, rowids
+        )
+        .fetch_one(conn)
+        .await;
+    }
     match &search.fts {
         // The candidates in rowid order (the table's own order), each row checked exactly.
         Some(fts) => sqlx::query_scalar!(
