@@ -16,7 +16,7 @@ create index users_role on users (aud, role, created_at, id) where role <> '';
 -- The role half lives in `has_banned_role`, kept by the triggers below from `app_metadata`, so
 -- that no statement parses JSON per row. Its rule is `domain::user::is_banned_role` in SQL: a
 -- string entry of the `roles` list whose first six characters are "banned", ASCII
--- case-insensitively (tests/api/console_users_lists.rs checks both agree).
+-- case-insensitively (tests/api/user_lists_show_exactly_the_users_the_rule_matches.rs checks both agree).
 alter table users add column has_banned_role integer not null default 0 check (has_banned_role in (0, 1));
 
 update users set has_banned_role = 1
