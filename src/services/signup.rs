@@ -138,15 +138,15 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
     users::update_user(&mut *tx, &user)
         .await
         .context("recording the confirmation mail")?;
-    tx.commit().await.context("committing the signup")?;
-
-    if !super::throttle::mail_allowed(state, &user.email).await? {
-        // Over the address's mail limit: undo, as for a failed mail, but answer as usual.
-        undo_signup(state, user.id, &token)
-            .await
-            .context("undoing a signup whose mail is over the limit")?;
+    // Counted in the same transaction: over the address's mail limit, nothing is stored and the
+    // answer is as usual. (Counted after the commit, a signup over the limit had to undo an
+    // account that racing signups of the same address had meanwhile mailed links for.)
+    if !super::throttle::mail_allowed_in(&mut tx, state, &user.email).await? {
+        tx.rollback().await.context("rolling back")?;
         return Ok(user);
     }
+    tx.commit().await.context("committing the signup")?;
+
     let mail = ConfirmationEmail {
         site_url: mail_links::site_url(state),
         action_url: mail_links::link(state, "confirmation_token", &token),

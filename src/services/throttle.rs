@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::json;
+use sqlx::SqliteConnection;
 
 use super::Actor;
 use super::audit::{self, Action};
@@ -143,12 +144,24 @@ fn now_ms(state: &AppState) -> i64 {
 /// Counts one request for `subject` under `limit`; `Limited` when it is over. A refused request
 /// is not counted, so the wait never grows past one interval once the requests stop.
 pub async fn check(state: &AppState, limit: Limit, subject: &str) -> Result<(), ThrottleError> {
+    let mut conn = state.db.acquire().await.context("connecting")?;
+    check_in(&mut conn, state, limit, subject).await
+}
+
+/// `check` on the caller's connection: inside its transaction, the count stands or falls with
+/// the caller's writes.
+pub async fn check_in(
+    conn: &mut SqliteConnection,
+    state: &AppState,
+    limit: Limit,
+    subject: &str,
+) -> Result<(), ThrottleError> {
     let rate = limit.rate(state);
     let key = limit.key(subject);
     let now = now_ms(state);
     let emission = millis(rate.interval);
     let window = millis(rate.window());
-    if let Some(tat) = throttles::take_throttle(&state.db, &key, now, emission, window)
+    if let Some(tat) = throttles::take_throttle(&mut *conn, &key, now, emission, window)
         .await
         .context("counting a throttled request")?
     {
@@ -156,13 +169,13 @@ pub async fn check(state: &AppState, limit: Limit, subject: &str) -> Result<(), 
         // rows are deleted at least as fast as they are created and the table stays bounded
         // by the keys active within one window. Busy keys skip the extra write.
         if tat == now + emission {
-            throttles::delete_expired_throttles(&state.db, now, SWEEP_BATCH)
+            throttles::delete_expired_throttles(&mut *conn, now, SWEEP_BATCH)
                 .await
                 .context("sweeping expired throttles")?;
         }
         return Ok(());
     }
-    let tat = throttles::find_throttle(&state.db, &key)
+    let tat = throttles::find_throttle(&mut *conn, &key)
         .await
         .context("reading a throttle")?
         .unwrap_or(now);
@@ -185,7 +198,18 @@ pub async fn refund(state: &AppState, limit: Limit, subject: &str) -> anyhow::Re
 /// when it may. Callers skip the mail silently otherwise, and answer as usual: the limit
 /// depends on the address, never on whether it has an account.
 pub async fn mail_allowed(state: &AppState, address: &str) -> anyhow::Result<bool> {
-    match check(state, Limit::MailSent, address).await {
+    let mut conn = state.db.acquire().await.context("connecting")?;
+    mail_allowed_in(&mut conn, state, address).await
+}
+
+/// `mail_allowed` inside the caller's transaction (a new account and its first mail's count are
+/// stored together, or neither is).
+pub async fn mail_allowed_in(
+    conn: &mut SqliteConnection,
+    state: &AppState,
+    address: &str,
+) -> anyhow::Result<bool> {
+    match check_in(conn, state, Limit::MailSent, address).await {
         Ok(()) => Ok(true),
         Err(ThrottleError::Limited(_)) => {
             tracing::info!("a mail was not sent: its address is over the mail limit");
