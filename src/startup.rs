@@ -157,10 +157,6 @@ pub async fn build_state(
     db::migrate(&db).await?;
     warn_about_unserved_audiences(&db, &settings).await?;
     let hasher = PasswordHasher::new(&settings.hashing).context("configuring argon2")?;
-    // Built now, off the async workers, so no request pays for it.
-    tokio::task::spawn_blocking(crate::domain::password::preload_common_passwords)
-        .await
-        .context("loading the common-passwords list")?;
     let jwt = &settings.jwt;
     let secret = jwt.secret_bytes();
     let write_epoch = Arc::new(db::WriteEpoch::new());
