@@ -76,9 +76,15 @@ impl Application {
                 .default_service(web::to(routes::site::site))
         })
         .listen(listener)?;
-        if let Some(workers) = settings.http.workers {
-            server = server.workers(workers);
-        }
+        // actix's default worker count is the same `available_parallelism`; `max_connections`
+        // is per worker, so each takes its share of `CHIPFLAP_MAX_CONNECTIONS`.
+        let workers = settings
+            .http
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        server = server
+            .workers(workers)
+            .max_connections(settings.http.max_connections.div_ceil(workers).max(1));
         Ok(Application {
             port,
             server: server.run(),
