@@ -74,6 +74,10 @@ impl Application {
                         .default_service(web::to(routes::not_found)),
                 )
                 .default_service(web::to(routes::site::site))
+                // Outermost, so it sees every refusal, whichever layer made it.
+                .wrap(actix_web::middleware::from_fn(
+                    routes::shed_connections::close_refused,
+                ))
         })
         .listen(listener)?;
         // actix's default worker count is the same `available_parallelism`; `max_connections`
