@@ -74,11 +74,21 @@ impl Application {
                         .default_service(web::to(routes::not_found)),
                 )
                 .default_service(web::to(routes::site::site))
+                // Outermost, so it sees every refusal, whichever layer made it.
+                .wrap(actix_web::middleware::from_fn(
+                    routes::shed_connections::close_refused,
+                ))
         })
         .listen(listener)?;
-        if let Some(workers) = settings.http.workers {
-            server = server.workers(workers);
-        }
+        // actix's default worker count is the same `available_parallelism`; `max_connections`
+        // is per worker, so each takes its share of `CHIPFLAP_MAX_CONNECTIONS`.
+        let workers = settings
+            .http
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        server = server
+            .workers(workers)
+            .max_connections(settings.http.max_connections.div_ceil(workers).max(1));
         Ok(Application {
             port,
             server: server.run(),
@@ -157,10 +167,6 @@ pub async fn build_state(
     db::migrate(&db).await?;
     warn_about_unserved_audiences(&db, &settings).await?;
     let hasher = PasswordHasher::new(&settings.hashing).context("configuring argon2")?;
-    // Built now, off the async workers, so no request pays for it.
-    tokio::task::spawn_blocking(crate::domain::password::preload_common_passwords)
-        .await
-        .context("loading the common-passwords list")?;
     let jwt = &settings.jwt;
     let secret = jwt.secret_bytes();
     let write_epoch = Arc::new(db::WriteEpoch::new());

@@ -56,7 +56,7 @@ type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
 impl PasswordHasher {
     /// Starts `settings.concurrency` hashing threads behind a queue of `settings.queue` jobs,
-    /// and computes, once, the dummy hash with the configured cost.
+    /// and makes the dummy hash (no argon2 run: see [`dummy_hash`]).
     pub fn new(settings: &PasswordHashingSettings) -> Result<Self, HashError> {
         let params = Params::new(
             settings.memory_kib,
@@ -65,11 +65,9 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| HashError::Params(e.to_string()))?;
-        // On this thread, with memory freed at once: the threads' own memory is only taken
-        // when they first hash, so an idle server holds none of it.
-        let mut scratch = Vec::new();
-        let dummy = hash_into(&params, b"chipflap dummy password", &mut scratch)?;
-        drop(scratch);
+        // The threads' own memory is only taken when they first hash, so an idle server holds
+        // none of it.
+        let dummy = dummy_hash(&params)?;
         let (jobs, queue) = mpsc::sync_channel::<Job>(settings.queue.max(1));
         let queue = Arc::new(Mutex::new(queue));
         let blocks = params.block_count();
@@ -139,7 +137,9 @@ impl PasswordHasher {
             let Ok(parsed) = PhcHash::new(&phc) else {
                 return Ok(Verification::default());
             };
-            let matched = known && verify_into(&parsed, secret.as_bytes(), memory);
+            // `&`, not `&&`: the dummy is computed too, so an unknown account costs the same
+            // argon2 run as a wrong password (no enumeration by timing).
+            let matched = verify_into(&parsed, secret.as_bytes(), memory) & known;
             let upgraded = if matched && below(&parsed, &params) {
                 evaluations.fetch_add(1, Ordering::SeqCst);
                 Some(hash_into(&params, secret.as_bytes(), memory)?)
@@ -245,18 +245,37 @@ fn hash_into(
     let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
     let blocks = params.block_count();
     if memory.len() < blocks {
-        // Only the startup's dummy hash and unit tests come here: threads arrive sized.
+        // Only unit tests come here: threads arrive sized.
         *memory = vec![Block::new(); blocks];
     }
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
         .hash_password_into_with_memory(secret, &salt, &mut output, memory.as_mut_slice())
         .map_err(|e| failed(&e))?;
+    phc_string(params, &salt, &output)
+}
+
+/// The hash verified against when the account is unknown or has no password: a PHC string
+/// with the configured cost, a random salt and a random output, made without running argon2.
+/// Verifying against it runs argon2 at exactly the configured cost, like any stored hash, and
+/// no password can match it but with 2^-256 chance (and `known = false` forces the answer to
+/// false anyway). Making it by hashing would cost a full argon2 run and its memory at startup,
+/// memory the allocator then keeps (glibc raises its mmap threshold to a freed mmapped block).
+fn dummy_hash(params: &Params) -> Result<PasswordHash, HashError> {
+    let salt =
+        argon2::password_hash::try_generate_salt().map_err(|e| HashError::Hash(e.to_string()))?;
+    let output: [u8; Params::DEFAULT_OUTPUT_LEN] = rand::random();
+    phc_string(params, &salt, &output)
+}
+
+/// `$argon2id$v=19$m=..,t=..,p=..$salt$output` for the given parts.
+fn phc_string(params: &Params, salt: &[u8], output: &[u8]) -> Result<PasswordHash, HashError> {
+    let failed = |e: &dyn std::fmt::Display| HashError::Hash(e.to_string());
     let phc = PhcHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
         params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
-        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
-        hash: Some(Output::new(&output).map_err(|e| failed(&e))?),
+        salt: Some(Salt::new(salt).map_err(|e| failed(&e))?),
+        hash: Some(Output::new(output).map_err(|e| failed(&e))?),
     };
     Ok(PasswordHash::from_phc(phc.to_string()))
 }
@@ -523,6 +542,69 @@ mod tests {
         assert!(!v.matched && v.upgraded.is_none());
         let v = cheaper.verify_and_upgrade(&pw, Some(&weak)).await.unwrap();
         assert!(v.matched && v.upgraded.is_none());
+    }
+
+    #[tokio::test]
+    async fn the_dummy_hash_has_the_configured_cost_and_never_verifies() {
+        let h = PasswordHasher::new(&PasswordHashingSettings {
+            parallelism: 2,
+            ..settings(16, 3, 1)
+        })
+        .unwrap();
+        let dummy = PhcHash::new(h.dummy.as_str()).unwrap();
+        assert_eq!(dummy.algorithm.as_str(), "argon2id");
+        assert_eq!(dummy.version, Some(0x13));
+        let params = Params::try_from(&dummy).unwrap();
+        assert_eq!(
+            (params.m_cost(), params.t_cost(), params.p_cost()),
+            (16, 3, 2)
+        );
+        assert_eq!(
+            dummy.salt.unwrap().len(),
+            16,
+            "a 16-byte salt, like a real hash"
+        );
+        assert_eq!(
+            dummy.hash.unwrap().len(),
+            32,
+            "a 32-byte output, like a real hash"
+        );
+        let other = PasswordHasher::new(&settings(16, 3, 1)).unwrap();
+        assert_ne!(
+            h.dummy.as_str(),
+            other.dummy.as_str(),
+            "random, not a constant"
+        );
+        for guess in ["", "chipflap dummy password", "password", "correct horse"] {
+            let pw = Password::for_login(guess).unwrap();
+            assert!(!h.verify(&pw, None).await.unwrap(), "{guess:?}");
+            // Even the unconstrained check (what `known = true` would ask) finds no match.
+            let parsed = PhcHash::new(h.dummy.as_str()).unwrap();
+            let mut memory = vec![Block::new(); params.block_count()];
+            assert!(!verify_into(&parsed, pw.expose().as_bytes(), &mut memory));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_account_costs_the_same_argon2_run_as_a_wrong_password() {
+        // One thread: the memory its jobs see is the memory the dummy verification ran in.
+        let h = PasswordHasher::new(&settings(64, 1, 1)).unwrap();
+        let pw = Password::for_login("correct horse").unwrap();
+        assert!(!h.verify(&pw, None).await.unwrap());
+        let written = h
+            .submit(|memory| {
+                let zero = Block::new();
+                Ok(memory
+                    .iter()
+                    .filter(|b| b.as_ref() != zero.as_ref())
+                    .count())
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            written, 64,
+            "argon2 filled every block for the unknown account"
+        );
     }
 
     #[tokio::test]

@@ -1,18 +1,14 @@
 //! Passwords and their hashes; neither ever appears in Debug output or logs.
 
-use std::collections::HashSet;
-use std::sync::LazyLock;
-
 use secrecy::{ExposeSecret, SecretString};
 
 use super::ValidationError;
 
-/// The 100,000 most common passwords, lowercased (`assets/README.md` names the source).
-static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
-    include_str!("../../assets/common-passwords.txt")
-        .lines()
-        .collect()
-});
+/// The 100,000 most common passwords, lowercased (`assets/README.md` names the source), sorted
+/// bytewise one per line by `build.rs`: searched in place, so they take no heap and only the
+/// pages a search touches.
+const COMMON_PASSWORDS: &str =
+    include_str!(concat!(env!("OUT_DIR"), "/common-passwords.sorted.txt"));
 
 /// supabase/auth's text for a password found in a breach corpus (`weak_password`).
 pub const COMMON_PASSWORD_MESSAGE: &str =
@@ -20,12 +16,34 @@ pub const COMMON_PASSWORD_MESSAGE: &str =
 
 /// True when the password, ignoring case, is one of the 100,000 most common (ASVS 5.0 V6.2.4).
 pub fn is_common(input: &str) -> bool {
-    COMMON_PASSWORDS.contains(input.to_lowercase().as_str())
+    sorted_lines_contain(COMMON_PASSWORDS, input.to_lowercase().as_bytes())
 }
 
-/// Builds the common-password set now rather than on the first signup (about 30 ms).
-pub fn preload_common_passwords() {
-    LazyLock::force(&COMMON_PASSWORDS);
+/// Binary search for the line `key` in `sorted`: newline-terminated lines in bytewise order.
+/// Each step bisects the byte range and widens to the line around the midpoint, so it needs
+/// no index; about 17 steps of one line each for 100,000 lines.
+fn sorted_lines_contain(sorted: &str, key: &[u8]) -> bool {
+    let text = sorted.as_bytes();
+    // `lo` and `hi` are always line starts (or the end): the lines still in question.
+    let (mut lo, mut hi) = (0, text.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let start = text
+            .get(lo..mid)
+            .and_then(|before| before.iter().rposition(|&b| b == b'\n'))
+            .map_or(lo, |i| lo + i + 1);
+        let end = text
+            .get(start..hi)
+            .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+            .map_or(hi, |i| start + i);
+        match text.get(start..end).map(|line| line.cmp(key)) {
+            Some(std::cmp::Ordering::Equal) => return true,
+            Some(std::cmp::Ordering::Less) => lo = (end + 1).min(hi),
+            Some(std::cmp::Ordering::Greater) => hi = start,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// Words tied to this service that no new password may be (ASVS 5.0 V6.1.2, V6.2.11), besides the
@@ -196,6 +214,57 @@ mod tests {
         PasswordPolicy::new(8, Some("www.catflap-club.example"), &["Tabby".to_owned()])
     }
 
+    /// The list as shipped (frequency order), the reference the sorted copy must answer like.
+    const SHIPPED: &str = include_str!("../../assets/common-passwords.txt");
+
+    #[test]
+    fn the_common_password_lookup_answers_exactly_like_a_set_of_the_shipped_list() {
+        let set: std::collections::HashSet<&str> = SHIPPED.lines().collect();
+        assert_eq!(set.len(), 100_000);
+        for word in SHIPPED.lines() {
+            assert!(is_common(word), "{word:?}");
+            assert!(is_common(&word.to_uppercase()), "{word:?} in capitals");
+        }
+        // Non-members: neighbours of members in byte order, prefixes, extensions, edge bytes.
+        let mut probes: Vec<String> = vec![
+            String::new(),
+            "\n".to_owned(),
+            "password\n".to_owned(),
+            "\u{0}".to_owned(),
+            "\u{10FFFF}".to_owned(),
+            "~~~~~~~~~~".to_owned(),
+            "correct horse battery staple".to_owned(),
+            "zzzzzzzzzzzzzzzzzzzzzz".to_owned(),
+            "éàü".to_owned(),
+        ];
+        for word in SHIPPED.lines().step_by(97) {
+            probes.push(format!("{word}\u{0}"));
+            probes.push(format!("{word}~"));
+            probes.push(format!("!{word}"));
+            probes.push(word.chars().skip(1).collect());
+            probes.push(word.chars().rev().collect());
+        }
+        for probe in &probes {
+            assert_eq!(
+                is_common(probe),
+                set.contains(probe.to_lowercase().as_str()),
+                "{probe:?}"
+            );
+        }
+        assert!(
+            probes.iter().any(|p| !is_common(p)),
+            "non-members were probed"
+        );
+    }
+
+    #[test]
+    fn the_embedded_common_password_list_is_sorted_and_complete() {
+        let lines: Vec<&str> = COMMON_PASSWORDS.lines().collect();
+        assert!(lines.windows(2).all(|w| w[0] < w[1]), "strictly ascending");
+        assert_eq!(lines.len(), 100_000);
+        assert!(COMMON_PASSWORDS.ends_with('\n'));
+    }
+
     /// A policy of only the length, for the tests of the other rules.
     fn parse(input: &str, min_chars: usize) -> Result<Password, ValidationError> {
         Password::parse(input, &PasswordPolicy::new(min_chars, None, &[]), "x@y.z")
@@ -253,8 +322,8 @@ mod tests {
 
     #[test]
     fn the_list_holds_the_100000_most_common() {
-        assert_eq!(COMMON_PASSWORDS.len(), 100_000);
-        assert!(COMMON_PASSWORDS.iter().all(|p| *p == p.to_lowercase()));
+        assert_eq!(COMMON_PASSWORDS.lines().count(), 100_000);
+        assert!(COMMON_PASSWORDS.lines().all(|p| p == p.to_lowercase()));
     }
 
     #[test]

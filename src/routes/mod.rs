@@ -16,6 +16,7 @@ pub mod pagination;
 pub mod recover;
 pub mod request_body;
 pub mod security_headers;
+pub mod shed_connections;
 pub mod signup;
 pub mod site;
 pub mod token;

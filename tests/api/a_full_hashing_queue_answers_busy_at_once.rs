@@ -29,9 +29,14 @@ async fn one_slow_hashing_thread() -> TestApp {
     .await
 }
 
-/// The status, and for a 503 checks its `Retry-After` and GoTrue body.
+/// The status, and for a 503 checks its `Retry-After`, GoTrue body and `Connection: close` (a
+/// refused client gives its place under `CHIPFLAP_MAX_CONNECTIONS` to the next one).
 async fn status_checking_busy_shape(r: Response) -> (u16, Value) {
     let status = r.status().as_u16();
+    let connection = r
+        .headers()
+        .get("connection")
+        .map(|v| v.to_str().unwrap().to_ascii_lowercase());
     let retry_after = r
         .headers()
         .get("retry-after")
@@ -39,6 +44,7 @@ async fn status_checking_busy_shape(r: Response) -> (u16, Value) {
     let body: Value = r.json().await.unwrap();
     if status == 503 {
         assert_eq!(retry_after.as_deref(), Some("1"));
+        assert_eq!(connection.as_deref(), Some("close"));
         assert_eq!(
             body,
             json!({"code": 503, "msg": BUSY}),

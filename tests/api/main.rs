@@ -21,6 +21,7 @@ mod cached_answers_never_outlive_the_change;
 mod changes_are_confirmed_and_announced;
 mod cli_passwords_never_come_from_arguments;
 mod common_passwords_are_refused;
+mod connections_beyond_the_bound_wait_their_turn;
 mod console;
 mod console_cookies_are_host_prefixed_on_https;
 mod console_login_asks_for_the_second_factor;
