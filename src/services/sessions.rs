@@ -47,24 +47,6 @@ pub async fn session_user(
     user.ok_or_else(|| anyhow::anyhow!("checked user vanished").into())
 }
 
-/// The same for a session known only by its id (the seed page's session cookie).
-pub async fn user_of_session(
-    conn: &mut SqliteConnection,
-    session_id: Uuid,
-    now: Timestamp,
-    limits: &SessionLimits,
-) -> Result<User, SessionError> {
-    let session = sessions::find_session(&mut *conn, session_id)
-        .await
-        .context("loading the session")?
-        .ok_or(SessionRefusal::Ended)?;
-    let user = users::find_user_by_id(&mut *conn, session.user_id)
-        .await
-        .context("loading the user")?;
-    check_session(user.as_ref(), Some(&session), now, limits)?;
-    user.ok_or_else(|| anyhow::anyhow!("checked user vanished").into())
-}
-
 /// A user whose session passed `check_session`, with the rows it was checked on (for the aal2
 /// rule that may follow).
 pub struct CheckedSession {
@@ -89,7 +71,8 @@ impl CheckedSession {
     }
 }
 
-/// `session_user` (a `Token` key) or `user_of_session` (a `SessionCookie` key), on rows from
+/// `session_user` (a `Token` key), or the same rule for a session known only by its id (a
+/// `SessionCookie` key: the seed page's session cookie), on rows from
 /// `state.auth_cache` when no write has committed since they were read: the same rule, run now,
 /// and no database round trip on a hit. Only for answers that no write of the caller's relies
 /// on; a use case that writes reads inside its own transaction instead.
