@@ -3,11 +3,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use serde_json::json;
 use uuid::Uuid;
 
-use super::Actor;
-use super::audit::Action;
+use super::ably_issuance_tally::Issued;
 use super::auth_cache::SnapshotKey;
 use super::sessions::{SessionError, cached_session_user};
 use crate::auth::ably::{self, AblyJwt, Capability, TokenRequest};
@@ -135,17 +133,19 @@ pub async fn issue_ably_token(
         AblyFormat::Jwt => "jwt",
         AblyFormat::TokenRequest => "token_request",
     };
-    // Queued, not written here: the group-commit writer commits it (services::audit_queue).
+    // Counted, not written here: the audit writer commits one entry per user and format per
+    // period (services::ably_issuance_tally).
     state
         .audit
-        .record(
-        &Actor::user(user),
-        Action::AblyTokenIssued,
-        json!({"user_id": client_id, "format": format_name, "expires_at": expires_at.to_rfc3339()}),
-        now,
-    )
-    .await
-    .context("auditing the Ably token")?;
+        .record_ably_token(Issued {
+            user_id: user.id,
+            email: &user.email,
+            format: format_name,
+            issued_at: now,
+            expires_at,
+        })
+        .await
+        .context("auditing the Ably token")?;
     Ok(grant)
 }
 

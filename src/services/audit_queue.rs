@@ -6,9 +6,13 @@
 //! for a slot in a bounded channel, and one writer commits everything queued, up to
 //! `AUDIT_BATCH_MAX` entries, with one multi-row insert (group commit).
 //!
-//! Durability: a clean shutdown (`close`) commits everything queued before the process exits.
-//! A `kill -9` (or a power cut) loses the entries queued but not yet committed: at most
-//! `AUDIT_QUEUE_CAPACITY` + `AUDIT_BATCH_MAX`, in practice the last few milliseconds.
+//! Issued Ably tokens are not queued one by one but counted per user and format
+//! (`services::ably_issuance_tally`); the same writer commits the counts every `TALLY_PERIOD`.
+//!
+//! Durability: a clean shutdown (`close`) commits everything queued and counted before the
+//! process exits. A `kill -9` (or a power cut) loses what is not yet committed: the entries
+//! queued (at most `AUDIT_QUEUE_CAPACITY` + `AUDIT_BATCH_MAX`, in practice the last few
+//! milliseconds) and the Ably tokens counted in the current period (at most `TALLY_PERIOD`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Actor;
+use super::ably_issuance_tally::{AblyIssuanceTally, Added, Issued, TALLY_PERIOD};
 use super::audit::{self, Action};
 use crate::db::audit_log::{self, AuditEntry};
 use crate::domain::timestamp::Timestamp;
@@ -57,6 +62,7 @@ pub struct AuditQueue {
     closing: CancellationToken,
     writer: TaskTracker,
     batches: Arc<AtomicU64>,
+    tally: Arc<AblyIssuanceTally>,
 }
 
 impl AuditQueue {
@@ -74,12 +80,14 @@ impl AuditQueue {
             closing: CancellationToken::new(),
             writer: TaskTracker::new(),
             batches: Arc::new(AtomicU64::new(0)),
+            tally: Arc::new(AblyIssuanceTally::default()),
         };
         queue.writer.spawn(write_queued(
             db,
             receiver,
             queue.closing.clone(),
             queue.batches.clone(),
+            queue.tally.clone(),
         ));
         queue
     }
@@ -97,6 +105,16 @@ impl AuditQueue {
         self.push(audit::entry(actor, action, traits, now)).await
     }
 
+    /// Records one issued Ably token: counted in memory (`ably_issuance_tally`), committed with
+    /// its user's other tokens of the period. Waits only when the tally is full and the queue
+    /// too; after `close` the token's entry is written directly.
+    pub async fn record_ably_token(&self, token: Issued<'_>) -> sqlx::Result<()> {
+        match self.tally.add(token) {
+            Added::Counted => Ok(()),
+            Added::Entry(entry) => self.push(entry).await,
+        }
+    }
+
     /// Queues `entry` (see `record`).
     pub async fn push(&self, entry: AuditEntry) -> sqlx::Result<()> {
         match self.sender.send(Queued::Entry(entry)).await {
@@ -108,8 +126,9 @@ impl AuditQueue {
         }
     }
 
-    /// Waits until every entry queued before this call is committed (or given up after
-    /// retries), so a reader of the audit log sees them. Returns at once after `close`.
+    /// Waits until every entry queued and every Ably token counted before this call is
+    /// committed (or given up after retries), so a reader of the audit log sees them. Returns
+    /// at once after `close`.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.sender.send(Queued::Flush(done)).await.is_ok() {
@@ -120,9 +139,15 @@ impl AuditQueue {
     /// Stops taking entries (later ones are written directly) and waits until the writer has
     /// committed everything queued. Call after the HTTP server has stopped; idempotent.
     pub async fn close(&self) {
-        let queued = self.sender.max_capacity() - self.sender.capacity();
-        if queued > 0 && !self.closing.is_cancelled() {
-            tracing::info!(queued, "committing the queued audit entries before exit");
+        if !self.closing.is_cancelled() {
+            // Logged even when nothing is queued: the writer may hold a batch it has taken.
+            let queued = self.sender.max_capacity() - self.sender.capacity();
+            let counted = self.tally.pending();
+            tracing::info!(
+                queued,
+                counted,
+                "committing the queued audit entries before exit"
+            );
         }
         self.closing.cancel();
         self.writer.close();
@@ -137,16 +162,20 @@ impl AuditQueue {
 
 /// The writer: takes the first entry queued, then everything else already queued up to
 /// `AUDIT_BATCH_MAX`, commits them together, and repeats until the queue is closed and empty.
+/// Every `TALLY_PERIOD`, on each flush and at the end it also commits the Ably token counts.
 async fn write_queued(
     db: SqlitePool,
     mut receiver: mpsc::Receiver<Queued>,
     closing: CancellationToken,
     batches: Arc<AtomicU64>,
+    tally: Arc<AblyIssuanceTally>,
 ) {
     let mut taken = Vec::with_capacity(AUDIT_BATCH_MAX);
     let mut entries = Vec::with_capacity(AUDIT_BATCH_MAX);
     let mut flushes = Vec::new();
     let mut closed = false;
+    let mut period = tokio::time::interval(TALLY_PERIOD);
+    period.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let received = tokio::select! {
             received = receiver.recv_many(&mut taken, AUDIT_BATCH_MAX) => received,
@@ -156,9 +185,15 @@ async fn write_queued(
                 closed = true;
                 continue;
             }
+            _ = period.tick() => {
+                write_all(&db, &tally.take(false), &batches).await;
+                continue;
+            }
         };
         if received == 0 {
-            // Closed (or every sender gone) and nothing left.
+            // Closed (or every sender gone) and nothing left: the last counts, after which
+            // tokens are written one by one.
+            write_all(&db, &tally.take(true), &batches).await;
             return;
         }
         for queued in taken.drain(..) {
@@ -167,14 +202,22 @@ async fn write_queued(
                 Queued::Flush(done) => flushes.push(done),
             }
         }
-        if !entries.is_empty() {
-            write_batch(&db, &entries).await;
-            batches.fetch_add(1, Ordering::Relaxed);
-            entries.clear();
+        if !flushes.is_empty() {
+            entries.extend(tally.take(false));
         }
+        write_all(&db, &entries, &batches).await;
+        entries.clear();
         for done in flushes.drain(..) {
             let _ = done.send(());
         }
+    }
+}
+
+/// Commits `entries` in transactions of at most `AUDIT_BATCH_MAX`.
+async fn write_all(db: &SqlitePool, entries: &[AuditEntry], batches: &AtomicU64) {
+    for batch in entries.chunks(AUDIT_BATCH_MAX) {
+        write_batch(db, batch).await;
+        batches.fetch_add(1, Ordering::Relaxed);
     }
 }
 

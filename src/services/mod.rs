@@ -1,6 +1,7 @@
 //! Use cases: one public async fn per GoTrue action. Each owns its transaction and returns an
 //! error enum with exactly the outcomes its caller must tell apart.
 
+pub mod ably_issuance_tally;
 pub mod ably_revocation;
 pub mod ably_token;
 pub mod admin_users;
