@@ -175,8 +175,9 @@ pub async fn build_state(
             settings.database.auth_cache_bytes,
             write_epoch.clone(),
         )),
+        audit: crate::services::audit_queue::AuditQueue::start(db.clone(), write_epoch.clone()),
         write_epoch,
-        db: db.clone(),
+        db,
         mailer,
         jwt: jwt_keys(jwt),
         rotation: RotationKey::from_secret(secret).with_previous(jwt.previous_secret_bytes()),
@@ -196,7 +197,6 @@ pub async fn build_state(
             .build()
             .context("building the HTTP client")?,
         background: tokio_util::task::TaskTracker::new(),
-        audit: crate::services::audit_queue::AuditQueue::start(db),
     })
 }
 

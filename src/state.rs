@@ -39,3 +39,11 @@ pub struct AppState {
     /// `startup::drain_background` closes and drains it.
     pub audit: crate::services::audit_queue::AuditQueue,
 }
+
+impl AppState {
+    /// A connection for autocommit writes, once this process's write gate is ours
+    /// (`db::writer`): every write outside `db::begin_write` goes through it.
+    pub async fn writer(&self) -> sqlx::Result<crate::db::Writer> {
+        crate::db::writer(&self.db, &self.write_epoch).await
+    }
+}

@@ -26,6 +26,10 @@ pub struct PasswordHasher {
     dummy: Arc<PasswordHash>,
     /// argon2 runs started (hashes and verifications), shared by every clone.
     evaluations: Arc<AtomicU64>,
+    /// One permit per job the engine takes: `concurrency` running plus `queue` waiting. A
+    /// caller holds one (`HashSlot`) from `reserve` until its job has run, so it learns it
+    /// would be `Busy` before doing anything else (a login then writes no throttle count).
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -68,10 +72,13 @@ impl PasswordHasher {
         // The threads' own memory is only taken when they first hash, so an idle server holds
         // none of it.
         let dummy = dummy_hash(&params)?;
-        let (jobs, queue) = mpsc::sync_channel::<Job>(settings.queue.max(1));
+        let concurrency = settings.concurrency.max(1);
+        let queued = settings.queue.max(1);
+        // Room for every permit's job, so a reserved slot never finds the channel full.
+        let (jobs, queue) = mpsc::sync_channel::<Job>(queued + concurrency);
         let queue = Arc::new(Mutex::new(queue));
         let blocks = params.block_count();
-        for n in 0..settings.concurrency.max(1) {
+        for n in 0..concurrency {
             let queue = Arc::clone(&queue);
             std::thread::Builder::new()
                 .name(format!("chipflap-argon2-{n}"))
@@ -86,7 +93,21 @@ impl PasswordHasher {
             jobs,
             dummy: Arc::new(dummy),
             evaluations: Arc::new(AtomicU64::new(0)),
+            slots: Arc::new(tokio::sync::Semaphore::new(queued + concurrency)),
         })
+    }
+
+    /// A place in the engine for one job, or `Busy` at once when every hashing thread is busy
+    /// and `CHIPFLAP_HASH_QUEUE` jobs already wait. Dropping an unused slot gives it back.
+    pub fn reserve(&self) -> Result<HashSlot, HashError> {
+        match Arc::clone(&self.slots).try_acquire_owned() {
+            Ok(permit) => Ok(HashSlot {
+                hasher: self.clone(),
+                permit,
+            }),
+            Err(tokio::sync::TryAcquireError::NoPermits) => Err(HashError::Busy),
+            Err(tokio::sync::TryAcquireError::Closed) => Err(HashError::Closed),
+        }
     }
 
     /// How many argon2 evaluations (hashes and verifications) this hasher has started, so tests
@@ -98,14 +119,7 @@ impl PasswordHasher {
     /// A PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`) of `password` with a fresh
     /// random salt and the configured cost. `Busy` when the queue is full.
     pub async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
-        let params = self.params.clone();
-        let secret = password.expose().to_owned();
-        let evaluations = Arc::clone(&self.evaluations);
-        self.submit(move |memory| {
-            evaluations.fetch_add(1, Ordering::SeqCst);
-            hash_into(&params, secret.as_bytes(), memory)
-        })
-        .await
+        self.reserve()?.hash(password).await
     }
 
     /// True when `password` matches `hash`. With `None` (unknown user, or no password set) it
@@ -115,23 +129,47 @@ impl PasswordHasher {
         password: &Password,
         hash: Option<&PasswordHash>,
     ) -> Result<bool, HashError> {
-        Ok(self.verify_and_upgrade(password, hash).await?.matched)
+        Ok(self
+            .reserve()?
+            .verify_and_upgrade(password, hash)
+            .await?
+            .matched)
+    }
+}
+
+/// A reserved place in the hashing engine (`PasswordHasher::reserve`), spent by one job.
+pub struct HashSlot {
+    hasher: PasswordHasher,
+    permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl HashSlot {
+    /// `PasswordHasher::hash` in this slot.
+    pub async fn hash(self, password: &Password) -> Result<PasswordHash, HashError> {
+        let params = self.hasher.params.clone();
+        let secret = password.expose().to_owned();
+        let evaluations = Arc::clone(&self.hasher.evaluations);
+        self.submit(move |memory| {
+            evaluations.fetch_add(1, Ordering::SeqCst);
+            hash_into(&params, secret.as_bytes(), memory)
+        })
+        .await
     }
 
     /// Like `verify`, and when the password matches a hash made with a lower cost than the
     /// configured one (or another argon2 variant), also hashes it again with the configured
     /// cost, in the same job, so the caller can store the stronger hash (ASVS 5.0 V11.4.2). A
-    /// wrong password never costs a second run. `Busy` when the queue is full.
+    /// wrong password never costs a second run.
     pub async fn verify_and_upgrade(
-        &self,
+        self,
         password: &Password,
         hash: Option<&PasswordHash>,
     ) -> Result<Verification, HashError> {
         let known = hash.is_some();
-        let phc = hash.unwrap_or(&self.dummy).as_str().to_owned();
+        let phc = hash.unwrap_or(&self.hasher.dummy).as_str().to_owned();
         let secret = password.expose().to_owned();
-        let params = self.params.clone();
-        let evaluations = Arc::clone(&self.evaluations);
+        let params = self.hasher.params.clone();
+        let evaluations = Arc::clone(&self.hasher.evaluations);
         self.submit(move |memory| {
             evaluations.fetch_add(1, Ordering::SeqCst);
             let Ok(parsed) = PhcHash::new(&phc) else {
@@ -151,21 +189,24 @@ impl PasswordHasher {
         .await
     }
 
-    /// Queues `work` without waiting for room (`Busy` when the queue is full) and awaits its
-    /// answer. A job whose caller has gone (client disconnected) is skipped, not computed.
+    /// Queues `work` in this slot and awaits its answer. The slot is given back once the job
+    /// has run, or been skipped: a job whose caller has gone (client disconnected) is not
+    /// computed.
     async fn submit<T: Send + 'static>(
-        &self,
+        self,
         work: impl FnOnce(&mut Vec<Block>) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
         let (answer, answered) = oneshot::channel();
         let span = tracing::Span::current();
+        let permit = self.permit;
         let job: Job = Box::new(move |memory| {
+            let _permit = permit;
             if answer.is_closed() {
                 return;
             }
             let _ = answer.send(span.in_scope(|| work(memory)));
         });
-        match self.jobs.try_send(job) {
+        match self.hasher.jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(HashError::Busy),
             Err(TrySendError::Disconnected(_)) => return Err(HashError::Closed),
@@ -397,14 +438,16 @@ mod tests {
             let hash = h.hash(&pw).await.unwrap();
             assert!(h.verify(&pw, Some(&hash)).await.unwrap());
             let seen = Arc::clone(&seen);
-            h.submit(move |memory| {
-                let name = std::thread::current().name().unwrap_or("").to_owned();
-                let place = (memory.as_ptr() as usize, memory.capacity());
-                seen.lock().unwrap().entry(name).or_default().push(place);
-                Ok(())
-            })
-            .await
-            .unwrap();
+            h.reserve()
+                .unwrap()
+                .submit(move |memory| {
+                    let name = std::thread::current().name().unwrap_or("").to_owned();
+                    let place = (memory.as_ptr() as usize, memory.capacity());
+                    seen.lock().unwrap().entry(name).or_default().push(place);
+                    Ok(())
+                })
+                .await
+                .unwrap();
         }
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 1, "one thread: {seen:?}");
@@ -419,6 +462,8 @@ mod tests {
     async fn hashing_threads_run_at_a_lower_priority_than_the_async_workers() {
         let caller = rustix::process::getpriority_process(None).unwrap();
         let nice = hasher()
+            .reserve()
+            .unwrap()
             .submit(|_| Ok(rustix::process::getpriority_process(None).map_err(|e| e.to_string())))
             .await
             .unwrap()
@@ -453,7 +498,12 @@ mod tests {
         let cheap = PasswordHasher::new(&settings(8, 1, 1)).unwrap();
         let pw = Password::for_login("correct horse").unwrap();
         let hash = costly.hash(&pw).await.unwrap();
-        let v = cheap.verify_and_upgrade(&pw, Some(&hash)).await.unwrap();
+        let v = cheap
+            .reserve()
+            .unwrap()
+            .verify_and_upgrade(&pw, Some(&hash))
+            .await
+            .unwrap();
         assert!(v.matched && v.upgraded.is_none(), "never downgraded");
         let wrong = Password::for_login("wrong horse").unwrap();
         assert!(!cheap.verify(&wrong, Some(&hash)).await.unwrap());
@@ -472,28 +522,26 @@ mod tests {
         let held = tokio::spawn({
             let h = h.clone();
             async move {
-                h.submit(move |_| {
-                    let _ = started.send(());
-                    let _ = wait.recv();
-                    Ok(())
-                })
-                .await
+                h.reserve()
+                    .unwrap()
+                    .submit(move |_| {
+                        let _ = started.send(());
+                        let _ = wait.recv();
+                        Ok(())
+                    })
+                    .await
             }
         });
         running.await.unwrap();
-        // The one place in the queue, taken synchronously.
-        let (queued, ran) = oneshot::channel::<()>();
-        let filler: Job = Box::new(move |_| {
-            let _ = queued.send(());
-        });
-        h.jobs.try_send(filler).unwrap();
+        // The one place in the queue, reserved and not yet used.
+        let queued = h.reserve().unwrap();
         let pw = Password::for_login("correct horse").unwrap();
         assert!(matches!(h.verify(&pw, None).await, Err(HashError::Busy)));
         assert!(matches!(h.hash(&pw).await, Err(HashError::Busy)));
         assert_eq!(h.evaluations(), 0, "a refused job costs no argon2");
         release.send(()).unwrap();
         held.await.unwrap().unwrap();
-        ran.await.unwrap();
+        drop(queued);
         // Room again: the next job is served.
         assert!(!h.verify(&pw, None).await.unwrap());
         assert_eq!(h.evaluations(), 1);
@@ -518,14 +566,24 @@ mod tests {
         let stronger = PasswordHasher::new(&settings(16, 2, 1)).unwrap();
         let weak = cheaper.hash(&pw).await.unwrap();
 
-        let v = h.verify_and_upgrade(&pw, Some(&argon2i)).await.unwrap();
+        let v = h
+            .reserve()
+            .unwrap()
+            .verify_and_upgrade(&pw, Some(&argon2i))
+            .await
+            .unwrap();
         assert!(v.matched);
         let upgraded = v.upgraded.unwrap();
         assert!(upgraded.as_str().starts_with("$argon2id$v=19$m=8,t=1,p=1$"));
         assert!(h.verify(&pw, Some(&upgraded)).await.unwrap());
 
         let before = stronger.evaluations();
-        let v = stronger.verify_and_upgrade(&pw, Some(&weak)).await.unwrap();
+        let v = stronger
+            .reserve()
+            .unwrap()
+            .verify_and_upgrade(&pw, Some(&weak))
+            .await
+            .unwrap();
         assert!(v.upgraded.unwrap().as_str().contains("$m=16,t=2,p=1$"));
         assert_eq!(
             stronger.evaluations() - before,
@@ -536,11 +594,18 @@ mod tests {
         // A wrong password, or a hash at the configured cost, is never re-hashed.
         let wrong = Password::for_login("wrong horse").unwrap();
         let v = stronger
+            .reserve()
+            .unwrap()
             .verify_and_upgrade(&wrong, Some(&weak))
             .await
             .unwrap();
         assert!(!v.matched && v.upgraded.is_none());
-        let v = cheaper.verify_and_upgrade(&pw, Some(&weak)).await.unwrap();
+        let v = cheaper
+            .reserve()
+            .unwrap()
+            .verify_and_upgrade(&pw, Some(&weak))
+            .await
+            .unwrap();
         assert!(v.matched && v.upgraded.is_none());
     }
 
@@ -592,6 +657,8 @@ mod tests {
         let pw = Password::for_login("correct horse").unwrap();
         assert!(!h.verify(&pw, None).await.unwrap());
         let written = h
+            .reserve()
+            .unwrap()
             .submit(|memory| {
                 let zero = Block::new();
                 Ok(memory

@@ -164,22 +164,75 @@ pub fn like_prefix(prefix: &str) -> String {
     pattern
 }
 
-/// Starts a write transaction. `begin immediate` takes the write lock up front: a deferred
+/// Starts a write transaction. It first waits for this process's write gate
+/// (`WriteEpoch::enter`), then `begin immediate` takes SQLite's write lock up front: a deferred
 /// transaction that reads first cannot upgrade once another writer has committed in WAL mode
 /// (SQLITE_BUSY_SNAPSHOT, which no busy timeout retries), so concurrent refreshes would fail.
 /// Its `commit` bumps `epoch` (`AppState::write_epoch`), which invalidates `services::auth_cache`.
+/// Errors: the driver's, or `sqlx::Error::PoolTimedOut` after `WRITE_GATE_TIMEOUT` in line.
 pub async fn begin_write(pool: &SqlitePool, epoch: &Arc<WriteEpoch>) -> sqlx::Result<WriteTx> {
+    let gate = epoch.enter().await?;
     Ok(WriteTx {
         tx: pool.begin_with("begin immediate").await?,
-        epoch: epoch.clone(),
+        epoch: Some(epoch.clone()),
+        _gate: gate,
     })
+}
+
+/// As `begin_write`, for writes to tables no cached answer is read from (throttles, the audit
+/// log): its commit leaves the epoch alone, so a flood of throttled logins does not empty the
+/// auth cache.
+pub async fn begin_untracked_write(
+    pool: &SqlitePool,
+    epoch: &Arc<WriteEpoch>,
+) -> sqlx::Result<WriteTx> {
+    let gate = epoch.enter().await?;
+    Ok(WriteTx {
+        tx: pool.begin_with("begin immediate").await?,
+        epoch: None,
+        _gate: gate,
+    })
+}
+
+/// A pooled connection held with the write gate, for one or a few autocommit writes that need
+/// no transaction. The caller bumps the epoch itself after writing a table the auth rules read
+/// (users, sessions, refresh tokens, factors). Errors as `begin_write`.
+pub async fn writer(pool: &SqlitePool, epoch: &Arc<WriteEpoch>) -> sqlx::Result<Writer> {
+    let gate = epoch.enter().await?;
+    Ok(Writer {
+        conn: pool.acquire().await?,
+        _gate: gate,
+    })
+}
+
+/// A connection from `writer`: use it as the connection (`&mut *writer`).
+pub struct Writer {
+    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    _gate: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl std::ops::Deref for Writer {
+    type Target = sqlx::SqliteConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Writer {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
+    }
 }
 
 /// A write transaction from `begin_write`: use it as the connection (`&mut tx`, `&mut *tx`);
 /// dropping it without `commit` rolls back.
 pub struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Sqlite>,
-    epoch: Arc<WriteEpoch>,
+    /// `None` for `begin_untracked_write`.
+    epoch: Option<Arc<WriteEpoch>>,
+    /// Released after the commit or rollback (fields drop in order: the transaction first).
+    _gate: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl WriteTx {
@@ -187,7 +240,9 @@ impl WriteTx {
     /// have landed). Why after and not before, see `WriteEpoch`.
     pub async fn commit(self) -> sqlx::Result<()> {
         let committed = self.tx.commit().await;
-        self.epoch.bump();
+        if let Some(epoch) = &self.epoch {
+            epoch.bump();
+        }
         committed
     }
 
@@ -223,21 +278,46 @@ impl std::ops::DerefMut for WriteTx {
 /// sent; if it took E+1, it started after the commit had returned, so it can only read the new
 /// rows. So once a change's response is sent, no entry holding the rows from before it is ever
 /// answered again.
-pub struct WriteEpoch(AtomicU64);
+///
+/// It also holds the write gate: every write of this process waits for it first, in arrival
+/// order (tokio's mutex is fair), so at most one of this process's connections asks SQLite
+/// for the write lock at a time. Without it, writers that find the lock taken retry through
+/// SQLite's busy handler, which sleeps 1, 2, 5, 10 … up to 100 ms between tries whatever the
+/// holder does: a refresh waited up to 90 ms behind a few others (p99 under `scripts/bench`).
+/// Other processes (the CLI, a second server) still meet the busy timeout.
+pub struct WriteEpoch {
+    epoch: AtomicU64,
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The longest a write waits for the gate, as SQLite's busy timeout (`connect_pool`): past it
+/// the write fails with `sqlx::Error::PoolTimedOut` instead of waiting for ever.
+pub const WRITE_GATE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl WriteEpoch {
-    pub const fn new() -> Self {
-        WriteEpoch(AtomicU64::new(0))
+    pub fn new() -> Self {
+        WriteEpoch {
+            epoch: AtomicU64::new(0),
+            gate: Arc::new(tokio::sync::Mutex::new(())),
+        }
     }
 
     /// The current value; take it before reading what will be cached.
     pub fn current(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
+        self.epoch.load(Ordering::SeqCst)
     }
 
     /// Makes every entry read before now stale.
     pub fn bump(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Waits for this process's turn to write (see above). Never call it while holding a
+    /// `WriteTx` or `Writer` of the same epoch: that waits for itself until the timeout.
+    pub async fn enter(&self) -> sqlx::Result<tokio::sync::OwnedMutexGuard<()>> {
+        tokio::time::timeout(WRITE_GATE_TIMEOUT, self.gate.clone().lock_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)
     }
 }
 

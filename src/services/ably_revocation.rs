@@ -34,7 +34,11 @@ pub fn revoke_in_background(state: &AppState, actor: &Actor, user: &User) {
                 Action::AblyRevocationFailed
             }
         };
-        if let Err(e) = audit::record(&state.db, &actor, action, traits, now).await {
+        let recorded = match state.writer().await {
+            Ok(mut conn) => audit::record(&mut *conn, &actor, action, traits, now).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = recorded {
             tracing::error!(%user_id, error = ?e, "could not audit the Ably revocation");
         }
     });

@@ -695,9 +695,12 @@ pub async fn resend_confirmation(
         valid_for: super::mail_links::human_duration(max_age),
     };
     if let Err(e) = state.mailer.send(&user.email, &mail).await {
-        crate::db::one_time_tokens::delete_token(&state.db, &token.digest())
-            .await
-            .context("forgetting an unsent confirmation link")?;
+        crate::db::one_time_tokens::delete_token(
+            &mut *state.writer().await.context("waiting to write")?,
+            &token.digest(),
+        )
+        .await
+        .context("forgetting an unsent confirmation link")?;
         super::mail_links::forget_unsent_mail(
             state,
             id,
@@ -711,9 +714,12 @@ pub async fn resend_confirmation(
             anyhow::Error::new(e).context("sending the confirmation mail"),
         ));
     }
-    crate::db::one_time_tokens::mark_token_mailed(&state.db, &token.digest())
-        .await
-        .context("recording a sent mail")?;
+    crate::db::one_time_tokens::mark_token_mailed(
+        &mut *state.writer().await.context("waiting to write")?,
+        &token.digest(),
+    )
+    .await
+    .context("recording a sent mail")?;
     Ok(())
 }
 

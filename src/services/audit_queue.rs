@@ -27,6 +27,7 @@ use tokio_util::task::TaskTracker;
 use super::Actor;
 use super::ably_issuance_tally::{AblyIssuanceTally, Added, Issued, TALLY_PERIOD};
 use super::audit::{self, Action};
+use crate::db::WriteEpoch;
 use crate::db::audit_log::{self, AuditEntry};
 use crate::domain::timestamp::Timestamp;
 
@@ -59,6 +60,8 @@ pub struct AuditQueue {
     sender: mpsc::Sender<Queued>,
     /// Entries sent after `close` are written here directly.
     db: SqlitePool,
+    /// Every write waits for this process's write gate (`db::WriteEpoch::enter`).
+    epoch: Arc<WriteEpoch>,
     closing: CancellationToken,
     writer: TaskTracker,
     batches: Arc<AtomicU64>,
@@ -67,23 +70,25 @@ pub struct AuditQueue {
 
 impl AuditQueue {
     /// Starts the writer on the current tokio runtime, with `AUDIT_QUEUE_CAPACITY` slots.
-    pub fn start(db: SqlitePool) -> Self {
-        Self::start_with_capacity(db, AUDIT_QUEUE_CAPACITY)
+    /// `epoch` is the store's (`AppState::write_epoch`): the writer passes its gate.
+    pub fn start(db: SqlitePool, epoch: Arc<WriteEpoch>) -> Self {
+        Self::start_with_capacity(db, epoch, AUDIT_QUEUE_CAPACITY)
     }
 
     /// As `start`, with `capacity` slots (at least 1).
-    pub fn start_with_capacity(db: SqlitePool, capacity: usize) -> Self {
+    pub fn start_with_capacity(db: SqlitePool, epoch: Arc<WriteEpoch>, capacity: usize) -> Self {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let queue = AuditQueue {
             sender,
             db: db.clone(),
+            epoch: epoch.clone(),
             closing: CancellationToken::new(),
             writer: TaskTracker::new(),
             batches: Arc::new(AtomicU64::new(0)),
             tally: Arc::new(AblyIssuanceTally::default()),
         };
         queue.writer.spawn(write_queued(
-            db,
+            Store { db, epoch },
             receiver,
             queue.closing.clone(),
             queue.batches.clone(),
@@ -120,7 +125,8 @@ impl AuditQueue {
         match self.sender.send(Queued::Entry(entry)).await {
             Ok(()) => Ok(()),
             Err(mpsc::error::SendError(Queued::Entry(entry))) => {
-                audit_log::append_audit_entry(&self.db, &entry).await
+                let mut conn = crate::db::writer(&self.db, &self.epoch).await?;
+                audit_log::append_audit_entry(&mut *conn, &entry).await
             }
             Err(mpsc::error::SendError(Queued::Flush(_))) => Ok(()),
         }
@@ -164,7 +170,7 @@ impl AuditQueue {
 /// `AUDIT_BATCH_MAX`, commits them together, and repeats until the queue is closed and empty.
 /// Every `TALLY_PERIOD`, on each flush and at the end it also commits the Ably token counts.
 async fn write_queued(
-    db: SqlitePool,
+    db: Store,
     mut receiver: mpsc::Receiver<Queued>,
     closing: CancellationToken,
     batches: Arc<AtomicU64>,
@@ -213,8 +219,14 @@ async fn write_queued(
     }
 }
 
+/// Where the writer commits: the pool and its write gate.
+struct Store {
+    db: SqlitePool,
+    epoch: Arc<WriteEpoch>,
+}
+
 /// Commits `entries` in transactions of at most `AUDIT_BATCH_MAX`.
-async fn write_all(db: &SqlitePool, entries: &[AuditEntry], batches: &AtomicU64) {
+async fn write_all(db: &Store, entries: &[AuditEntry], batches: &AtomicU64) {
     for batch in entries.chunks(AUDIT_BATCH_MAX) {
         write_batch(db, batch).await;
         batches.fetch_add(1, Ordering::Relaxed);
@@ -226,10 +238,16 @@ async fn write_all(db: &SqlitePool, entries: &[AuditEntry], batches: &AtomicU64)
 /// the queue fills up. After `WRITE_ATTEMPTS` failures the batch is given up so the queue
 /// cannot stall for good: each of its entries goes to the error log as JSON (no secrets:
 /// audit traits never hold passwords or tokens), which is the only record left of them.
-async fn write_batch(db: &SqlitePool, entries: &[AuditEntry]) {
+async fn write_batch(db: &Store, entries: &[AuditEntry]) {
     let mut delay = FIRST_RETRY_DELAY;
     for attempt in 1..=WRITE_ATTEMPTS {
-        match audit_log::append_audit_entries(db, entries).await {
+        let written = match crate::db::writer(&db.db, &db.epoch).await {
+            // One multi-row insert: one implicit transaction. The audit log is never cached,
+            // so the epoch stays.
+            Ok(mut conn) => audit_log::append_audit_entries(&mut *conn, entries).await,
+            Err(e) => Err(e),
+        };
+        match written {
             Ok(()) => return,
             Err(e) if attempt < WRITE_ATTEMPTS => {
                 tracing::error!(
@@ -301,11 +319,10 @@ mod tests {
     async fn queued_entries_are_committed_in_few_transactions_in_queue_order() {
         let dir = tempfile::tempdir().unwrap();
         let db = store(&dir).await;
-        let queue = AuditQueue::start(db.clone());
+        let epoch = Arc::new(WriteEpoch::new());
+        let queue = AuditQueue::start(db.clone(), epoch.clone());
         // Another writer holds the write lock, so entries pile up behind the first batch.
-        let lock = crate::db::begin_write(&db, &Default::default())
-            .await
-            .unwrap();
+        let lock = crate::db::begin_write(&db, &epoch).await.unwrap();
         let n = 2000;
         let sent: Vec<AuditEntry> = (0..n).map(entry).collect();
         for e in &sent {
@@ -341,10 +358,9 @@ mod tests {
     async fn a_full_queue_makes_senders_wait_and_loses_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let db = store(&dir).await;
-        let queue = AuditQueue::start_with_capacity(db.clone(), 4);
-        let lock = crate::db::begin_write(&db, &Default::default())
-            .await
-            .unwrap();
+        let epoch = Arc::new(WriteEpoch::new());
+        let queue = AuditQueue::start_with_capacity(db.clone(), epoch.clone(), 4);
+        let lock = crate::db::begin_write(&db, &epoch).await.unwrap();
         let senders: Vec<_> = (0..8)
             .map(|task| {
                 let queue = queue.clone();

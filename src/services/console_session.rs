@@ -128,23 +128,33 @@ pub async fn session_admin(state: &AppState, token: &SecretToken) -> anyhow::Res
             u.is_confirmed() && !u.is_banned(now) && u.is_admin(&state.settings.jwt.admin_group)
         });
     if expired || user.is_none() {
-        console_sessions::delete_console_session(&state.db, &digest)
-            .await
-            .context("ending a dead console session")?;
+        console_sessions::delete_console_session(
+            &mut *state.writer().await.context("waiting to write")?,
+            &digest,
+        )
+        .await
+        .context("ending a dead console session")?;
         return Ok(None);
     }
     if session.last_seen_at.plus(TOUCH_EVERY) <= now {
-        console_sessions::touch_console_session(&state.db, &digest, now)
-            .await
-            .context("recording console activity")?;
+        console_sessions::touch_console_session(
+            &mut *state.writer().await.context("waiting to write")?,
+            &digest,
+            now,
+        )
+        .await
+        .context("recording console activity")?;
     }
     Ok(user)
 }
 
 pub async fn logout(state: &AppState, token: &SecretToken) -> anyhow::Result<()> {
-    console_sessions::delete_console_session(&state.db, &token.digest())
-        .await
-        .context("ending the console session")
+    console_sessions::delete_console_session(
+        &mut *state.writer().await.context("waiting to write")?,
+        &token.digest(),
+    )
+    .await
+    .context("ending the console session")
 }
 
 /// The CSRF token of a session: an HMAC of the session cookie, so it needs no storage and

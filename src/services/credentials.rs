@@ -50,7 +50,8 @@ impl From<ThrottleError> for CredentialsError {
 /// The user whose password this is, or `None`. Unknown addresses, accounts without a password
 /// and wrong passwords cost the same argon2 work and give the same answer (DESIGN §4.4).
 ///
-/// Each check is first counted against the email's password throttle, whether or not an
+/// Each check first takes a place in the hashing engine (`Busy` when there is none: nothing
+/// is counted or written then), then is counted against the email's password throttle, whether or not an
 /// account has it, and a throttled check runs no argon2 at all (it is logged, not audited). A
 /// right password gives its count back, so the owner never throttles themselves, and a hash
 /// made with a lower cost than configured is replaced by one with the configured cost (the
@@ -65,6 +66,9 @@ pub async fn check_password(
     origin: &Origin,
     provider: &'static str,
 ) -> Result<Option<User>, CredentialsError> {
+    // A place in the hashing engine first: when every one is taken the answer is `Busy` at
+    // once, before the throttle counts anything, so a flood costs no write at all.
+    let slot = state.hasher.reserve()?;
     if let Err(e) = throttle::check(state, Limit::Password, email).await {
         if matches!(e, ThrottleError::Limited(_)) {
             tracing::info!(
@@ -86,16 +90,7 @@ pub async fn check_password(
         return Ok(None);
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.as_ref());
-    let verification = match state.hasher.verify_and_upgrade(&password, hash).await {
-        Ok(verification) => verification,
-        // Nothing was checked: no failed login to audit, and the guess gives its throttle
-        // count back, so a flood by others cannot use up an owner's attempts.
-        Err(HashError::Busy) => {
-            throttle::refund(state, Limit::Password, email).await?;
-            return Err(CredentialsError::Busy);
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let verification = slot.verify_and_upgrade(&password, hash).await?;
     if !verification.matched {
         let failure = LoginFailure::InvalidCredentials;
         record_failed_login(state, origin, provider, email, user.as_ref(), failure).await?;
@@ -118,9 +113,14 @@ async fn upgrade_hash(
     let Some(old) = user.password_hash.as_ref() else {
         return Ok(());
     };
-    let upgraded = users::upgrade_password_hash(&state.db, user.id, old, &stronger)
-        .await
-        .context("upgrading a password hash")?;
+    let upgraded = users::upgrade_password_hash(
+        &mut *state.writer().await.context("waiting to write")?,
+        user.id,
+        old,
+        &stronger,
+    )
+    .await
+    .context("upgrading a password hash")?;
     // An autocommit write to `users`: cached auth snapshots must not outlive it.
     state.write_epoch.bump();
     if upgraded {

@@ -91,9 +91,12 @@ pub async fn invite(
         valid_for: human_duration(max_age),
     };
     if let Err(e) = state.mailer.send(&user.email, &mail).await {
-        users::delete_user(&state.db, user.id)
-            .await
-            .context("undoing an invite whose mail failed")?;
+        users::delete_user(
+            &mut *state.writer().await.context("waiting to write")?,
+            user.id,
+        )
+        .await
+        .context("undoing an invite whose mail failed")?;
         // An autocommit write to `users`: cached auth snapshots must not outlive it.
         state.write_epoch.bump();
         return Err(InviteError::Mail(e));

@@ -99,9 +99,13 @@ pub async fn record_mailed(
     purpose: TokenPurpose,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
-    one_time_tokens::mark_mailed(&state.db, user_id, purpose)
-        .await
-        .context("recording a sent mail")
+    one_time_tokens::mark_mailed(
+        &mut *state.writer().await.context("waiting to write")?,
+        user_id,
+        purpose,
+    )
+    .await
+    .context("recording a sent mail")
 }
 
 /// True when a mail of this kind went out less than the throttle interval ago.

@@ -160,9 +160,12 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
             .context("undoing a signup whose mail failed")?;
         return Err(SignupError::Mail(e));
     }
-    one_time_tokens::mark_token_mailed(&state.db, &token.digest())
-        .await
-        .context("recording a sent mail")?;
+    one_time_tokens::mark_token_mailed(
+        &mut *state.writer().await.context("waiting to write")?,
+        &token.digest(),
+    )
+    .await
+    .context("recording a sent mail")?;
     Ok(user)
 }
 
@@ -341,9 +344,12 @@ impl SentLink {
     async fn record_mailed(&self, state: &AppState, user_id: uuid::Uuid) -> anyhow::Result<()> {
         match self {
             SentLink::Purpose(purpose) => mail_links::record_mailed(state, user_id, *purpose).await,
-            SentLink::One(digest) => one_time_tokens::mark_token_mailed(&state.db, digest)
-                .await
-                .context("recording a sent mail"),
+            SentLink::One(digest) => one_time_tokens::mark_token_mailed(
+                &mut *state.writer().await.context("waiting to write")?,
+                digest,
+            )
+            .await
+            .context("recording a sent mail"),
         }
     }
 }
@@ -358,7 +364,7 @@ async fn forget_unsent(
 ) -> sqlx::Result<()> {
     match link {
         Some(SentLink::One(digest)) => {
-            one_time_tokens::delete_token(&state.db, digest).await?;
+            one_time_tokens::delete_token(&mut *state.writer().await?, digest).await?;
             forget_unsent_mail(
                 state,
                 user_id,

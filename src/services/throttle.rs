@@ -144,7 +144,10 @@ fn now_ms(state: &AppState) -> i64 {
 /// Counts one request for `subject` under `limit`; `Limited` when it is over. A refused request
 /// is not counted, so the wait never grows past one interval once the requests stop.
 pub async fn check(state: &AppState, limit: Limit, subject: &str) -> Result<(), ThrottleError> {
-    let mut conn = state.db.acquire().await.context("connecting")?;
+    // Throttles are never cached: their writes leave the auth cache's epoch alone.
+    let mut conn = crate::db::writer(&state.db, &state.write_epoch)
+        .await
+        .context("waiting to write")?;
     check_in(&mut conn, state, limit, subject).await
 }
 
@@ -189,7 +192,10 @@ pub async fn check_in(
 /// owner logging in often never throttles themselves.
 pub async fn refund(state: &AppState, limit: Limit, subject: &str) -> anyhow::Result<()> {
     let emission = millis(limit.rate(state).interval);
-    throttles::refund_throttle(&state.db, &limit.key(subject), emission)
+    let mut conn = crate::db::writer(&state.db, &state.write_epoch)
+        .await
+        .context("waiting to write")?;
+    throttles::refund_throttle(&mut *conn, &limit.key(subject), emission)
         .await
         .context("refunding a throttled request")
 }
@@ -198,7 +204,9 @@ pub async fn refund(state: &AppState, limit: Limit, subject: &str) -> anyhow::Re
 /// when it may. Callers skip the mail silently otherwise, and answer as usual: the limit
 /// depends on the address, never on whether it has an account.
 pub async fn mail_allowed(state: &AppState, address: &str) -> anyhow::Result<bool> {
-    let mut conn = state.db.acquire().await.context("connecting")?;
+    let mut conn = crate::db::writer(&state.db, &state.write_epoch)
+        .await
+        .context("waiting to write")?;
     mail_allowed_in(&mut conn, state, address).await
 }
 

@@ -150,10 +150,13 @@ async fn fifty_simultaneous_guesses_get_exactly_one_burst_of_evaluations() {
     let burst = u64::from(app.state.settings.rate_limits.password.burst);
     assert_eq!(app.state.hasher.evaluations() - before, burst);
     assert_eq!(statuses.iter().filter(|&&s| s == 400).count() as u64, burst);
-    assert_eq!(
-        statuses.iter().filter(|&&s| s == 429).count() as u64,
-        50 - burst
+    // The rest are refused unhashed: throttled (429), or, when every place in the hashing
+    // engine is taken, busy (503) before the throttle is even asked.
+    assert!(
+        statuses.iter().all(|&s| matches!(s, 400 | 429 | 503)),
+        "{statuses:?}"
     );
+    assert!(statuses.contains(&429), "{statuses:?}");
 }
 
 #[tokio::test]
