@@ -8,8 +8,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::cookies::token_cookies;
 use super::errors::{OAuthError, TokenEndpointError};
 use crate::auth::extractors::{client_ip, request_aud, request_origin};
+use crate::services::credentials;
 use crate::services::throttle::{self, Limit};
-use crate::services::token::{TokenResponse, password_grant, refresh_grant};
+use crate::services::token::{TokenError, TokenResponse, password_grant, refresh_grant};
 use crate::state::AppState;
 
 /// The fields that carry a secret or name the account.
@@ -21,6 +22,14 @@ pub async fn token(
     request: HttpRequest,
     body: Body<TokenEndpointError>,
 ) -> Result<HttpResponse, TokenEndpointError> {
+    let fields = super::form_params::body_fields(&request, &body).await?;
+    let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
+    // A password grant first takes its place in the hashing engine: a busy server answers 503
+    // before the throttle's write, so a login flood costs the store nothing.
+    let slot = match field("grant_type") {
+        "password" => Some(credentials::reserve(&state).map_err(TokenError::from)?),
+        _ => None,
+    };
     throttle::check(&state, Limit::Token, &client_ip(&request, &state.settings)).await?;
     // Credentials and tokens only ever come in the body: a URL carrying them is refused, not
     // read, so a client that puts them there learns at once (ASVS 5.0 V14.2.1).
@@ -30,15 +39,14 @@ pub async fn token(
             Some(CREDENTIALS_IN_URL),
         )));
     }
-    let fields = super::form_params::body_fields(&request, &body).await?;
-    let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
-    let response = match field("grant_type") {
-        "password" => {
+    let response = match (field("grant_type"), slot) {
+        ("password", Some(slot)) => {
             let aud = request_aud(&request, None, &state.settings.jwt.aud);
             let origin = request_origin(&request, &state.settings);
-            password_grant(&state, &aud, field("username"), field("password"), &origin).await?
+            let (username, password) = (field("username"), field("password"));
+            password_grant(&state, slot, &aud, username, password, &origin).await?
         }
-        "refresh_token" => refresh_grant(&state, field("refresh_token")).await?,
+        ("refresh_token", _) => refresh_grant(&state, field("refresh_token")).await?,
         _ => {
             return Err(TokenEndpointError::OAuth(OAuthError::new(
                 "unsupported_grant_type",

@@ -41,33 +41,20 @@ pub enum ConsoleLoginError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Checks the password first (the dummy hash for unknown emails), then that the account is a
-/// confirmed, unbanned admin; answers the new session's cookie value. A refusal whose password
-/// check ran is logged and audited (`login_failed`).
-#[tracing::instrument(skip_all)]
-pub async fn login(
-    state: &AppState,
-    email: &str,
-    password: &str,
-    origin: &Origin,
-) -> Result<(SecretToken, User), ConsoleLoginError> {
-    let user = authenticate(state, email, password, origin).await?;
-    let token = start(state, &user, origin).await?;
-    Ok((token, user))
-}
-
 /// The first step of `login`: the confirmed, unbanned admin whose password this is (refusals
 /// audited as `login`'s). The console asks admins with a verified MFA factor for a code before
 /// `start` (services::mfa).
 pub async fn authenticate(
     state: &AppState,
+    slot: crate::auth::password_hasher::HashSlot,
     email: &str,
     password: &str,
     origin: &Origin,
 ) -> Result<User, ConsoleLoginError> {
     let aud = &state.settings.jwt.aud;
     let Some(user) =
-        super::credentials::check_password(state, aud, email, password, origin, "console").await?
+        super::credentials::check_password(state, slot, aud, email, password, origin, "console")
+            .await?
     else {
         return Err(ConsoleLoginError::InvalidCredentials);
     };

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::Actor;
 use super::audit::{Action, Origin};
 use super::throttle::{self, Limit, ThrottleError};
-use crate::auth::password_hasher::HashError;
+use crate::auth::password_hasher::{HashError, HashSlot};
 use crate::db::users;
 use crate::domain::email_address::mailbox_key;
 use crate::domain::password::{Password, PasswordHash};
@@ -50,8 +50,9 @@ impl From<ThrottleError> for CredentialsError {
 /// The user whose password this is, or `None`. Unknown addresses, accounts without a password
 /// and wrong passwords cost the same argon2 work and give the same answer (DESIGN §4.4).
 ///
-/// Each check first takes a place in the hashing engine (`Busy` when there is none: nothing
-/// is counted or written then), then is counted against the email's password throttle, whether or not an
+/// The caller reserves the check's place in the hashing engine first (`reserve`), before any
+/// write of its own, so a busy server answers `Busy` having counted and written nothing. Each
+/// check is then counted against the email's password throttle, whether or not an
 /// account has it, and a throttled check runs no argon2 at all (it is logged, not audited). A
 /// right password gives its count back, so the owner never throttles themselves, and a hash
 /// made with a lower cost than configured is replaced by one with the configured cost (the
@@ -60,15 +61,13 @@ impl From<ThrottleError> for CredentialsError {
 /// the caller's to record.
 pub async fn check_password(
     state: &AppState,
+    slot: HashSlot,
     aud: &str,
     email: &str,
     password: &str,
     origin: &Origin,
     provider: &'static str,
 ) -> Result<Option<User>, CredentialsError> {
-    // A place in the hashing engine first: when every one is taken the answer is `Busy` at
-    // once, before the throttle counts anything, so a flood costs no write at all.
-    let slot = state.hasher.reserve()?;
     if let Err(e) = throttle::check(state, Limit::Password, email).await {
         if matches!(e, ThrottleError::Limited(_)) {
             tracing::info!(
@@ -102,6 +101,12 @@ pub async fn check_password(
         upgrade_hash(state, user, stronger).await?;
     }
     Ok(user)
+}
+
+/// A place in the hashing engine for one `check_password`, or `Busy` at once when every
+/// hashing thread is busy and `CHIPFLAP_HASH_QUEUE` checks already wait.
+pub fn reserve(state: &AppState) -> Result<HashSlot, CredentialsError> {
+    Ok(state.hasher.reserve()?)
 }
 
 /// Stores `stronger` in place of the user's weaker hash, unless the password changed meanwhile.

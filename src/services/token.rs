@@ -246,13 +246,15 @@ fn mint_access_token(
 #[tracing::instrument(skip_all)]
 pub async fn password_grant(
     state: &AppState,
+    slot: crate::auth::password_hasher::HashSlot,
     aud: &str,
     email: &str,
     password: &str,
     origin: &Origin,
 ) -> Result<TokenResponse, TokenError> {
     let checked =
-        super::credentials::check_password(state, aud, email, password, origin, "email").await?;
+        super::credentials::check_password(state, slot, aud, email, password, origin, "email")
+            .await?;
     let Some(user) = checked else {
         return Err(TokenError::InvalidGrant(BAD_CREDENTIALS));
     };

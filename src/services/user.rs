@@ -332,14 +332,19 @@ async fn check_reauthentication(
 ) -> Result<(), UserError> {
     use super::credentials::{CredentialsError, check_password};
     if let Some(current_password) = current_password.filter(|p| !p.is_empty()) {
-        let checked = check_password(
-            state,
-            &user.aud,
-            &user.email,
-            current_password,
-            origin,
-            "email",
-        );
+        let checked = async {
+            let slot = super::credentials::reserve(state)?;
+            check_password(
+                state,
+                slot,
+                &user.aud,
+                &user.email,
+                current_password,
+                origin,
+                "email",
+            )
+            .await
+        };
         return match checked.await {
             Ok(Some(owner)) if owner.id == user.id => Ok(()),
             Ok(_) => Err(UserError::WrongCurrentPassword),

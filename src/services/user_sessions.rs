@@ -107,14 +107,24 @@ pub async fn end_session(
         let password = current_password
             .filter(|p| !p.is_empty())
             .ok_or(UserSessionsError::PasswordRequired)?;
-        let checked =
-            credentials::check_password(state, &user.aud, &user.email, password, origin, "email")
-                .await
-                .map_err(|e| match e {
-                    CredentialsError::RateLimited(wait) => UserSessionsError::RateLimited(wait),
-                    CredentialsError::Busy => UserSessionsError::Busy,
-                    CredentialsError::Unexpected(e) => UserSessionsError::Unexpected(e),
-                })?;
+        let checked = async {
+            let slot = credentials::reserve(state)?;
+            credentials::check_password(
+                state,
+                slot,
+                &user.aud,
+                &user.email,
+                password,
+                origin,
+                "email",
+            )
+            .await
+        };
+        let checked = checked.await.map_err(|e| match e {
+            CredentialsError::RateLimited(wait) => UserSessionsError::RateLimited(wait),
+            CredentialsError::Busy => UserSessionsError::Busy,
+            CredentialsError::Unexpected(e) => UserSessionsError::Unexpected(e),
+        })?;
         if checked.is_none_or(|u| u.id != user.id) {
             return Err(UserSessionsError::WrongPassword);
         }

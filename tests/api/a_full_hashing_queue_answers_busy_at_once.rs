@@ -1,7 +1,8 @@
 //! Rule: when every password-hashing thread is busy and `CHIPFLAP_HASH_QUEUE` jobs already
 //! wait, a request that needs argon2 is refused at once with 503 and `Retry-After: 1` in its
 //! endpoint's shape; the refusal checks no password, is not audited as a failed login and
-//! gives its password-throttle count back. Every other request gets its normal answer.
+//! writes nothing: no throttle counts it (password or IP), so a login flood costs the store
+//! nothing. Every other request gets its normal answer.
 
 use chipflap::auth::password_hasher::BUSY;
 use chipflap::mail::Mailer;
@@ -66,7 +67,7 @@ async fn failed_logins_audited(app: &TestApp) -> usize {
 }
 
 #[tokio::test]
-async fn password_grants_beyond_the_hashing_queue_get_503_and_cost_no_throttle_count() {
+async fn password_grants_beyond_the_hashing_queue_get_503_and_write_nothing() {
     let app = one_slow_hashing_thread().await;
     let app = &app;
     let before = app.state.hasher.evaluations();
@@ -105,7 +106,32 @@ async fn password_grants_beyond_the_hashing_queue_get_503_and_cost_no_throttle_c
         "a refused guess is no failed login"
     );
 
-    // The refused address still has its whole password burst: its count was given back.
+    // Only the checked guesses were counted: one password-throttle row each, and as many
+    // emissions on the IP's /token throttle (the manual clock stands still, so its TAT is
+    // now + counted × interval).
+    let password_rows: i64 =
+        sqlx::query_scalar("select count(*) from throttles where key like 'password:%'")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        password_rows, checked as i64,
+        "a busy guess wrote a throttle"
+    );
+    let ip_tat: i64 =
+        sqlx::query_scalar("select tat_ms from throttles where key like 'ip.token:%'")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    let interval =
+        i64::try_from(app.state.settings.rate_limits.token.interval.as_millis()).unwrap();
+    assert_eq!(
+        (ip_tat - app.state.clock.now_millis()) / interval,
+        checked as i64,
+        "a busy guess counted against the IP"
+    );
+
+    // The refused address still has its whole password burst: it was never counted.
     let refused = busy[0];
     let burst = app.state.settings.rate_limits.password.burst;
     for _ in 0..burst {

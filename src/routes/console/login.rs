@@ -90,10 +90,18 @@ pub async fn login(
             Some("The form expired. Please try again."),
         );
     }
+    // The password check's place in the hashing engine before the throttle's write (as
+    // `POST /token`): a busy server answers at once and writes nothing.
+    let slot = match state.hasher.reserve() {
+        Ok(slot) => slot,
+        Err(crate::auth::password_hasher::HashError::Busy) => return Err(PageError::Busy),
+        Err(e) => return Err(PageError::internal(e)),
+    };
     let ip = client_ip(&request, &state.settings);
     throttle::check(&state, Limit::ConsoleLogin, &ip).await?;
     let origin = request_origin(&request, &state.settings);
-    match console_session::authenticate(&state, &form.email, &form.password, &origin).await {
+    let checked = console_session::authenticate(&state, slot, &form.email, &form.password, &origin);
+    match checked.await {
         Ok(admin)
             if mfa::has_verified_factor(&state, admin.id)
                 .await
