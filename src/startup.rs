@@ -197,6 +197,7 @@ pub async fn build_state(
             .build()
             .context("building the HTTP client")?,
         background: tokio_util::task::TaskTracker::new(),
+        throttle_sweeps: Arc::default(),
     })
 }
 

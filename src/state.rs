@@ -38,6 +38,8 @@ pub struct AppState {
     /// Audit entries committed in groups off the request path (`services::audit_queue`);
     /// `startup::drain_background` closes and drains it.
     pub audit: crate::services::audit_queue::AuditQueue,
+    /// When throttle checks sweep expired rows (`services::throttle::SweepSchedule`).
+    pub throttle_sweeps: Arc<crate::services::throttle::SweepSchedule>,
 }
 
 impl AppState {

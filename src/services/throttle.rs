@@ -6,6 +6,7 @@
 //! across nodes needs the step done inside the database, so the same algorithm is one
 //! `insert … on conflict do update … where` here (`db::throttles::take_throttle`).
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,8 +20,38 @@ use crate::db::throttles;
 use crate::domain::email_address::mailbox_key;
 use crate::state::AppState;
 
-/// Expired rows deleted each time a key starts afresh (see `check`).
-const SWEEP_BATCH: i64 = 16;
+/// Expired rows deleted by one sweep (see `SweepSchedule`).
+const SWEEP_BATCH: i64 = 256;
+/// A sweep runs at least once per this many keys starting afresh: `SWEEP_BATCH /
+/// SWEEP_EVERY` = 16 expired rows can go per new row, so rows are deleted at least as fast as
+/// they are created.
+const SWEEP_EVERY: u64 = 16;
+/// … and at the first key starting afresh after this long (ms) without a sweep, so a quiet
+/// server still clears its expired rows.
+const SWEEP_PERIOD_MS: i64 = 1000;
+
+/// When `check` sweeps expired throttle rows: with a key that starts afresh (it may be a new
+/// row), once per `SWEEP_EVERY` such keys or after `SWEEP_PERIOD_MS` of the server's clock.
+/// Sweeping with every fresh key cost two extra statements per login (its IP's key and its
+/// account's key are usually fresh); this keeps the same bound on the table with 1/16 of them.
+#[derive(Debug, Default)]
+pub struct SweepSchedule {
+    fresh_starts: AtomicU64,
+    last_sweep_ms: AtomicI64,
+}
+
+impl SweepSchedule {
+    /// Counts a key starting afresh at `now_ms`; true when this one should sweep.
+    fn due(&self, now_ms: i64) -> bool {
+        let n = self.fresh_starts.fetch_add(1, Ordering::Relaxed) + 1;
+        let last = self.last_sweep_ms.load(Ordering::Relaxed);
+        if n.is_multiple_of(SWEEP_EVERY) || now_ms - last >= SWEEP_PERIOD_MS {
+            self.last_sweep_ms.store(now_ms, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+}
 /// Subjects longer than this (no email or IP is) are cut, so a huge body cannot make huge keys.
 const MAX_SUBJECT_CHARS: usize = 320;
 
@@ -168,10 +199,10 @@ pub async fn check_in(
         .await
         .context("counting a throttled request")?
     {
-        // A key starting afresh may be a new row: sweep a batch of expired ones with it, so
-        // rows are deleted at least as fast as they are created and the table stays bounded
-        // by the keys active within one window. Busy keys skip the extra write.
-        if tat == now + emission {
+        // A key starting afresh may be a new row: now and then it sweeps a batch of expired
+        // ones (`SweepSchedule`), so the table stays bounded by the keys active within one
+        // window. Busy keys skip the extra write.
+        if tat == now + emission && state.throttle_sweeps.due(now) {
             throttles::delete_expired_throttles(&mut *conn, now, SWEEP_BATCH)
                 .await
                 .context("sweeping expired throttles")?;
@@ -295,4 +326,22 @@ pub async fn clear(state: &AppState, actor: &Actor, key: &str) -> anyhow::Result
         .await
         .context("committing the cleared throttle")?;
     Ok(existed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweeps_come_once_per_sixteen_fresh_keys_and_after_a_quiet_second() {
+        let schedule = SweepSchedule::default();
+        let t = 1_800_000_000_000;
+        // The first fresh key on a new server sweeps (nothing swept for over a second).
+        assert!(schedule.due(t));
+        let due: Vec<bool> = (0..SWEEP_EVERY * 2).map(|_| schedule.due(t)).collect();
+        let swept = due.iter().filter(|d| **d).count();
+        assert_eq!(swept, 2, "{due:?}");
+        assert!(!schedule.due(t + SWEEP_PERIOD_MS - 1));
+        assert!(schedule.due(t + SWEEP_PERIOD_MS));
+    }
 }
