@@ -36,10 +36,114 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
         )
     }
 
+    /// Records the outcome as tracing-actix-web's default does, and logs an `ERROR` line per
+    /// 5xx and a `WARN` line per 4xx (what its `emit_event_on_error` feature, turned off in
+    /// Cargo.toml, logged), except for the answers that shed load, 429 (throttled) and 503
+    /// (busy): those get no line of their own, since a flood of them became a flood of log
+    /// writes (30,000 lines a second under `scripts/bench`'s login flood, each costing more
+    /// than the refusal). `refusals` counts them into one summary line instead.
     fn on_request_end<B: actix_web::body::MessageBody>(
         span: tracing::Span,
         outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
     ) {
+        let failed = match outcome {
+            Ok(response) => response
+                .response()
+                .error()
+                .map(|e| (response.status(), e.as_response_error())),
+            Err(e) => Some((e.as_response_error().status_code(), e.as_response_error())),
+        };
+        if let Some((status, _)) = failed
+            && let Some(kind) = refusals::Refusal::of(status)
+        {
+            span.record("http.status_code", i32::from(status.as_u16()));
+            refusals::count(kind);
+            return;
+        }
         tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+        // Called inside the request span, so the line carries its fields.
+        if let Some((status, error)) = failed {
+            const FAILED: &str = "Error encountered while processing the incoming HTTP request";
+            if status.is_client_error() {
+                tracing::warn!("{FAILED}: {error:?}");
+            } else {
+                tracing::error!("{FAILED}: {error:?}");
+            }
+        }
+    }
+}
+
+/// Load-shedding answers, counted and logged as one `WARN` summary at most every
+/// `SUMMARY_EVERY` (with the first refusal after a quiet spell), never one line per request.
+pub mod refusals {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    /// At most one summary line per this long.
+    pub const SUMMARY_EVERY: Duration = Duration::from_secs(10);
+
+    /// A load-shedding answer.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Refusal {
+        /// 429: a throttle refused the request (README "Throttles").
+        Throttled,
+        /// 503: the password-hashing queue was full (`CHIPFLAP_HASH_QUEUE`).
+        Busy,
+    }
+
+    impl Refusal {
+        pub fn of(status: actix_web::http::StatusCode) -> Option<Self> {
+            match status.as_u16() {
+                429 => Some(Refusal::Throttled),
+                503 => Some(Refusal::Busy),
+                _ => None,
+            }
+        }
+    }
+
+    struct Tally {
+        throttled: u64,
+        busy: u64,
+        /// When the last summary was logged (`None`: never).
+        last_summary: Option<Instant>,
+    }
+
+    static TALLY: Mutex<Tally> = Mutex::new(Tally {
+        throttled: 0,
+        busy: 0,
+        last_summary: None,
+    });
+
+    /// Counts one refusal, and logs the counts when no summary was logged for
+    /// `SUMMARY_EVERY` (so the first refusal after a quiet spell is reported at once).
+    pub fn count(kind: Refusal) {
+        let now = Instant::now();
+        let summary = {
+            let mut tally = TALLY.lock().unwrap_or_else(|e| e.into_inner());
+            match kind {
+                Refusal::Throttled => tally.throttled += 1,
+                Refusal::Busy => tally.busy += 1,
+            }
+            let over = tally.last_summary.map(|last| now.duration_since(last));
+            if over.is_some_and(|over| over < SUMMARY_EVERY) {
+                None
+            } else {
+                let summary = (tally.throttled, tally.busy, over.unwrap_or_default());
+                *tally = Tally {
+                    throttled: 0,
+                    busy: 0,
+                    last_summary: Some(now),
+                };
+                Some(summary)
+            }
+        };
+        if let Some((throttled, busy, over)) = summary {
+            tracing::warn!(
+                throttled,
+                busy,
+                seconds = over.as_secs(),
+                "requests refused to shed load: {throttled} throttled (429), {busy} busy (503)"
+            );
+        }
     }
 }

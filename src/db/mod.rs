@@ -99,6 +99,10 @@ pub async fn connect_pool(settings: &DatabaseSettings) -> Result<SqlitePool, sql
         .pragma("mmap_size", "268435456");
     SqlitePoolOptions::new()
         .max_connections(pool_size())
+        // sqlx pings a connection before lending it by default: for SQLite that is a round
+        // trip to the connection's thread on every acquire, guarding against a broken network
+        // link that a local file does not have (a failed query reports the error anyway).
+        .test_before_acquire(false)
         .connect_with(options)
         .await
 }

@@ -57,6 +57,51 @@ pub fn start_with(dir: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Ser
     Server { child, port }
 }
 
+pub struct LoggingServer {
+    pub server: Server,
+    /// The server's standard error, line by line.
+    pub log: std::sync::mpsc::Receiver<String>,
+}
+
+/// As `binary::start_with`, with the server's log (at `info`) readable line by line.
+pub fn start_logging(dir: &std::path::Path, port: u16, env: &[(&str, &str)]) -> LoggingServer {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chipflap"))
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORT", port.to_string())
+        .env("CHIPFLAP_ARGON2_MEMORY_KIB", "64")
+        .env("CHIPFLAP_ARGON2_ITERATIONS", "1")
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.contains(&format!("http://127.0.0.1:{port}")),
+        "{line:?}"
+    );
+    let (send, log) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if send.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    LoggingServer {
+        server: Server { child, port },
+        log,
+    }
+}
+
 #[tokio::test]
 async fn the_binary_runs_on_embedded_defaults_and_keeps_data_across_restarts() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,7 +11,7 @@ use futures_util::future::join_all;
 use serde_json::Value;
 use sqlx::Connection;
 
-use crate::binary::{Server, free_port};
+use crate::binary::{free_port, start_logging};
 use crate::console::{get_page, login_admin};
 use crate::helpers::{OPERATOR_TOKEN, spawn_app_with, test_from};
 use chipflap::auth::ably::AblyKey;
@@ -261,51 +261,5 @@ async fn issued_tokens_appear_in_the_audit_listing_shortly_after_issue() {
             assert!(Instant::now() < deadline, "{page} lists no issued token");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-}
-
-struct LoggingServer {
-    server: Server,
-    /// The server's standard error, line by line.
-    log: std::sync::mpsc::Receiver<String>,
-}
-
-/// As `binary::start_with`, with the server's log (at `info`) readable line by line.
-fn start_logging(dir: &std::path::Path, port: u16, env: &[(&str, &str)]) -> LoggingServer {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chipflap"))
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PORT", port.to_string())
-        .env("CHIPFLAP_ARGON2_MEMORY_KIB", "64")
-        .env("CHIPFLAP_ARGON2_ITERATIONS", "1")
-        .env("RUST_LOG", "info")
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(
-        line.contains(&format!("http://127.0.0.1:{port}")),
-        "{line:?}"
-    );
-    let (send, log) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { return };
-            if send.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    LoggingServer {
-        server: Server { child, port },
-        log,
     }
 }

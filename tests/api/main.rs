@@ -36,6 +36,7 @@ mod health;
 mod helpers;
 mod invite;
 mod jwt_secret_rotates_without_logging_anyone_out;
+mod load_shedding_answers_are_logged_as_a_summary;
 mod logout;
 mod mail_smtp;
 mod nf_jwt_fits_in_a_cookie;
