@@ -5,11 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use hmac::{Hmac, Mac};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use sha2::Sha256;
 
 use crate::domain::timestamp::Timestamp;
 
@@ -52,10 +50,7 @@ impl AblyKey {
 
     fn mac(&self, message: &[u8]) -> [u8; 32] {
         // The key is the UTF-8 bytes of the secret as written, not base64-decoded (spec §1).
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(self.secret.expose_secret().as_bytes())
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        m.update(message);
-        m.finalize().into_bytes().into()
+        super::hmac_sha256::hmac_sha256(self.secret.expose_secret().as_bytes(), &[message])
     }
 }
 

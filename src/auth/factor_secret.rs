@@ -5,9 +5,7 @@
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::Sha256;
 use uuid::Uuid;
 
 const NONCE_BYTES: usize = 24;
@@ -88,10 +86,7 @@ impl FactorSecretKey {
 }
 
 fn derive(secret: &[u8]) -> [u8; 32] {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    m.update(b"chipflap mfa factor secret v1");
-    m.finalize().into_bytes().into()
+    super::hmac_sha256::hmac_sha256(secret, &[b"chipflap mfa factor secret v1"])
 }
 
 #[cfg(test)]

@@ -2,11 +2,9 @@
 //! checked against our Clock; a `kid` per key, so previous secrets keep verifying after a rotation.
 
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::domain::metadata::Metadata;
@@ -289,11 +287,8 @@ impl JwtKeys {
 /// The `kid` of tokens signed with `secret`: 12 url-safe characters of an HMAC of a fixed
 /// label under it, so it names the key without revealing anything about it.
 pub fn key_id_of(secret: &[u8]) -> String {
-    // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(b"chipflap jwt key id v1");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..9])
+    let tag = super::hmac_sha256::hmac_sha256(secret, &[b"chipflap jwt key id v1"]);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag[..9])
 }
 
 fn header() -> Header {

@@ -3,6 +3,7 @@
 pub mod ably;
 pub mod extractors;
 pub mod factor_secret;
+pub mod hmac_sha256;
 pub mod jwt;
 pub mod password_hasher;
 pub mod refresh_rotation;

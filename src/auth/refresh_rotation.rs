@@ -5,9 +5,6 @@
 //! so rotating the JWT secret does not touch them; previous secrets only matter for following a
 //! chain rotated before the rotation, inside the grace window.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 use crate::domain::one_time_token::SecretToken;
 
 /// The current key first, then those of `CHIPFLAP_JWT_PREVIOUS_SECRETS`.
@@ -54,11 +51,7 @@ fn successor(key: &[u8; 32], presented: &SecretToken) -> SecretToken {
 }
 
 fn mac(key: &[u8], message: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    m.update(message);
-    m.finalize().into_bytes().into()
+    super::hmac_sha256::hmac_sha256(key, &[message])
 }
 
 #[cfg(test)]

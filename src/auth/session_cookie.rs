@@ -6,9 +6,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use uuid::Uuid;
+
+use super::hmac_sha256::{hmac_sha256, hmac_sha256_matches};
 
 /// The current key first, then those of `CHIPFLAP_JWT_PREVIOUS_SECRETS`.
 #[derive(Clone)]
@@ -34,12 +34,8 @@ impl SessionCookieKey {
 
     /// The cookie value for a session.
     pub fn value_for(&self, session_id: Uuid) -> String {
-        let mut m = mac(&self.0[0]);
-        m.update(session_id.as_bytes());
-        format!(
-            "{session_id}.{}",
-            URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
-        )
+        let tag = hmac_sha256(&self.0[0], &[session_id.as_bytes()]);
+        format!("{session_id}.{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
     /// The session a presented value names, if its MAC is right (compared in constant time).
@@ -49,25 +45,13 @@ impl SessionCookieKey {
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         self.0
             .iter()
-            .any(|key| {
-                let mut m = mac(key);
-                m.update(id.as_bytes());
-                m.verify_slice(&tag).is_ok()
-            })
+            .any(|key| hmac_sha256_matches(key, id.as_bytes(), &tag))
             .then_some(id)
     }
 }
 
 fn derive(secret: &[u8]) -> [u8; 32] {
-    let mut m = mac(secret);
-    m.update(b"chipflap session cookie v1");
-    m.finalize().into_bytes().into()
-}
-
-fn mac(key: &[u8]) -> Hmac<Sha256> {
-    // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
-    <Hmac<Sha256> as Mac>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+    hmac_sha256(secret, &[b"chipflap session cookie v1"])
 }
 
 #[cfg(test)]

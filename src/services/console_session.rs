@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use hmac::{Hmac, Mac};
 use serde_json::json;
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::Actor;
@@ -161,9 +159,8 @@ pub fn csrf_matches(state: &AppState, session: &SecretToken, presented: &str) ->
 }
 
 fn csrf_mac(state: &AppState, value: &str) -> [u8; 32] {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(state.settings.jwt.secret_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    m.update(b"chipflap console csrf v1\0");
-    m.update(value.as_bytes());
-    m.finalize().into_bytes().into()
+    crate::auth::hmac_sha256::hmac_sha256(
+        state.settings.jwt.secret_bytes(),
+        &[b"chipflap console csrf v1\0", value.as_bytes()],
+    )
 }
