@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -16,6 +16,8 @@ use crate::domain::timestamp::Timestamp;
 pub struct AblyKey {
     pub name: String,
     secret: SecretString,
+    /// The secret as jsonwebtoken's HS256 key (its UTF-8 bytes, spec §1), made once.
+    jwt_key: jsonwebtoken::EncodingKey,
 }
 
 impl std::fmt::Debug for AblyKey {
@@ -38,6 +40,7 @@ impl AblyKey {
         }
         Ok(AblyKey {
             name: name.to_owned(),
+            jwt_key: jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
             secret: SecretString::from(secret.to_owned()),
         })
     }
@@ -139,46 +142,35 @@ impl Capability {
     }
 }
 
-/// An Ably JWT (spec §1): header `typ, alg, kid`; `iat` backdated 5 s against clock skew,
-/// `exp = iat + ttl`; the capability as a JSON string; the user's id as clientId.
+/// An Ably JWT (spec §1), signed by jsonwebtoken: header `typ, alg, kid`; `iat` backdated 5 s
+/// against clock skew, `exp = iat + ttl` (seconds); the capability as a JSON string; the
+/// user's id as clientId. Errors only if the claims cannot be serialized.
 pub fn issue_jwt(
     key: &AblyKey,
     capability: &Capability,
     client_id: &str,
     now: Timestamp,
     ttl_seconds: u64,
-) -> AblyJwt {
+) -> Result<AblyJwt, jsonwebtoken::errors::Error> {
     let iat = now.unix() - 5;
     let exp = iat + i64::try_from(ttl_seconds).unwrap_or(86_400);
-    let header = JwtHeader {
-        typ: "JWT",
-        alg: "HS256",
-        kid: &key.name,
-    };
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(key.name.clone());
     let claims = JwtClaims {
         iat,
         exp,
         capability: capability.canonical_json(),
         client_id,
     };
-    let signing_input = format!("{}.{}", b64_json(&header), b64_json(&claims));
-    let signature = URL_SAFE_NO_PAD.encode(key.mac(signing_input.as_bytes()));
-    AblyJwt {
-        token: format!("{signing_input}.{signature}"),
+    Ok(AblyJwt {
+        token: jsonwebtoken::encode(&header, &claims, &key.jwt_key)?,
         expires_at: Timestamp::from_unix(exp),
-    }
+    })
 }
 
 pub struct AblyJwt {
     pub token: String,
     pub expires_at: Timestamp,
-}
-
-#[derive(Serialize)]
-struct JwtHeader<'a> {
-    typ: &'static str,
-    alg: &'static str,
-    kid: &'a str,
 }
 
 #[derive(Serialize)]
@@ -189,10 +181,6 @@ struct JwtClaims<'a> {
     capability: String,
     #[serde(rename = "x-ably-clientId")]
     client_id: &'a str,
-}
-
-fn b64_json(part: &impl Serialize) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(part).unwrap_or_default())
 }
 
 /// An Ably TokenRequest (spec §2), signed exactly as ably-js signs one.
@@ -382,7 +370,8 @@ mod tests {
             "user-123",
             Timestamp::from_unix(1_700_000_005),
             3600,
-        );
+        )
+        .unwrap();
         assert_eq!(
             jwt.token,
             "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIsImtpZCI6ImFwcElkMS5rZXlJZDEifQ.eyJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMzYwMCwieC1hYmx5LWNhcGFiaWxpdHkiOiJ7XCIqXCI6W1wic3Vic2NyaWJlXCJdfSIsIngtYWJseS1jbGllbnRJZCI6InVzZXItMTIzIn0.rTgUSCGSv0AAUzb_asfhAXiDXJxtG1lWarnNF1LAEgc"

@@ -112,7 +112,8 @@ pub async fn issue_ably_token(
     let capability = capability_for(state, user).for_client(&client_id);
     let (grant, expires_at) = match format {
         AblyFormat::Jwt => {
-            let jwt = ably::issue_jwt(key, &capability, &client_id, now, settings.ttl_seconds);
+            let jwt = ably::issue_jwt(key, &capability, &client_id, now, settings.ttl_seconds)
+                .context("signing the Ably JWT")?;
             let expires_at = jwt.expires_at;
             (AblyGrant::Jwt(jwt), expires_at)
         }
