@@ -134,7 +134,8 @@ async fn the_binary_runs_on_embedded_defaults_and_keeps_data_across_restarts() {
         .unwrap()
         .unwrap()
         .path();
-    let text = chipflap::mail::SentEmail::parse(&std::fs::read_to_string(mail).unwrap()).text;
+    let text =
+        crate::support::sent_email::SentEmail::parse(&std::fs::read_to_string(mail).unwrap()).text;
     let token = text.split("#confirmation_token=").nth(1).unwrap();
     let token: String = token
         .chars()

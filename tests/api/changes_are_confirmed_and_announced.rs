@@ -10,7 +10,9 @@ use crate::helpers::{
     OPERATOR_TOKEN, PASSWORD, assert_gotrue_error, spawn_app, spawn_app_with, test_from,
 };
 use crate::support::smtp_sink::SmtpSink;
-use chipflap::mail::{Mailer, SentEmail};
+use chipflap::mail::Mailer;
+
+use crate::support::sent_email::SentEmail;
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 

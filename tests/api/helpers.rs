@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use chipflap::clock::Clock;
 use chipflap::config::Settings;
-use chipflap::mail::{Mailer, SentEmail};
+use chipflap::mail::Mailer;
+
+use crate::support::sent_email::SentEmail;
 use chipflap::services::Actor;
 use chipflap::services::admin_users::{self, NewUser};
 use chipflap::startup::Application;
@@ -181,7 +183,12 @@ impl TestApp {
     }
 
     pub async fn sent_emails(&self) -> Vec<SentEmail> {
-        self.mailer.sent().await
+        self.mailer
+            .sent()
+            .await
+            .into_iter()
+            .map(SentEmail::from)
+            .collect()
     }
 
     /// Waits briefly for mail sent after the response (recovery mails go out in the background).

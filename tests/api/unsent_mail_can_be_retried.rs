@@ -84,7 +84,8 @@ async fn a_signup_killed_before_its_mail_can_be_retried_at_once() {
     let mails: Vec<_> = std::fs::read_dir(&outbox).unwrap().collect();
     assert_eq!(mails.len(), 1, "exactly one mail, sent at once");
     let path = mails.into_iter().next().unwrap().unwrap().path();
-    let text = chipflap::mail::SentEmail::parse(&std::fs::read_to_string(path).unwrap()).text;
+    let text =
+        crate::support::sent_email::SentEmail::parse(&std::fs::read_to_string(path).unwrap()).text;
     let token: String = text
         .split("#confirmation_token=")
         .nth(1)

@@ -1,4 +1,5 @@
 pub mod ably_standin;
 pub mod mfa;
+pub mod sent_email;
 pub mod sessions;
 pub mod smtp_sink;

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chipflap::mail::SentEmail;
+use super::sent_email::SentEmail;
 use mailin::{Action, AuthMechanism, Handler, Response, SessionBuilder, response};
 
 /// One message as the server received it.
