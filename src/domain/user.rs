@@ -109,6 +109,25 @@ pub fn has_banned_role(app_metadata: &Metadata) -> bool {
 }
 
 /// `^banned`, case-insensitively (the seed's convention).
+/// Adds the role `banned` (the seed's convention) to `app_metadata.roles`, unless a banned role
+/// is there already. The other roles stay as they are.
+pub fn add_banned_role(app_metadata: &mut Metadata) {
+    let mut roles = roles_of(app_metadata);
+    if !roles.iter().any(|r| is_banned_role(r)) {
+        roles.push("banned".to_owned());
+        app_metadata.insert("roles".into(), Value::from(roles));
+    }
+}
+
+/// Drops every banned role (`banned…`, any case) from `app_metadata.roles`; the other roles stay.
+pub fn remove_banned_roles(app_metadata: &mut Metadata) {
+    let roles = roles_of(app_metadata);
+    if roles.iter().any(|r| is_banned_role(r)) {
+        let kept: Vec<String> = roles.into_iter().filter(|r| !is_banned_role(r)).collect();
+        app_metadata.insert("roles".into(), Value::from(kept));
+    }
+}
+
 pub fn is_banned_role(role: &str) -> bool {
     role.get(..6)
         .is_some_and(|prefix| prefix.eq_ignore_ascii_case("banned"))

@@ -216,6 +216,12 @@ pub enum BanChange {
     Lift,
     /// Banned until now + this long.
     For(std::time::Duration),
+    /// Banned until an admin unbans: the role `banned` joins the roles the account has when
+    /// the change is applied, inside its transaction (console and CLI "ban").
+    UntilUnbanned,
+    /// Every kind of ban lifted: `banned_until` cleared and every banned role dropped from the
+    /// roles the account has inside the transaction (console and CLI "unban").
+    LiftAll,
 }
 
 impl BanChange {
@@ -360,8 +366,17 @@ pub async fn update_user(
         metadata::check_size("user_metadata", &user.user_metadata)?;
     }
     match changes.ban {
+        // Applied to the row read in this transaction: a role or metadata change committed
+        // meanwhile is kept, and cannot undo the ban.
         Some(BanChange::Lift) => user.banned_until = None,
         Some(BanChange::For(d)) => user.banned_until = Some(now.plus(d)),
+        Some(BanChange::UntilUnbanned) => {
+            crate::domain::user::add_banned_role(&mut user.app_metadata);
+        }
+        Some(BanChange::LiftAll) => {
+            user.banned_until = None;
+            crate::domain::user::remove_banned_roles(&mut user.app_metadata);
+        }
         None => {}
     }
     user.updated_at = now;
@@ -724,26 +739,18 @@ pub async fn resend_confirmation(
 }
 
 /// Lifts every kind of ban: clears `banned_until` and drops `^banned` roles (console and CLI
-/// "unban"). Sessions ended by the ban stay ended.
+/// "unban"), on the account as it is inside the update's transaction. Sessions ended by the
+/// ban stay ended.
 pub async fn unban(state: &AppState, actor: &Actor, id: Uuid) -> Result<User, AdminUserError> {
-    let user = get_user(state, id).await?;
-    let roles: Vec<serde_json::Value> = crate::domain::user::roles_of(&user.app_metadata)
-        .into_iter()
-        .filter(|r| !crate::domain::user::is_banned_role(r))
-        .map(serde_json::Value::from)
-        .collect();
-    let mut app = Metadata::new();
-    app.insert("roles".into(), serde_json::Value::Array(roles));
     let changes = UserChanges {
-        app_metadata: Some(app),
-        ban: Some(BanChange::Lift),
+        ban: Some(BanChange::LiftAll),
         ..UserChanges::default()
     };
     update_user(state, actor, id, changes).await
 }
 
 /// Bans until an admin unbans (role `banned`, the seed's convention) or, with `duration`, for
-/// that long (`banned_until`).
+/// that long (`banned_until`); decided on the account as it is inside the update's transaction.
 pub async fn ban(
     state: &AppState,
     actor: &Actor,
@@ -751,26 +758,10 @@ pub async fn ban(
     duration: Option<std::time::Duration>,
     reason: Option<String>,
 ) -> Result<User, AdminUserError> {
-    let changes = match duration {
-        Some(d) => UserChanges {
-            ban: Some(BanChange::For(d)),
-            reason,
-            ..UserChanges::default()
-        },
-        None => {
-            let user = get_user(state, id).await?;
-            let mut roles = crate::domain::user::roles_of(&user.app_metadata);
-            if !roles.iter().any(|r| crate::domain::user::is_banned_role(r)) {
-                roles.push("banned".into());
-            }
-            let mut app = Metadata::new();
-            app.insert("roles".into(), json!(roles));
-            UserChanges {
-                app_metadata: Some(app),
-                reason,
-                ..UserChanges::default()
-            }
-        }
+    let changes = UserChanges {
+        ban: Some(duration.map_or(BanChange::UntilUnbanned, BanChange::For)),
+        reason,
+        ..UserChanges::default()
     };
     update_user(state, actor, id, changes).await
 }

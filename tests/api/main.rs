@@ -16,6 +16,7 @@ mod asvs_checklist_is_current;
 mod audiences_are_configured;
 mod audit_names_changed_fields_never_values;
 mod bad_input_gets_a_clear_error;
+mod bans_are_decided_on_the_account_as_it_is;
 mod binary;
 mod cached_answers_never_outlive_the_change;
 mod changes_are_confirmed_and_announced;

@@ -1,0 +1,104 @@
+//! Rule: a ban and an unban are decided on the account as it is inside their own transaction.
+//! A role change committed while they waited for the store is kept, and the ban stands: the
+//! console's and the CLI's "ban" (role `banned`) and "unban" (every banned role and
+//! `banned_until` cleared) never write back roles read before they held the write lock.
+
+use std::time::Duration;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, spawn_app_with, test_from};
+use chipflap::mail::Mailer;
+use chipflap::services::Actor;
+use chipflap::services::admin_users;
+
+fn admin() -> Actor {
+    Actor {
+        id: "operator".to_owned(),
+        email: "ops@example.org".to_owned(),
+    }
+}
+
+async fn roles(app: &TestApp, id: Uuid) -> Vec<String> {
+    let app_metadata: String = sqlx::query_scalar("select app_metadata from users where id = ?")
+        .bind(id.to_string())
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_str(&app_metadata).unwrap();
+    value["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Commits `roles` for the user while `change` runs: the write lock is taken first, `change`
+/// starts and waits for it, then the roles are committed and `change` goes on.
+async fn roles_change_while<F, T>(app: &TestApp, id: Uuid, new_roles: &[&str], change: F) -> T
+where
+    F: std::future::Future<Output = T>,
+{
+    let mut tx = chipflap::db::begin_write(&app.state.db, &app.state.write_epoch)
+        .await
+        .unwrap();
+    sqlx::query("update users set app_metadata = ? where id = ?")
+        .bind(json!({"provider": "email", "roles": new_roles}).to_string())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let (_, out) = tokio::join!(
+        async {
+            // Long enough for `change` to read whatever it reads before the lock.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            tx.commit().await.unwrap();
+        },
+        change
+    );
+    out
+}
+
+async fn user_with_roles(app: &TestApp, roles: &[&str]) -> Uuid {
+    let session = app.confirmed_user("ada@example.org").await;
+    let id: Uuid = app
+        .user_id(session["access_token"].as_str().unwrap())
+        .await
+        .parse()
+        .unwrap();
+    sqlx::query("update users set app_metadata = ? where id = ?")
+        .bind(json!({"provider": "email", "roles": roles}).to_string())
+        .bind(id.to_string())
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    id
+}
+
+#[tokio::test]
+async fn a_ban_keeps_a_role_granted_while_it_waited_and_stands() {
+    let app = spawn_app_with(|_| {}, Mailer::memory(test_from())).await;
+    let id = user_with_roles(&app, &["editor"]).await;
+    let banned = roles_change_while(&app, id, &["editor", "admin"], async {
+        admin_users::ban(&app.state, &admin(), id, None, None).await
+    })
+    .await
+    .unwrap();
+    assert!(banned.is_banned(app.state.clock.now()));
+    assert_eq!(roles(&app, id).await, ["editor", "admin", "banned"]);
+}
+
+#[tokio::test]
+async fn an_unban_keeps_a_role_granted_while_it_waited() {
+    let app = spawn_app_with(|_| {}, Mailer::memory(test_from())).await;
+    let id = user_with_roles(&app, &["editor", "banned"]).await;
+    let lifted = roles_change_while(&app, id, &["editor", "banned", "admin"], async {
+        admin_users::unban(&app.state, &admin(), id).await
+    })
+    .await
+    .unwrap();
+    assert!(!lifted.is_banned(app.state.clock.now()));
+    assert_eq!(roles(&app, id).await, ["editor", "admin"]);
+}
