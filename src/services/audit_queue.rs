@@ -66,6 +66,8 @@ pub struct AuditQueue {
     writer: TaskTracker,
     batches: Arc<AtomicU64>,
     tally: Arc<AblyIssuanceTally>,
+    /// Entries the writer has taken and not yet committed (or given up).
+    in_flight: Arc<AtomicU64>,
 }
 
 impl AuditQueue {
@@ -86,9 +88,14 @@ impl AuditQueue {
             writer: TaskTracker::new(),
             batches: Arc::new(AtomicU64::new(0)),
             tally: Arc::new(AblyIssuanceTally::default()),
+            in_flight: Arc::new(AtomicU64::new(0)),
         };
         queue.writer.spawn(write_queued(
-            Store { db, epoch },
+            Store {
+                db,
+                epoch,
+                in_flight: queue.in_flight.clone(),
+            },
             receiver,
             queue.closing.clone(),
             queue.batches.clone(),
@@ -145,13 +152,14 @@ impl AuditQueue {
     /// Stops taking entries (later ones are written directly) and waits until the writer has
     /// committed everything queued. Call after the HTTP server has stopped; idempotent.
     pub async fn close(&self) {
-        if !self.closing.is_cancelled() {
-            // Logged even when nothing is queued: the writer may hold a batch it has taken.
-            let queued = self.sender.max_capacity() - self.sender.capacity();
-            let counted = self.tally.pending();
+        let queued = self.sender.max_capacity() - self.sender.capacity();
+        let counted = self.tally.pending();
+        let in_flight = self.in_flight.load(Ordering::Relaxed);
+        if !self.closing.is_cancelled() && queued + counted + in_flight as usize > 0 {
             tracing::info!(
                 queued,
                 counted,
+                in_flight,
                 "committing the queued audit entries before exit"
             );
         }
@@ -223,14 +231,19 @@ async fn write_queued(
 struct Store {
     db: SqlitePool,
     epoch: Arc<WriteEpoch>,
+    in_flight: Arc<AtomicU64>,
 }
 
 /// Commits `entries` in transactions of at most `AUDIT_BATCH_MAX`.
 async fn write_all(db: &Store, entries: &[AuditEntry], batches: &AtomicU64) {
-    for batch in entries.chunks(AUDIT_BATCH_MAX) {
+    for (n, batch) in entries.chunks(AUDIT_BATCH_MAX).enumerate() {
+        let left = entries.len() - n * AUDIT_BATCH_MAX;
+        db.in_flight
+            .store(u64::try_from(left).unwrap_or(u64::MAX), Ordering::Relaxed);
         write_batch(db, batch).await;
         batches.fetch_add(1, Ordering::Relaxed);
     }
+    db.in_flight.store(0, Ordering::Relaxed);
 }
 
 /// Commits one batch, retrying with backoff when the store refuses (disk full, I/O error,
