@@ -5,7 +5,9 @@
 -- full name last, as in `users_list_search`; the plain status lists use them the same way.
 -- Each is built from its few rows (a second or less at 1M users).
 -- PostgreSQL: the same partial b-trees, with `user_metadata ->> 'full_name'`.
-create index users_unconfirmed_search on users (aud, created_at, id, email_key, json_extract(user_metadata, '$.full_name'))
+-- Each holds the columns of its own predicate too (`confirmed_at` here): SQLite reads a partial
+-- index alone only when every column the statement names is in it.
+create index users_unconfirmed_search on users (aud, created_at, id, confirmed_at, email_key, json_extract(user_metadata, '$.full_name'))
 where confirmed_at is null;
 drop index users_unconfirmed;
 
