@@ -1,5 +1,6 @@
-//! Latency of the admin console's users pages over a store of 1,000,000 users, and the time of
-//! `chipflap migrate` on that store.
+//! Latency of the admin console's users pages over a store of 1,000,000 users, the time of
+//! `chipflap migrate` on that store, and the Ably endpoint's rate on it next to its rate on a
+//! store of 1,000 users.
 //!
 //! `cargo bench --bench console_users` builds the release binary, migrates a temporary SQLite
 //! file up to the last migration before issue 10's (`SEEDED_SCHEMA`, through the binary's own
@@ -12,13 +13,22 @@
 //! one after the other and prints p50, p95 and mean latency. Every answer must be a 200 showing
 //! the number of users the bench computed from the data it wrote, and the first answer of each
 //! page is checked row by row (how many rows, which user first), so the figures are of real work.
+//! Then one confirmed ordinary user of the store (added with `chipflap users add`, like the admin)
+//! logs in, and wrk (a separate process) drives `GET /.netlify/functions/ably-jwt` with its
+//! bearer token; the same against a second server over a store of `BENCH_ABLY_SMALL` users seeded
+//! the same way, alternating, `BENCH_ABLY_ROUNDS` times each; it prints both rates and their
+//! ratio, which issue 10 wants within 10%.
 //! Knobs: BENCH_USERS (default 1000000), BENCH_SAMPLES (default 200), BENCH_WARMUP (default 10),
 //! BENCH_KEEP_DB (a path: keep a copy of the seeded database there), BENCH_KEEP_SEEDED (a path:
 //! keep a copy of the store as seeded, before the timed `chipflap migrate`), BENCH_SERVER_BIN (a
-//! path: migrate and serve with that chipflap binary instead, e.g. a build from before a change).
+//! path: migrate and serve with that chipflap binary instead, e.g. a build from before a change),
+//! BENCH_ABLY_SECONDS (default 10 per wrk run), BENCH_ABLY_CONNECTIONS (default 32),
+//! BENCH_ABLY_ROUNDS (default 2), BENCH_ABLY_SMALL (default 1000 users; 0 skips the Ably part).
 //! Traffic goes to 127.0.0.1 only.
 #![allow(
     clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
     clippy::print_stdout,
     reason = "a benchmark program: it prints its report and fails loudly"
 )]
@@ -38,6 +48,11 @@ use chipflap::domain::email_address::mailbox_key;
 const JWT_SECRET: &str = "bench-jwt-secret-bench-jwt-secret-0123";
 const ADMIN_EMAIL: &str = "admin@example.org";
 const ADMIN_PASSWORD: &str = "bench admin password";
+/// The ordinary user whose bearer token the Ably runs use.
+const ABLY_USER_EMAIL: &str = "ably-user@example.org";
+const ABLY_USER_PASSWORD: &str = "bench ably user password";
+/// Any key of Ably's `appId.keyId:secret` shape: tokens are signed locally, nothing calls Ably.
+const ABLY_KEY: &str = "appBench.keyBench:bench-secret-bench-secret";
 const PER_PAGE: usize = 50;
 const DAY: i64 = 86_400;
 /// Rows per insert statement: 14 parameters each, under SQLite's 32,766 variables.
@@ -225,8 +240,129 @@ fn chipflap(dir: &Path, port: u16, database_url: &str) -> Command {
         .env("PORT", port.to_string())
         .env("DATABASE_URL", database_url)
         .env("GOTRUE_JWT_SECRET", JWT_SECRET)
+        .env("ABLY_APIKEY", ABLY_KEY)
         .env("RUST_LOG", "error");
     command
+}
+
+/// `chipflap users add --email … --password-stdin --confirmed [extra]`.
+fn add_user(
+    dir: &Path,
+    port: u16,
+    database_url: &str,
+    email: &str,
+    password: &str,
+    extra: &[&str],
+) {
+    let mut add = chipflap(dir, port, database_url);
+    add.args([
+        "users",
+        "add",
+        "--email",
+        email,
+        "--password-stdin",
+        "--confirmed",
+    ])
+    .args(extra);
+    run_with_input(add, &format!("{password}\n"));
+}
+
+/// The 1, 5 and 15 minute load averages (other work on the machine skews every figure).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `chipflap` serving `database_url` on `port` and waits until it answers.
+async fn serve(dir: &Path, port: u16, database_url: &str) -> Server {
+    let server = Server(
+        chipflap(dir, port, database_url)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/.netlify/identity/health"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not start");
+}
+
+/// A password grant for `email`: its access token.
+async fn access_token(base: &str, email: &str, password: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/.netlify/identity/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "login of {email}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// One wrk run (a separate process) against `url` with the bearer `token`: requests per second,
+/// p50 and p99 in ms. Every answer must be a 2xx.
+fn wrk_rate(url: &str, token: &str, seconds: u64, connections: u64) -> (f64, f64, f64) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/wrk/report.lua");
+    let output = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+            script,
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            url,
+        ])
+        .output()
+        .expect("wrk is needed for the Ably figures (apt-get install wrk, or BENCH_ABLY_SMALL=0)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "wrk: {text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("WRK "))
+        .unwrap_or_else(|| panic!("no summary from wrk: {text}"));
+    let field = |name: &str| -> f64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+    };
+    let failed = field("non2xx") + field("socket_errors") + field("timeouts");
+    assert!(failed == 0.0, "failed Ably requests: {line}");
+    (field("rps"), field("p50_ms"), field("p99_ms"))
 }
 
 fn run(mut command: Command) {
@@ -640,11 +776,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("db.sqlite");
     let database_url = format!("sqlite://{}", db_path.display());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
 
     // The schema before issue 10, the users straight into the table, then the timed upgrade to
     // the current schema, then the console admin.
@@ -663,17 +795,14 @@ async fn main() {
     let started = Instant::now();
     run(migrate);
     let migrated = started.elapsed();
-    let mut add = chipflap(dir.path(), port, &database_url);
-    add.args([
-        "users",
-        "add",
-        "--email",
+    add_user(
+        dir.path(),
+        port,
+        &database_url,
         ADMIN_EMAIL,
-        "--password-stdin",
-        "--admin",
-        "--confirmed",
-    ]);
-    run_with_input(add, &format!("{ADMIN_PASSWORD}\n"));
+        ADMIN_PASSWORD,
+        &["--admin"],
+    );
     if let Ok(keep) = std::env::var("BENCH_KEEP_DB") {
         // A copy to study the query plans in the sqlite3 shell (`explain query plan …`).
         let options = SqliteConnectOptions::new().filename(&db_path);
@@ -687,32 +816,13 @@ async fn main() {
     }
     let db_bytes = std::fs::metadata(&db_path).unwrap().len();
 
-    let _server = Server(
-        chipflap(dir.path(), port, &database_url)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let server = serve(dir.path(), port, &database_url).await;
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let mut ready = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/.netlify/identity/health"))
-            .send()
-            .await
-            .is_ok()
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "server did not start");
 
     // Log in like a browser: the form and its CSRF cookie, then the session cookie.
     let form = client
@@ -793,6 +903,19 @@ async fn main() {
         format!("/console/users?page={deep}"),
         expect(&probes, |_| true, deep),
     ));
+    // The same deep page reached the way the console's links reach it: after the last user of
+    // the page before (a keyset seek instead of an offset).
+    if deep > 1 {
+        let last = &probes[(deep - 1) * PER_PAGE - 1];
+        cases.push(list_case(
+            format!("GET /console/users?page={deep}&after=… (cursor)"),
+            format!(
+                "/console/users?page={deep}&after={}.{}",
+                last.created_at, last.id
+            ),
+            expect(&probes, |_| true, deep),
+        ));
+    }
     for (label, q) in [
         ("common email part", "gmail"),
         ("rare email part", rare.as_str()),
@@ -823,11 +946,23 @@ async fn main() {
         "/console/users?status=admins".to_owned(),
         expect(&probes, |p| p.admin, 1),
     ));
-    cases.push(list_case(
-        "GET /console/users?q=gmail&status=banned".to_owned(),
-        "/console/users?q=gmail&status=banned".to_owned(),
-        expect(&probes, |p| p.banned && p.matches("gmail"), 1),
-    ));
+    // A search with a status filter: common and rare searches with rare and common statuses.
+    type Keep = fn(&Probe) -> bool;
+    for (q, status, keep) in [
+        ("gmail", "banned", (|p| p.banned) as Keep),
+        ("gmail", "unconfirmed", |p| p.unconfirmed),
+        ("Nakamura", "unconfirmed", |p| p.unconfirmed),
+        ("Maria S", "banned", |p| p.banned),
+        ("Müller", "admins", |p| p.admin),
+        ("ma", "banned", |p| p.banned),
+    ] {
+        let query = serde_urlencoded::to_string([("q", q), ("status", status)]).unwrap();
+        cases.push(list_case(
+            format!("GET /console/users?q={q}&status={status}"),
+            format!("/console/users?{query}"),
+            expect(&probes, |p| keep(p) && p.matches(q), 1),
+        ));
+    }
     cases.push(Case {
         label: "GET /console/users/<id>".to_owned(),
         path: format!("/console/users/{}", shown.id),
@@ -850,7 +985,79 @@ async fn main() {
         "chipflap migrate from schema {SEEDED_SCHEMA} over {users} users: {:.2} s",
         migrated.as_secs_f64()
     );
+    println!("load average before the pages: {}", load_average());
     for case in &cases {
         measure(&client, &base, case, warmup, samples).await;
     }
+    println!("load average after the pages: {}", load_average());
+    drop(server);
+
+    // The Ably endpoint at this size and at a small one, each store seeded the same way, with one
+    // confirmed ordinary user added by the CLI (after the console figures, whose expected lists
+    // it would change), each server alone on its store.
+    let small = usize::try_from(env_or("BENCH_ABLY_SMALL", 1000)).unwrap();
+    if small == 0 {
+        return;
+    }
+    let seconds = env_or("BENCH_ABLY_SECONDS", 10).max(1);
+    let connections = env_or("BENCH_ABLY_CONNECTIONS", 32).max(1);
+    let rounds = env_or("BENCH_ABLY_ROUNDS", 2).max(1);
+    add_user(
+        dir.path(),
+        port,
+        &database_url,
+        ABLY_USER_EMAIL,
+        ABLY_USER_PASSWORD,
+        &[],
+    );
+    let big = serve(dir.path(), port, &database_url).await;
+    let small_dir = tempfile::tempdir().unwrap();
+    let small_path = small_dir.path().join("db.sqlite");
+    let small_url = format!("sqlite://{}", small_path.display());
+    let small_port = free_port();
+    insert_users(&small_path, &seed_users(small, now)).await;
+    let mut migrate = chipflap(small_dir.path(), small_port, &small_url);
+    migrate.arg("migrate");
+    run(migrate);
+    add_user(
+        small_dir.path(),
+        small_port,
+        &small_url,
+        ABLY_USER_EMAIL,
+        ABLY_USER_PASSWORD,
+        &[],
+    );
+    let small_server = serve(small_dir.path(), small_port, &small_url).await;
+    let targets = [(users, port), (small, small_port)];
+    let mut urls_tokens = Vec::new();
+    for (_, port) in targets {
+        let base = format!("http://127.0.0.1:{port}");
+        let token = access_token(&base, ABLY_USER_EMAIL, ABLY_USER_PASSWORD).await;
+        let url = format!("{base}/.netlify/functions/ably-jwt");
+        // A short warm-up run: connections, caches, the first tokens.
+        wrk_rate(&url, &token, 2, connections);
+        urls_tokens.push((url, token));
+    }
+    println!(
+        "Ably endpoint (JWT): wrk -t2 -c{connections} -d{seconds}s, one logged-in user, {rounds} alternating rounds; load average {}",
+        load_average()
+    );
+    let mut sums = [0.0_f64; 2];
+    for round in 1..=rounds {
+        for (i, ((size, _), (url, token))) in targets.iter().zip(&urls_tokens).enumerate() {
+            let (rps, p50, p99) = wrk_rate(url, token, seconds, connections);
+            sums[i] += rps;
+            println!(
+                "  round {round}: {size:>8} users  {rps:>9.1} req/s   p50 {p50:>6.2} ms   p99 {p99:>6.2} ms"
+            );
+        }
+    }
+    let (big_rps, small_rps) = (sums[0] / rounds as f64, sums[1] / rounds as f64);
+    let ratio = big_rps / small_rps;
+    println!(
+        "Ably endpoint at {users} users: {big_rps:.1} req/s; at {small} users: {small_rps:.1} req/s; ratio {ratio:.3} ({}: within 10% means at least 0.900)",
+        if ratio >= 0.9 { "PASS" } else { "FAIL" }
+    );
+    drop(small_server);
+    drop(big);
 }

@@ -46,6 +46,7 @@ pub async fn list_users(
         ascending,
         page: pagination.page,
         per_page: pagination.per_page,
+        from: None,
         count_cap: None,
     };
     let page = admin_users::list_users(&state, &query).await?;

@@ -9,7 +9,7 @@ use super::audit::{self, Action};
 use super::signup::provider_email;
 use super::{Actor, new_user_id};
 use crate::db::users::UserListQuery;
-pub use crate::db::users::UserStatus;
+pub use crate::db::users::{ListPosition, PageStart, UserStatus};
 use crate::db::{UniqueViolationExt, console_sessions, sessions, users};
 use crate::domain::ValidationError;
 use crate::domain::duration::parse_duration;
@@ -53,12 +53,23 @@ pub struct UserQuery {
     pub filter: Option<String>,
     pub status: UserStatus,
     pub ascending: bool,
+    /// 1-based; where the page starts unless `from` is given.
     pub page: u32,
     pub per_page: u32,
+    /// A keyset start (the console's next and previous links): the page begins next to this
+    /// user's position, an index seek at any depth, and `page` only numbers it.
+    pub from: Option<Cursor>,
     /// Count the matches no further than this (the console: a common search at 1,000,000 users
     /// would read every match to count them); `None` counts them all (the admin API's
     /// `X-Total-Count`).
     pub count_cap: Option<u32>,
+}
+
+/// A keyset page start: the users after (or before) one position in list order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    After(ListPosition),
+    Before(ListPosition),
 }
 
 /// How many users a list holds.
@@ -79,14 +90,22 @@ impl UserTotal {
 }
 
 pub struct UserPage {
+    /// In list order.
     pub users: Vec<User>,
     pub total: UserTotal,
     /// Whether a page follows this one.
     pub more: bool,
+    /// Whether a page precedes this one.
+    pub earlier: bool,
 }
 
 pub async fn list_users(state: &AppState, query: &UserQuery) -> Result<UserPage, AdminUserError> {
     let limit = i64::from(query.per_page);
+    let start = match query.from {
+        None => PageStart::Offset(i64::from(query.page.saturating_sub(1)) * limit),
+        Some(Cursor::After(p)) => PageStart::After(p),
+        Some(Cursor::Before(p)) => PageStart::Before(p),
+    };
     let q = UserListQuery {
         aud: &query.aud,
         search: query
@@ -98,25 +117,30 @@ pub async fn list_users(state: &AppState, query: &UserQuery) -> Result<UserPage,
         admin_group: &state.settings.jwt.admin_group,
         now: state.clock.now(),
         ascending: query.ascending,
-        // One more than the page: whether another page follows, even when the total is capped.
-        limit: limit + 1,
-        offset: i64::from(query.page.saturating_sub(1)) * limit,
+        limit,
+        start,
     };
+    let cap = query.count_cap.map(i64::from);
     let mut conn = state.db.acquire().await.context("listing users")?;
-    let mut users = users::list_users(&mut conn, &q)
+    let page = users::list_users(&mut conn, &q, cap)
         .await
         .context("listing users")?;
-    let more = users.len() > query.per_page as usize;
-    users.truncate(query.per_page as usize);
-    let cap = query.count_cap.map(i64::from);
-    let counted = users::count_users(&mut conn, &q, cap)
-        .await
-        .context("counting users")?;
     let total = match cap {
-        Some(cap) if counted > cap => UserTotal::MoreThan(cap),
-        _ => UserTotal::Exact(counted),
+        Some(cap) if page.total > cap => UserTotal::MoreThan(cap),
+        _ => UserTotal::Exact(page.total),
     };
-    Ok(UserPage { users, total, more })
+    let (more, earlier) = match start {
+        PageStart::Offset(offset) => (page.more, offset > 0),
+        // The position itself lies on the other side.
+        PageStart::After(_) => (page.more, true),
+        PageStart::Before(_) => (true, page.more),
+    };
+    Ok(UserPage {
+        users: page.users,
+        total,
+        more,
+        earlier,
+    })
 }
 
 pub async fn get_user(state: &AppState, id: Uuid) -> Result<User, AdminUserError> {

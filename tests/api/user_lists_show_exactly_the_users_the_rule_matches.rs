@@ -1,5 +1,6 @@
-//! Every users list (search, status filter, both, any page) shows exactly the users the rule
-//! matches, in list order, whichever index answers it, and stays so after updates and deletes.
+//! Every users list (search, status filter, both, any page, by page number or by the keyset
+//! cursor of the console's next and previous links) shows exactly the users the rule matches,
+//! in list order, whichever index answers it, and stays so after updates and deletes.
 //!
 //! The rule, as it stood before the lists had indexes of their own (issue 10): a search matches
 //! part of the mailbox key (`mailbox_key` of both sides) or part of `user_metadata.full_name`
@@ -16,7 +17,7 @@ use chipflap::domain::metadata::Metadata;
 use chipflap::domain::user::User;
 use chipflap::services::Actor;
 use chipflap::services::admin_users::{
-    self, BanChange, NewUser, UserChanges, UserQuery, UserStatus, UserTotal,
+    self, BanChange, Cursor, ListPosition, NewUser, UserChanges, UserQuery, UserStatus, UserTotal,
 };
 
 use crate::console::{get_page, login_admin};
@@ -73,8 +74,68 @@ fn query(search: Option<&str>, status: UserStatus, page: u32, per_page: u32) -> 
         ascending: false,
         page,
         per_page,
+        from: None,
         count_cap: None,
     }
+}
+
+/// Walks the whole list page by page through keyset cursors (each page starts after the last
+/// user of the one before), then back from the last page (each before the first user of the
+/// one after), and checks both walks list exactly `expected`, in list order, with the right
+/// "more" and "earlier" answers on the way.
+async fn walk_by_cursor(
+    app: &TestApp,
+    search: Option<&str>,
+    status: UserStatus,
+    ascending: bool,
+    per_page: u32,
+    expected: &[String],
+) {
+    let label = format!("{search:?} {status:?} ascending {ascending}");
+    let mut q = query(search, status, 1, per_page);
+    q.ascending = ascending;
+    let mut forward: Vec<User> = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = admin_users::list_users(&app.state, &q).await.unwrap();
+        pages += 1;
+        assert_eq!(page.earlier, pages > 1, "{label}: earlier on page {pages}");
+        assert!(page.users.len() <= per_page as usize, "{label}");
+        let more = page.more;
+        forward.extend(page.users);
+        if !more {
+            break;
+        }
+        let last = forward
+            .last()
+            .expect("a page with more after it is not empty");
+        q.from = Some(Cursor::After(ListPosition::of(last)));
+        q.page += 1;
+    }
+    let emails = |users: &[User]| users.iter().map(|u| u.email.clone()).collect::<Vec<_>>();
+    assert_eq!(emails(&forward), expected, "{label}: forward walk");
+    // Backwards from past the last user: the same users, page by page.
+    let Some(last) = forward.last() else { return };
+    let mut backward: Vec<User> = Vec::new();
+    let mut from = Cursor::Before(ListPosition::of(last));
+    backward.push(last.clone());
+    loop {
+        q.from = Some(from);
+        let page = admin_users::list_users(&app.state, &q).await.unwrap();
+        assert!(
+            page.more,
+            "{label}: a page before a position has one after it"
+        );
+        let earlier = page.earlier;
+        let mut users = page.users;
+        users.extend(backward);
+        backward = users;
+        if !earlier {
+            break;
+        }
+        from = Cursor::Before(ListPosition::of(&backward[0]));
+    }
+    assert_eq!(emails(&backward), expected, "{label}: backward walk");
 }
 
 /// Checks every search × status against the rule: the whole list, its count, and its pages.
@@ -108,6 +169,9 @@ async fn check_lists(app: &TestApp, ids: &[Uuid], searches: &[&str]) {
                 .collect();
             let want: Vec<String> = expected.iter().skip(3).take(3).cloned().collect();
             assert_eq!(second, want, "page 2 of {search:?}, {status:?}");
+            walk_by_cursor(app, search, status, false, 3, &expected).await;
+            let oldest_first: Vec<String> = expected.iter().rev().cloned().collect();
+            walk_by_cursor(app, search, status, true, 2, &oldest_first).await;
         }
     }
 }
@@ -334,6 +398,9 @@ async fn common_searches_walk_the_list_order_and_cap_their_count() {
         ("BULK", UserStatus::Banned),
         ("example", UserStatus::Unconfirmed),
         ("user 1", UserStatus::All),
+        ("user 1", UserStatus::Unconfirmed),
+        ("bulk", UserStatus::Admins),
+        ("bu", UserStatus::Banned),
     ] {
         let expected: Vec<String> = users
             .iter()
@@ -355,6 +422,27 @@ async fn common_searches_walk_the_list_order_and_cap_their_count() {
             assert_eq!(got, want, "{search} {status:?} page {page}");
             assert_eq!(listed.total, UserTotal::Exact(expected.len() as i64));
         }
+        // Keyset pages: the third page after the second's last user, and back.
+        let mut q = query(Some(search), status, 2, 50);
+        let second = admin_users::list_users(&app.state, &q).await.unwrap().users;
+        if let Some(last) = second.last() {
+            q.from = Some(Cursor::After(ListPosition::of(last)));
+            q.page = 3;
+            let third = admin_users::list_users(&app.state, &q).await.unwrap();
+            let got: Vec<String> = third.users.iter().map(|u| u.email.clone()).collect();
+            let want: Vec<String> = expected.iter().skip(100).take(50).cloned().collect();
+            assert_eq!(got, want, "{search} {status:?} after page 2");
+            assert_eq!(third.more, expected.len() > 150);
+            if let Some(first) = third.users.first() {
+                q.from = Some(Cursor::Before(ListPosition::of(first)));
+                let back = admin_users::list_users(&app.state, &q).await.unwrap().users;
+                assert_eq!(
+                    back.iter().map(|u| u.email.clone()).collect::<Vec<_>>(),
+                    second.iter().map(|u| u.email.clone()).collect::<Vec<_>>(),
+                    "{search} {status:?} before page 3"
+                );
+            }
+        }
     }
     login_admin(&app).await;
     let (_, html) = get_page(&app, "/users?q=bulk").await;
@@ -362,4 +450,57 @@ async fn common_searches_walk_the_list_order_and_cap_their_count() {
     assert!(html.contains("Page 1<") && html.contains(r#"rel="next""#));
     let (_, html) = get_page(&app, "/users?q=bulk&status=banned").await;
     assert!(html.contains("202 users matching"), "{html}");
+
+    // The console's next and previous links carry the cursor of the last and first user shown
+    // and list the same users as page numbers do.
+    let bulk: Vec<String> = users
+        .iter()
+        .filter(|u| rule_matches(u, Some("bulk"), UserStatus::All, &app))
+        .map(|u| u.email.clone())
+        .collect();
+    let (_, page1) = get_page(&app, "/users?q=bulk").await;
+    assert_eq!(listed_emails(&page1), bulk[..50]);
+    let next = link_of(&page1, "next").unwrap();
+    assert!(next.contains("page=2&after="), "{next}");
+    let (_, page2) = get_page(&app, next.trim_start_matches("/console")).await;
+    assert_eq!(listed_emails(&page2), bulk[50..100]);
+    assert_eq!(
+        link_of(&page2, "prev").unwrap(),
+        "/console/users?q=bulk&status=all&page=1"
+    );
+    let next = link_of(&page2, "next").unwrap();
+    let (_, page3) = get_page(&app, next.trim_start_matches("/console")).await;
+    assert_eq!(listed_emails(&page3), bulk[100..150]);
+    assert!(page3.contains("Page 3<"), "{page3}");
+    let prev = link_of(&page3, "prev").unwrap();
+    assert!(prev.contains("page=2&before="), "{prev}");
+    let (_, back) = get_page(&app, prev.trim_start_matches("/console")).await;
+    assert_eq!(listed_emails(&back), bulk[50..100]);
+    // A cursor that is not one, or both directions at once: a 400 page, never a 500.
+    for bad in [
+        "/users?after=nonsense",
+        "/users?after=12.not-a-uuid",
+        "/users?before=99999999999999999999.00000000-0000-0000-0000-000000000000",
+        "/users?after=1.00000000-0000-0000-0000-000000000000&before=1.00000000-0000-0000-0000-000000000000",
+    ] {
+        let (status, _) = get_page(&app, bad).await;
+        assert_eq!(status, 400, "{bad}");
+    }
+}
+
+/// The emails of a console users page, in the order shown.
+fn listed_emails(html: &str) -> Vec<String> {
+    html.split(r#"<td><a href="/console/users/"#)
+        .skip(1)
+        .filter_map(|part| part.split_once("\">")?.1.split_once("</a>"))
+        .map(|(email, _)| email.to_owned())
+        .collect()
+}
+
+/// The `href` of the page's `rel` link (`next` or `prev`), unescaped.
+fn link_of(html: &str, rel: &str) -> Option<String> {
+    let marker = format!(r#"" rel="{rel}""#);
+    let (before, _) = html.split_once(&marker)?;
+    let (_, href) = before.rsplit_once(r#"<a href=""#)?;
+    Some(href.replace("&#38;", "&").replace("&amp;", "&"))
 }

@@ -155,18 +155,6 @@ impl Pager {
     }
 }
 
-impl Pager {
-    /// For a list whose total is only known to be above a cap: "next" when `more` rows follow.
-    fn open_ended(page: u32, more: bool, url: impl Fn(u32) -> String) -> Self {
-        Pager {
-            page,
-            pages: 0,
-            prev: (page > 1).then(|| url(page - 1)),
-            next: more.then(|| url(page + 1)),
-        }
-    }
-}
-
 fn render(page: &impl Template) -> Result<HttpResponse, PageError> {
     let body = page.render().map_err(PageError::internal)?;
     Ok(HttpResponse::Ok()

@@ -9,11 +9,14 @@ use super::audit::{AuditRow, audit_rows};
 use super::login::CsrfForm;
 use super::{Chrome, Notice, Pager, full_name, query, redirect, render, status_of, when};
 use crate::auth::extractors::ConsoleSession;
+use crate::domain::timestamp::Timestamp;
+use crate::domain::user::User;
 use crate::domain::user::has_banned_role;
 use crate::routes::errors::PageError;
 use crate::services::Actor;
 use crate::services::admin_users::{
-    self, AblyRevocation, AdminUserError, BanChange, UserChanges, UserQuery, UserStatus, UserTotal,
+    self, AblyRevocation, AdminUserError, BanChange, Cursor, ListPosition, UserChanges, UserQuery,
+    UserStatus, UserTotal,
 };
 use crate::state::AppState;
 
@@ -30,6 +33,28 @@ pub struct ListQuery {
     status: String,
     #[serde(default)]
     page: Option<u32>,
+    /// The next page's start: the last user shown, as [`cursor_of`] writes it.
+    #[serde(default)]
+    after: Option<String>,
+    /// The previous page's start: the first user shown.
+    #[serde(default)]
+    before: Option<String>,
+}
+
+/// A user's place in list order as a link carries it: `<created_at unix seconds>.<id>`. The
+/// next and previous links start from it with an index seek, so walking page after page never
+/// skips over the users of the pages before (an offset costs one index step per user).
+fn cursor_of(user: &User) -> String {
+    format!("{}.{}", user.created_at.unix(), user.id)
+}
+
+fn parse_cursor(text: &str) -> Result<ListPosition, PageError> {
+    let invalid = || PageError::BadRequest("That page link is not valid.".into());
+    let (seconds, id) = text.split_once('.').ok_or_else(invalid)?;
+    Ok(ListPosition {
+        created_at: Timestamp::from_unix(seconds.parse().map_err(|_| invalid())?),
+        id: Uuid::parse_str(id).map_err(|_| invalid())?,
+    })
 }
 
 struct UserRow {
@@ -84,6 +109,16 @@ pub async fn list(
         .find(|(key, _, _)| *key == params.status)
         .unwrap_or(FILTERS[0]);
     let page = params.page.unwrap_or(1).max(1);
+    let from = match (params.after.as_deref(), params.before.as_deref()) {
+        (None, None) => None,
+        (Some(after), None) => Some(Cursor::After(parse_cursor(after)?)),
+        (None, Some(before)) => Some(Cursor::Before(parse_cursor(before)?)),
+        (Some(_), Some(_)) => {
+            return Err(PageError::BadRequest(
+                "A page link names either the users after a position or those before it.".into(),
+            ));
+        }
+    };
     let result = admin_users::list_users(
         &state,
         &UserQuery {
@@ -93,6 +128,7 @@ pub async fn list(
             ascending: false,
             page,
             per_page: PER_PAGE,
+            from,
             count_cap: Some(COUNT_CAP),
         },
     )
@@ -120,26 +156,52 @@ pub async fn list(
             }
         })
         .collect();
-    let link = |status: &str, page: u32| {
-        format!(
-            "/console/users?{}",
-            query(&[("q", &q), ("status", status), ("page", &page.to_string())])
-        )
+    let link = |status: &str, page: u32, cursor: Option<(&str, String)>| {
+        let page = page.to_string();
+        let mut pairs = vec![
+            ("q", q.as_str()),
+            ("status", status),
+            ("page", page.as_str()),
+        ];
+        if let Some((key, value)) = &cursor {
+            pairs.push((key, value.as_str()));
+        }
+        format!("/console/users?{}", query(&pairs))
     };
     let filters = FILTERS
         .iter()
         .map(|(key, label, _)| FilterLink {
             label,
-            url: link(key, 1),
+            url: link(key, 1, None),
             active: *key == status_key,
         })
         .collect();
+    // Next and previous start from the last and first user shown; page 1 is its plain link.
+    let prev = (result.earlier && page > 1).then(|| match result.users.first() {
+        Some(first) if page > 2 => link(status_key, page - 1, Some(("before", cursor_of(first)))),
+        _ => link(status_key, 1, None),
+    });
+    let next = result.more.then(|| {
+        result.users.last().map_or_else(
+            || link(status_key, page + 1, None),
+            |last| link(status_key, page + 1, Some(("after", cursor_of(last)))),
+        )
+    });
+    let pages = match result.total {
+        UserTotal::Exact(total) => {
+            let per = i64::from(PER_PAGE);
+            u32::try_from(((total + per - 1) / per).max(1)).unwrap_or(u32::MAX)
+        }
+        UserTotal::MoreThan(_) => 0,
+    };
     render(&UsersPage {
         chrome: Chrome::of(&session),
         section: "users",
-        pager: match result.total {
-            UserTotal::Exact(total) => Pager::new(page, PER_PAGE, total, |p| link(status_key, p)),
-            UserTotal::MoreThan(_) => Pager::open_ended(page, result.more, |p| link(status_key, p)),
+        pager: Pager {
+            page,
+            pages,
+            prev,
+            next,
         },
         q,
         status: status_key,
