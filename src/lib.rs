@@ -1,10 +1,11 @@
 //! chipflap: a GoTrue-compatible identity server with an Ably token endpoint, in one process.
 //!
 //! Modules, from the inside out. Dependencies point inwards: `domain` uses nothing; `db` and
-//! `auth` use `domain` (except `auth::extractors`, the HTTP edge); `services` use `domain`,
-//! `db`, `auth`, `mail` and `clock`, never actix; `routes` use everything but hold no SQL.
+//! `auth` use `domain`; `services` use `domain`, `db`, `auth`, `mail` and `clock`, never actix;
+//! `routes` use everything but hold no SQL (their request guards, `routes::extractors`, are the
+//! HTTP edge).
 
-/// Password hashing, access tokens, refresh rotation, request guards.
+/// Password hashing, access tokens, refresh rotation, Ably credentials: no HTTP.
 pub mod auth;
 /// The command line (`serve`, `migrate`, `users`, `token`).
 pub mod cli;

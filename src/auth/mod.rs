@@ -1,7 +1,6 @@
 //! Credentials and token mechanics; no HTTP responses are built here.
 
 pub mod ably;
-pub mod extractors;
 pub mod factor_secret;
 pub mod hmac_sha256;
 pub mod jwt;

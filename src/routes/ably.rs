@@ -9,9 +9,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::cookies::{NF_JWT, SESSION_COOKIE};
-use crate::auth::extractors::bearer_token;
 use crate::auth::jwt::VerifiedClaims;
 use crate::routes::errors::SESSION_ENDED;
+use crate::routes::extractors::bearer_token;
 use crate::services::ably_token::{
     AblyCaller, AblyFormat, AblyGrant, AblyTokenError, ably_user, issue_ably_token,
 };

@@ -10,8 +10,8 @@ use super::errors::HttpError;
 use super::json_body::{object, parse_json};
 use super::pagination::{Pagination, link_header};
 use super::user_json::UserJson;
-use crate::auth::extractors::AdminUser;
 use crate::db::audit_log::AuditFilter;
+use crate::routes::extractors::AdminUser;
 use crate::services::admin_users::{self, BanChange, NewUser, UserChanges, UserQuery};
 use crate::state::AppState;
 

@@ -11,8 +11,8 @@ use super::errors::HttpError;
 use super::json_body::parse_json;
 use super::request_body::Body;
 use super::user_json::FactorJson;
-use crate::auth::extractors::{AdminUser, BearerUser, client_ip};
 use crate::domain::mfa::TOTP;
+use crate::routes::extractors::{AdminUser, BearerUser, client_ip};
 use crate::services::mfa;
 use crate::state::AppState;
 

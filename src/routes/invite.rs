@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::errors::HttpError;
 use super::json_body::{object, parse_json};
 use super::user_json::UserJson;
-use crate::auth::extractors::{AdminUser, client_ip};
+use crate::routes::extractors::{AdminUser, client_ip};
 use crate::services::invite::invite as run_invite;
 use crate::services::throttle::{self, Limit};
 use crate::state::AppState;

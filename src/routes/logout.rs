@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 
 use super::cookies::{cleared_nf_jwt, cleared_session_cookie};
 use super::errors::HttpError;
-use crate::auth::extractors::BearerUser;
+use crate::routes::extractors::BearerUser;
 use crate::services::token::logout as run_logout;
 use crate::state::AppState;
 

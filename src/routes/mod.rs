@@ -6,6 +6,7 @@ pub mod audience_guard;
 pub mod console;
 pub mod cookies;
 pub mod errors;
+pub mod extractors;
 pub mod factors;
 pub mod form_params;
 pub mod health;

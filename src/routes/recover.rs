@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::errors::HttpError;
 use super::json_body::parse_json;
-use crate::auth::extractors::{client_ip, request_aud};
+use crate::routes::extractors::{client_ip, request_aud};
 use crate::services::recover::recover as run_recover;
 use crate::services::throttle::{self, Limit};
 use crate::state::AppState;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::errors::HttpError;
 use super::json_body::{object, parse_json};
 use super::user_json::UserJson;
-use crate::auth::extractors::{client_ip, request_aud};
+use crate::routes::extractors::{client_ip, request_aud};
 use crate::services::signup::{SignupRequest, signup as run_signup};
 use crate::services::throttle::{self, Limit};
 use crate::state::AppState;

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::cookies::token_cookies;
 use super::errors::{OAuthError, TokenEndpointError};
-use crate::auth::extractors::{client_ip, request_aud, request_origin};
+use crate::routes::extractors::{client_ip, request_aud, request_origin};
 use crate::services::credentials;
 use crate::services::throttle::{self, Limit};
 use crate::services::token::{TokenError, TokenResponse, password_grant, refresh_grant};

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::errors::HttpError;
 use super::json_body::{object, parse_json};
 use super::user_json::UserJson;
-use crate::auth::extractors::{BearerUser, client_ip};
+use crate::routes::extractors::{BearerUser, client_ip};
 use crate::services::throttle::{self, Limit};
 use crate::services::user::{UserUpdate, get_user as load_user, update_user as run_update};
 use crate::state::AppState;
@@ -89,7 +89,7 @@ pub async fn update_user(
         data: object(params.data, "data")?,
         app_metadata: object(params.app_metadata, "app_metadata")?,
         current_password: params.current_password,
-        origin: crate::auth::extractors::request_origin(&request, &state.settings),
+        origin: crate::routes::extractors::request_origin(&request, &state.settings),
     };
     let user = run_update(&state, id, bearer.session_id, update).await?;
     Ok(HttpResponse::Ok().json(UserJson::from(&user)))

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::errors::HttpError;
 use super::json_body::parse_json;
 use super::request_body::Body;
-use crate::auth::extractors::{BearerUser, request_origin};
+use crate::routes::extractors::{BearerUser, request_origin};
 use crate::services::user_sessions::{end_session, list_sessions};
 use crate::state::AppState;
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::errors::HttpError;
 use super::json_body::parse_json;
 use super::token::token_http_response;
-use crate::auth::extractors::{client_ip, request_origin};
+use crate::routes::extractors::{client_ip, request_origin};
 use crate::services::throttle::{self, Limit};
 use crate::services::verify::{VerifyType, verify as run_verify};
 use crate::state::AppState;

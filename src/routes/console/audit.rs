@@ -5,9 +5,9 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{Chrome, Pager, query, render, when};
-use crate::auth::extractors::ConsoleSession;
 use crate::db::audit_log::{AuditEntry, AuditFilter};
 use crate::routes::errors::PageError;
+use crate::routes::extractors::ConsoleSession;
 use crate::state::AppState;
 
 const PER_PAGE: u32 = 50;

@@ -5,8 +5,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{Chrome, Notice, render};
-use crate::auth::extractors::ConsoleSession;
 use crate::routes::errors::PageError;
+use crate::routes::extractors::ConsoleSession;
 use crate::services::Actor;
 use crate::services::invite::{InviteError, invite as run_invite};
 use crate::services::mail_links::human_duration;

@@ -7,11 +7,11 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::{Chrome, redirect, render};
-use crate::auth::extractors::{
-    CONSOLE_COOKIE, ConsoleSession, client_ip, console_cookie, request_origin,
-};
 use crate::domain::one_time_token::SecretToken;
 use crate::routes::errors::PageError;
+use crate::routes::extractors::{
+    CONSOLE_COOKIE, ConsoleSession, client_ip, console_cookie, request_origin,
+};
 use crate::services::console_session::{self, ABSOLUTE_TIMEOUT, ConsoleLoginError};
 use crate::services::mfa;
 use crate::services::throttle::{self, Limit};

@@ -8,12 +8,12 @@ use uuid::Uuid;
 
 use super::login::{login_csrf_matches, strict_cookie, with_login_csrf};
 use super::{Chrome, redirect, render, when};
-use crate::auth::extractors::{
-    CONSOLE_COOKIE, ConsoleSession, client_ip, console_cookie, request_origin,
-};
 use crate::domain::mfa::Factor;
 use crate::domain::one_time_token::SecretToken;
 use crate::routes::errors::PageError;
+use crate::routes::extractors::{
+    CONSOLE_COOKIE, ConsoleSession, client_ip, console_cookie, request_origin,
+};
 use crate::services::mfa::{self, MfaError};
 use crate::services::throttle::{self, Limit};
 use crate::state::AppState;

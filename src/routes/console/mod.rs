@@ -119,7 +119,7 @@ pub struct Chrome {
 
 impl Chrome {
     /// The chrome of a logged-in page (login and error pages have none).
-    fn of(session: &crate::auth::extractors::ConsoleSession) -> Option<Chrome> {
+    fn of(session: &crate::routes::extractors::ConsoleSession) -> Option<Chrome> {
         Some(Chrome {
             admin_email: session.admin.email.clone(),
             csrf: session.csrf.clone(),

@@ -5,8 +5,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{Chrome, Notice, query, redirect, render};
-use crate::auth::extractors::ConsoleSession;
 use crate::routes::errors::PageError;
+use crate::routes::extractors::ConsoleSession;
 use crate::services::Actor;
 use crate::services::admin_users;
 use crate::state::AppState;

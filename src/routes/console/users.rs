@@ -8,11 +8,11 @@ use uuid::Uuid;
 use super::audit::{AuditRow, audit_rows};
 use super::login::CsrfForm;
 use super::{Chrome, Notice, Pager, full_name, query, redirect, render, status_of, when};
-use crate::auth::extractors::ConsoleSession;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::User;
 use crate::domain::user::has_banned_role;
 use crate::routes::errors::PageError;
+use crate::routes::extractors::ConsoleSession;
 use crate::services::Actor;
 use crate::services::admin_users::{
     self, AblyRevocation, AdminUserError, BanChange, Cursor, ListPosition, UserChanges, UserQuery,

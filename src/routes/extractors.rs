@@ -1,5 +1,6 @@
 //! Request guards as proof types: a handler that takes `BearerUser` or `AdminUser` cannot run
-//! without that authority. This is the HTTP edge, so it may look users up through `db`.
+//! without that authority. They answer in `routes::errors`' shapes, so they live beside them
+//! (under `auth` they made an import cycle); users are looked up through `services`.
 
 use std::future::Future;
 use std::pin::Pin;
