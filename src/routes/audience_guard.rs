@@ -5,7 +5,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use super::ably::AblyError;
+use super::errors::AblyError;
 use super::errors::{HttpError, OAuthError};
 use crate::state::AppState;
 

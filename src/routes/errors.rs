@@ -10,6 +10,7 @@ use super::cookies;
 use super::request_body::BodyError;
 use crate::auth::password_hasher::BUSY;
 use crate::domain::session::SessionRefusal;
+use crate::services::ably_token::AblyTokenError;
 use crate::services::admin_users::AdminUserError;
 use crate::services::invite::InviteError;
 use crate::services::recover::RecoverError;
@@ -640,6 +641,132 @@ impl From<AdminUserError> for HttpError {
             AdminUserError::Busy => HttpError::busy(),
             AdminUserError::Unexpected(e) => HttpError::internal(e),
         }
+    }
+}
+
+/// Why an aal1 session of a user with a verified factor gets no Ably token.
+pub const MFA_REQUIRED: &str = "Multi-factor authentication required: verify a code from your authenticator app (POST /.netlify/identity/factors/{id}/verify), then reconnect";
+
+/// `{"error":{"code","statusCode","message"}}` with `Content-Type: application/json` exactly
+/// (ably-js in Node compares it exactly) and `x-ably-errorcode` (browsers need it to read the body).
+pub struct AblyError {
+    status: StatusCode,
+    code: u32,
+    message: String,
+    cause: Option<anyhow::Error>,
+}
+
+impl AblyError {
+    /// 401 (40100): ably-js keeps retrying.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        AblyError {
+            status: StatusCode::UNAUTHORIZED,
+            code: 40100,
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// 403 (40300): ably-js stops.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        AblyError {
+            status: StatusCode::FORBIDDEN,
+            code: 40300,
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// 400 with Ably's generic bad-request code.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        AblyError {
+            status: StatusCode::BAD_REQUEST,
+            code: 40000,
+            message: message.into(),
+            cause: None,
+        }
+    }
+}
+
+/// Ably's shape with the HTTP status as its code's first three digits (40000, 41300).
+impl From<BodyError> for AblyError {
+    fn from(e: BodyError) -> Self {
+        let (status, code) = match e {
+            BodyError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, 41300),
+            BodyError::Unreadable => (StatusCode::BAD_REQUEST, 40000),
+        };
+        AblyError {
+            status,
+            code,
+            message: e.message().to_owned(),
+            cause: None,
+        }
+    }
+}
+
+impl From<AblyTokenError> for AblyError {
+    fn from(e: AblyTokenError) -> Self {
+        match e {
+            AblyTokenError::NotConfigured => AblyError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: 50300,
+                message: "Ably is not configured on this server (ABLY_APIKEY is not set)".into(),
+                cause: None,
+            },
+            AblyTokenError::UnknownUser => AblyError::forbidden("User not found"),
+            AblyTokenError::Banned => AblyError::forbidden("User is banned"),
+            AblyTokenError::Unconfirmed => AblyError::forbidden("Email not confirmed"),
+            AblyTokenError::SessionEnded => AblyError::unauthorized(SESSION_ENDED),
+            // 403, not 401: ably-js retries a 401 with the same aal1 token forever, while a
+            // 403 stops it; the user must verify a code in the app and reconnect.
+            AblyTokenError::InsufficientAal => AblyError::forbidden(MFA_REQUIRED),
+            AblyTokenError::Unexpected(cause) => AblyError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                code: 50000,
+                message: "Internal server error".into(),
+                cause: Some(cause),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for AblyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code, self.message)?;
+        if let Some(cause) = &self.cause {
+            write!(f, ": {cause:?}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for AblyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl ResponseError for AblyError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut body = json!({"error": {
+            "code": self.code,
+            "statusCode": self.status.as_u16(),
+            "message": self.message,
+        }});
+        if self.status.is_server_error() && self.cause.is_some() {
+            let error_id = Uuid::new_v4().to_string();
+            tracing::error!(error_id = %error_id, error = ?self, "Ably token request failed");
+            body["error"]["error_id"] = json!(error_id);
+        }
+        HttpResponse::build(self.status)
+            .insert_header(("content-type", "application/json"))
+            .insert_header(("x-ably-errorcode", self.code.to_string()))
+            .insert_header(("cache-control", "no-store"))
+            .body(body.to_string())
     }
 }
 

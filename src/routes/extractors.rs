@@ -9,11 +9,13 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use super::cookies::{NF_JWT, SESSION_COOKIE};
 use crate::auth::jwt::VerifiedClaims;
 use crate::domain::one_time_token::SecretToken;
 use crate::domain::session::SessionRefusal;
-use crate::routes::errors::{HttpError, PageError};
+use crate::routes::errors::{AblyError, HttpError, PageError};
 use crate::services::Actor;
+use crate::services::ably_token::AblyCaller;
 use crate::services::audit::Origin;
 use crate::services::sessions::{SessionError, session_user};
 use crate::state::AppState;
@@ -296,6 +298,72 @@ impl FromRequest for ConsoleSession {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         Box::pin(console_session(request.clone()))
     }
+}
+
+/// Who asks the Ably endpoint for a token: a Bearer access token (never replaced by anything
+/// else, so an expired one is a 401); else the `nf_jwt` cookie; else, when that is absent,
+/// expired or invalid, the session cookie set with it (`cookies::SESSION_COOKIE`). Refusals
+/// are in Ably's error shape (`AblyError`), so ably-js keeps retrying a 401 and stops on a 403
+/// (spec/ably.md §3). The session itself is checked by `services::ably_token::ably_user`.
+pub struct AblyCallerGuard(pub AblyCaller);
+
+impl FromRequest for AblyCallerGuard {
+    type Error = AblyError;
+    type Future = std::future::Ready<Result<Self, AblyError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(state) = request.app_data::<web::Data<AppState>>() else {
+            return std::future::ready(Err(AblyError::from(
+                crate::services::ably_token::AblyTokenError::Unexpected(anyhow::anyhow!(
+                    "AppState missing"
+                )),
+            )));
+        };
+        std::future::ready(ably_caller(state, request).map(AblyCallerGuard))
+    }
+}
+
+fn ably_caller(state: &AppState, request: &HttpRequest) -> Result<AblyCaller, AblyError> {
+    let now = state.clock.now();
+    let from_claims = |claims: VerifiedClaims| {
+        let user_id = Uuid::parse_str(&claims.sub)
+            .ok()
+            .filter(|id| !id.is_nil())
+            .ok_or_else(|| AblyError::forbidden("This token does not belong to a user"))?;
+        Ok(AblyCaller::Token {
+            user_id,
+            session_id: claims.session_id(),
+            aal: claims.aal(),
+        })
+    };
+    if let Some(token) = bearer_token(request) {
+        let claims = state
+            .jwt
+            .verify(token, now)
+            .map_err(|e| AblyError::unauthorized(format!("Invalid token: {e}")))?;
+        return from_claims(claims);
+    }
+    let nf_jwt = request
+        .cookie(NF_JWT)
+        .filter(|c| !c.value().is_empty())
+        .map(|c| state.jwt.verify(c.value(), now));
+    let nf_jwt_error = match nf_jwt {
+        Some(Ok(claims)) => return from_claims(claims),
+        Some(Err(e)) => Some(e),
+        None => None,
+    };
+    if let Some(session_id) = request
+        .cookie(SESSION_COOKIE)
+        .and_then(|c| state.session_cookie.session_of(c.value()))
+    {
+        return Ok(AblyCaller::SessionCookie(session_id));
+    }
+    Err(AblyError::unauthorized(match nf_jwt_error {
+        Some(e) => format!("Invalid token: {e}"),
+        None => {
+            "No session: send the access token as a Bearer header or the nf_jwt cookie".to_owned()
+        }
+    }))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::helpers::{OPERATOR_TOKEN, PASSWORD, TestApp, spawn_app_with, test_fro
 use crate::support::sessions::{ABLY_KEY, Login, bare_client, login, outcome, spawn_app_with_ably};
 use chipflap::auth::ably::AblyKey;
 use chipflap::mail::Mailer;
-use chipflap::routes::ably::MFA_REQUIRED;
+use chipflap::routes::errors::MFA_REQUIRED;
 use chipflap::routes::errors::SESSION_ENDED;
 use chipflap::services::auth_cache::SnapshotKey;
 
