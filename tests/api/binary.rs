@@ -34,27 +34,7 @@ fn start(dir: &std::path::Path, port: u16) -> Server {
 
 /// As `start`, with more environment variables.
 pub fn start_with(dir: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chipflap"))
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PORT", port.to_string())
-        .env("CHIPFLAP_ARGON2_MEMORY_KIB", "64")
-        .env("CHIPFLAP_ARGON2_ITERATIONS", "1")
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    assert!(
-        line.contains(&format!("http://127.0.0.1:{port}")),
-        "printed {line:?}"
-    );
-    Server { child, port }
+    spawn_listening(dir, port, "warn", Stdio::null(), env)
 }
 
 pub struct LoggingServer {
@@ -63,31 +43,12 @@ pub struct LoggingServer {
     pub log: std::sync::mpsc::Receiver<String>,
 }
 
-/// As `binary::start_with`, with the server's log (at `info`) readable line by line.
+/// As `start_with`, with the server's log (at `info`, unless `env` sets `RUST_LOG`) readable
+/// line by line.
 pub fn start_logging(dir: &std::path::Path, port: u16, env: &[(&str, &str)]) -> LoggingServer {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chipflap"))
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PORT", port.to_string())
-        .env("CHIPFLAP_ARGON2_MEMORY_KIB", "64")
-        .env("CHIPFLAP_ARGON2_ITERATIONS", "1")
-        .env("RUST_LOG", "info")
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(
-        line.contains(&format!("http://127.0.0.1:{port}")),
-        "{line:?}"
-    );
+    let mut server = spawn_listening(dir, port, "info", Stdio::piped(), env);
     let (send, log) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
+    let stderr = server.child.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { return };
@@ -96,10 +57,40 @@ pub fn start_logging(dir: &std::path::Path, port: u16, env: &[(&str, &str)]) -> 
             }
         }
     });
-    LoggingServer {
-        server: Server { child, port },
-        log,
-    }
+    LoggingServer { server, log }
+}
+
+/// Starts the binary with only PATH, PORT, a low argon2 cost, `RUST_LOG=log` and `env`, and
+/// waits for its "listening" line.
+fn spawn_listening(
+    dir: &std::path::Path,
+    port: u16,
+    log: &str,
+    stderr: Stdio,
+    env: &[(&str, &str)],
+) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chipflap"))
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORT", port.to_string())
+        .env("CHIPFLAP_ARGON2_MEMORY_KIB", "64")
+        .env("CHIPFLAP_ARGON2_ITERATIONS", "1")
+        .env("RUST_LOG", log)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.contains(&format!("http://127.0.0.1:{port}")),
+        "printed {line:?}"
+    );
+    Server { child, port }
 }
 
 #[tokio::test]
