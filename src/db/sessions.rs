@@ -208,3 +208,81 @@ pub async fn count_unended_sessions(executor: impl SqliteExecutor<'_>) -> sqlx::
         .fetch_one(executor)
         .await
 }
+
+/// A refresh token with its session and the session's assurance: the refresh grant's first
+/// read, in one statement (each statement is a round trip to the connection's thread).
+pub struct RefreshTokenWithSession {
+    pub token: super::refresh_tokens::RefreshTokenRecord,
+    /// `None` when the session row is gone.
+    pub session: Option<(Session, crate::domain::mfa::Assurance)>,
+}
+
+/// The refresh token stored under `digest`, joined with its session (see
+/// `RefreshTokenWithSession`); `None` for an unknown digest.
+pub async fn find_refresh_token_with_session(
+    executor: impl SqliteExecutor<'_>,
+    digest: &crate::domain::one_time_token::TokenDigest,
+) -> sqlx::Result<Option<RefreshTokenWithSession>> {
+    let digest = digest.as_bytes();
+    let Some(row) = sqlx::query!(
+        r#"select rt.id as "id!: i64", rt.user_id as "token_user_id!", rt.session_id as "session_id!",
+                  rt.rotated_at, rt.revoked_at, rt.created_at as "token_created_at!: i64",
+                  s.id as "s_id?: String", s.user_id as "s_user_id?: String",
+                  s.created_at as "s_created_at?: i64", s.refreshed_at as "s_refreshed_at?: i64",
+                  s.ended_at as "s_ended_at?: i64", s.ended_reason as "s_ended_reason?: String",
+                  s.aal as "s_aal?: String", s.sign_in_method as "s_sign_in_method?: String",
+                  s.aal2_at as "s_aal2_at?: i64"
+           from refresh_tokens rt left join sessions s on s.id = rt.session_id
+           where rt.digest = ?"#,
+        digest
+    )
+    .fetch_optional(executor)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let uuid = |s: &str| Uuid::parse_str(s).map_err(|e| sqlx::Error::Decode(Box::new(e)));
+    let token = super::refresh_tokens::RefreshTokenRecord {
+        id: row.id,
+        user_id: uuid(&row.token_user_id)?,
+        session_id: uuid(&row.session_id)?,
+        rotated_at: row.rotated_at.map(Timestamp::from_unix),
+        revoked_at: row.revoked_at.map(Timestamp::from_unix),
+        created_at: Timestamp::from_unix(row.token_created_at),
+    };
+    let session = match (
+        row.s_id,
+        row.s_user_id,
+        row.s_created_at,
+        row.s_refreshed_at,
+        row.s_aal,
+        row.s_sign_in_method,
+    ) {
+        (
+            Some(id),
+            Some(user_id),
+            Some(created_at),
+            Some(refreshed_at),
+            Some(aal),
+            Some(method),
+        ) => {
+            let session = Session::try_from(Row {
+                id,
+                user_id,
+                created_at,
+                refreshed_at,
+                ended_at: row.s_ended_at,
+                ended_reason: row.s_ended_reason,
+            })?;
+            let assurance = crate::domain::mfa::Assurance {
+                aal: crate::domain::mfa::Aal::parse(&aal),
+                sign_in_method: method,
+                signed_in_at: Timestamp::from_unix(created_at),
+                aal2_at: row.s_aal2_at.map(Timestamp::from_unix),
+            };
+            Some((session, assurance))
+        }
+        _ => None,
+    };
+    Ok(Some(RefreshTokenWithSession { token, session }))
+}

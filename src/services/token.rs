@@ -337,12 +337,14 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
     let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
-    let Some(record) = refresh_tokens::find_refresh_token(&mut *tx, &presented.digest())
+    // The token, its session and the session's assurance in one read.
+    let Some(found) = sessions::find_refresh_token_with_session(&mut *tx, &presented.digest())
         .await
         .context("looking up a refresh token")?
     else {
         return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN));
     };
+    let record = found.token;
     if record.revoked_at.is_some() {
         return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN));
     }
@@ -359,9 +361,7 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
     let user = users::find_user_by_id(&mut *tx, record.user_id)
         .await
         .context("loading the token's user")?;
-    let session = sessions::find_session(&mut *tx, record.session_id)
-        .await
-        .context("loading the token's session")?;
+    let (session, assurance) = found.session.unzip();
     match check_session(
         user.as_ref(),
         session.as_ref(),
@@ -377,10 +377,8 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
     let Some(user) = user else {
         return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN));
     };
-    let assurance = crate::db::factors::session_assurance(&mut *tx, record.session_id)
-        .await
-        .context("loading the session's assurance")?
-        .unwrap_or_else(|| Assurance::first_factor("password", record.created_at));
+    let assurance =
+        assurance.unwrap_or_else(|| Assurance::first_factor("password", record.created_at));
 
     let successor = state.rotation.successor_of(&presented);
     let rotated_now = record.rotated_at.is_none()
