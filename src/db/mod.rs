@@ -178,22 +178,7 @@ pub async fn begin_write(pool: &SqlitePool, epoch: &Arc<WriteEpoch>) -> sqlx::Re
     let gate = epoch.enter().await?;
     Ok(WriteTx {
         tx: pool.begin_with("begin immediate").await?,
-        epoch: Some(epoch.clone()),
-        _gate: gate,
-    })
-}
-
-/// As `begin_write`, for writes to tables no cached answer is read from (throttles, the audit
-/// log): its commit leaves the epoch alone, so a flood of throttled logins does not empty the
-/// auth cache.
-pub async fn begin_untracked_write(
-    pool: &SqlitePool,
-    epoch: &Arc<WriteEpoch>,
-) -> sqlx::Result<WriteTx> {
-    let gate = epoch.enter().await?;
-    Ok(WriteTx {
-        tx: pool.begin_with("begin immediate").await?,
-        epoch: None,
+        epoch: epoch.clone(),
         _gate: gate,
     })
 }
@@ -233,8 +218,7 @@ impl std::ops::DerefMut for Writer {
 /// dropping it without `commit` rolls back.
 pub struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Sqlite>,
-    /// `None` for `begin_untracked_write`.
-    epoch: Option<Arc<WriteEpoch>>,
+    epoch: Arc<WriteEpoch>,
     /// Released after the commit or rollback (fields drop in order: the transaction first).
     _gate: tokio::sync::OwnedMutexGuard<()>,
 }
@@ -244,9 +228,7 @@ impl WriteTx {
     /// have landed). Why after and not before, see `WriteEpoch`.
     pub async fn commit(self) -> sqlx::Result<()> {
         let committed = self.tx.commit().await;
-        if let Some(epoch) = &self.epoch {
-            epoch.bump();
-        }
+        self.epoch.bump();
         committed
     }
 
