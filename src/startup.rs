@@ -198,6 +198,7 @@ pub async fn build_state(
             .context("building the HTTP client")?,
         background: tokio_util::task::TaskTracker::new(),
         throttle_sweeps: Arc::default(),
+        store_runtime: tokio::runtime::Handle::current(),
     })
 }
 

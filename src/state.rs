@@ -40,6 +40,9 @@ pub struct AppState {
     pub audit: crate::services::audit_queue::AuditQueue,
     /// When throttle checks sweep expired rows (`services::throttle::SweepSchedule`).
     pub throttle_sweeps: Arc<crate::services::throttle::SweepSchedule>,
+    /// The runtime that runs a request's store work (`AppState::store_work`): the one the
+    /// process started on, whose threads serve no HTTP connection.
+    pub store_runtime: tokio::runtime::Handle,
 }
 
 impl AppState {
@@ -47,5 +50,26 @@ impl AppState {
     /// (`db::writer`): every write outside `db::begin_write` goes through it.
     pub async fn writer(&self) -> sqlx::Result<crate::db::Writer> {
         crate::db::writer(&self.db, &self.write_epoch).await
+    }
+
+    /// Runs `work` on `store_runtime` and answers its output.
+    ///
+    /// Why: an HTTP worker thread serves every connection it accepted, and a flood of cheap
+    /// refusals (503s from a full hashing queue) keeps a hundred of them ready at once. A
+    /// transaction run there waits behind that queue after each of its statements, while it
+    /// holds the write gate that every other writer waits for (measured: the refresh grant's
+    /// hold tripled under a login flood). Run there, it waits only for its statements.
+    ///
+    /// A panic in `work` resumes in the caller; work cancelled by the runtime shutting down
+    /// is an error.
+    pub async fn store_work<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        match self.store_runtime.spawn(work).await {
+            Ok(output) => Ok(output),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(anyhow::anyhow!("store work cancelled: {e}")),
+        }
     }
 }

@@ -18,7 +18,7 @@ pub struct AuditEntry {
 }
 
 /// The user an entry is about: the `user_id` trait when it names someone else, else the actor.
-fn subject_id(entry: &AuditEntry) -> &str {
+pub(super) fn subject_id(entry: &AuditEntry) -> &str {
     entry
         .traits
         .get("user_id")

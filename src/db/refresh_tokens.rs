@@ -99,3 +99,61 @@ pub async fn mark_rotated(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Rotates the live token `id` (of `session_id`, owned by `user_id`) into its successor: marks
+/// it rotated, then stores `successor`, records the refresh on the session and appends `audit`.
+/// Answers false, having written nothing, when another request rotated or revoked it first
+/// (a session that ended, a ban or a deleted user all revoke or delete its tokens).
+///
+/// Two round trips to the connection's thread whatever the work: the three writes after the
+/// mark go in one batch. Under load each round trip waits for a core while the caller holds
+/// the write gate, so the refresh grant's share of the gate is counted in round trips.
+#[allow(clippy::too_many_arguments)]
+pub async fn rotate_refresh_token(
+    conn: &mut sqlx::SqliteConnection,
+    id: i64,
+    successor: &TokenDigest,
+    user_id: Uuid,
+    session_id: Uuid,
+    audit: &super::audit_log::AuditEntry,
+    now: Timestamp,
+) -> sqlx::Result<bool> {
+    if !mark_rotated(&mut *conn, id, now).await? {
+        return Ok(false);
+    }
+    let digest = successor.as_bytes();
+    let user_id = user_id.to_string();
+    let session_id = session_id.to_string();
+    let now = now.unix();
+    let audit_id = audit.id.to_string();
+    let traits = audit.traits.to_string();
+    let audit_at = audit.created_at.unix();
+    let subject_id = super::audit_log::subject_id(audit);
+    // One statement list: sqlx binds the `?`s in order across its statements.
+    sqlx::query!(
+        "insert into refresh_tokens (digest, user_id, session_id, parent_id, created_at)
+         values (?, ?, ?, ?, ?);
+         update sessions set refreshed_at = ?, updated_at = ? where id = ?;
+         insert into audit_log_entries (id, actor_id, actor_email, action, log_type, traits, subject_id, created_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?)",
+        digest,
+        user_id,
+        session_id,
+        id,
+        now,
+        now,
+        now,
+        session_id,
+        audit_id,
+        audit.actor_id,
+        audit.actor_email,
+        audit.action,
+        audit.log_type,
+        traits,
+        subject_id,
+        audit_at
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}

@@ -74,24 +74,6 @@ pub async fn find_session(
     .transpose()
 }
 
-/// Records a refresh of the session.
-pub async fn touch_session(
-    executor: impl SqliteExecutor<'_>,
-    id: Uuid,
-    now: Timestamp,
-) -> sqlx::Result<()> {
-    let id = id.to_string();
-    let now = now.unix();
-    sqlx::query!(
-        "update sessions set refreshed_at = ?1, updated_at = ?1 where id = ?2",
-        now,
-        id
-    )
-    .execute(executor)
-    .await?;
-    Ok(())
-}
-
 /// Ends one session and revokes its refresh tokens; false when it had already ended.
 pub async fn end_session(
     conn: &mut sqlx::SqliteConnection,

@@ -30,24 +30,43 @@ pub async fn token(
         "password" => Some(credentials::reserve(&state).map_err(TokenError::from)?),
         _ => None,
     };
-    throttle::check(&state, Limit::Token, &client_ip(&request, &state.settings)).await?;
+    let client = client_ip(&request, &state.settings);
     // Credentials and tokens only ever come in the body: a URL carrying them is refused, not
     // read, so a client that puts them there learns at once (ASVS 5.0 V14.2.1).
     if super::form_params::query_names_any(&request, CREDENTIAL_FIELDS) {
+        throttle::check(&state, Limit::Token, &client).await?;
         return Err(TokenEndpointError::OAuth(OAuthError::new(
             "invalid_request",
             Some(CREDENTIALS_IN_URL),
         )));
     }
+    // Each grant's store work runs off the HTTP workers (`AppState::store_work`).
+    let st = state.clone();
     let response = match (field("grant_type"), slot) {
         ("password", Some(slot)) => {
             let aud = request_aud(&request, None, &state.settings.jwt.aud);
             let origin = request_origin(&request, &state.settings);
-            let (username, password) = (field("username"), field("password"));
-            password_grant(&state, slot, &aud, username, password, &origin).await?
+            let (username, password) = (field("username").to_owned(), field("password").to_owned());
+            state
+                .store_work(async move {
+                    throttle::check(&st, Limit::Token, &client).await?;
+                    password_grant(&st, slot, &aud, &username, &password, &origin)
+                        .await
+                        .map_err(TokenEndpointError::from)
+                })
+                .await
+                .map_err(TokenError::from)??
         }
-        ("refresh_token", _) => refresh_grant(&state, field("refresh_token")).await?,
+        // The grant counts the request itself, inside its own write.
+        ("refresh_token", _) => {
+            let presented = field("refresh_token").to_owned();
+            state
+                .store_work(async move { refresh_grant(&st, &presented, &client).await })
+                .await
+                .map_err(TokenError::from)??
+        }
         _ => {
+            throttle::check(&state, Limit::Token, &client).await?;
             return Err(TokenEndpointError::OAuth(OAuthError::new(
                 "unsupported_grant_type",
                 None,

@@ -12,6 +12,7 @@ use super::Actor;
 use super::audit::{self, Action, Origin};
 use super::credentials::{LoginFailure, record_failed_login};
 use super::sessions::SessionError;
+use super::throttle::{self, Limit, ThrottleError};
 use crate::auth::jwt::AccessClaims;
 use crate::db::{refresh_tokens, sessions, users};
 use crate::domain::metadata::Metadata;
@@ -326,27 +327,98 @@ async fn refuse_login(
     Err(answer)
 }
 
-/// The refresh grant with rotation and reuse detection (DESIGN §4.3).
+/// The refresh grant with rotation and reuse detection (DESIGN §4.3). The request counts
+/// against the `/token` throttle of `client` (`GOTRUE_RATE_LIMIT_TOKEN_REFRESH`) whatever the
+/// answer, and a limited client learns nothing about the token (429).
+///
+/// The token is read first outside the write gate (a WAL reader waits for no writer), so a
+/// refusal costs one throttle write and the usual rotation holds the gate for four statements:
+/// begin, the throttle, `rotate_refresh_token`'s two round trips, commit. Whatever moved
+/// between that read and the gate (a ban, a logout, another tab's refresh) is decided again
+/// on the rows as they are, inside the transaction.
 #[tracing::instrument(skip_all)]
-pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenResponse, TokenError> {
+pub async fn refresh_grant(
+    state: &AppState,
+    presented: &str,
+    client: &str,
+) -> Result<TokenResponse, TokenError> {
     if presented.is_empty() {
+        count_token_request(state, client).await?;
         return Err(TokenError::InvalidRequest("refresh_token required"));
     }
     let presented = SecretToken::presented(presented);
     let now = state.clock.now();
+    let seen = {
+        let mut conn = state
+            .db
+            .acquire()
+            .await
+            .context("reading a refresh token")?;
+        refresh_state(state, &mut conn, &presented, now).await?
+    };
+    if let RefreshState::Refused(refusal) = seen {
+        count_token_request(state, client).await?;
+        return Err(refusal);
+    }
     let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
         .context("starting a transaction")?;
-    // The token, its session and the session's assurance in one read.
-    let Some(found) = sessions::find_refresh_token_with_session(&mut *tx, &presented.digest())
+    throttle::check_in(&mut tx, state, Limit::Token, client)
+        .await
+        .map_err(throttled)?;
+    let rotated = match seen {
+        RefreshState::Live(live) => rotate(state, &mut tx, &presented, &live, now).await?,
+        _ => None,
+    };
+    let result = match rotated {
+        Some(response) => Ok(response),
+        None => refresh_in(state, &mut tx, &presented, now).await,
+    };
+    // A refusal still commits: the throttle's count, and a reuse's revocation, stand.
+    match result {
+        Err(TokenError::Unexpected(e)) => Err(TokenError::Unexpected(e)),
+        result => {
+            tx.commit().await.context("committing the refresh")?;
+            result
+        }
+    }
+}
+
+/// A presented refresh token as the store has it at one moment.
+enum RefreshState {
+    /// Live and never rotated: rotate it.
+    Live(LiveRefresh),
+    /// Already rotated: the grace window or reuse detection decides (`refresh_in`).
+    Rotated(LiveRefresh),
+    /// Refused with this answer.
+    Refused(TokenError),
+}
+
+/// A presented token whose session and user may refresh.
+struct LiveRefresh {
+    record: refresh_tokens::RefreshTokenRecord,
+    user: User,
+    assurance: Assurance,
+}
+
+/// Reads the presented token, its session, the session's assurance and its user (two
+/// statements), and decides what they allow at `now`.
+async fn refresh_state(
+    state: &AppState,
+    conn: &mut SqliteConnection,
+    presented: &SecretToken,
+    now: Timestamp,
+) -> anyhow::Result<RefreshState> {
+    let refused = |reason| Ok(RefreshState::Refused(TokenError::InvalidGrant(reason)));
+    let Some(found) = sessions::find_refresh_token_with_session(&mut *conn, &presented.digest())
         .await
         .context("looking up a refresh token")?
     else {
-        return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN));
+        return refused(INVALID_REFRESH_TOKEN);
     };
     let record = found.token;
     if record.revoked_at.is_some() {
-        return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN));
+        return refused(INVALID_REFRESH_TOKEN);
     }
     // Each refresh creates a new row, so this is an inactivity timeout (spec §3.2).
     if record
@@ -354,11 +426,11 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         .plus(state.settings.jwt.refresh_token_lifetime)
         <= now
     {
-        return Err(TokenError::InvalidGrant("Refresh token expired"));
+        return refused("Refresh token expired");
     }
     // The session decides: ended (logout, password change, ban, an admin, reuse) or its user
     // gone means the token is dead; a ban says so.
-    let user = users::find_user_by_id(&mut *tx, record.user_id)
+    let user = users::find_user_by_id(&mut *conn, record.user_id)
         .await
         .context("loading the token's user")?;
     let (session, assurance) = found.session.unzip();
@@ -369,59 +441,98 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         &state.settings.sessions,
     ) {
         Ok(()) => {}
-        Err(SessionRefusal::Banned) => return Err(TokenError::InvalidGrant(BANNED)),
+        Err(SessionRefusal::Banned) => return refused(BANNED),
         Err(SessionRefusal::UnknownUser | SessionRefusal::Ended) => {
-            return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN));
+            return refused(INVALID_REFRESH_TOKEN);
         }
     }
     let Some(user) = user else {
-        return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN));
+        return refused(INVALID_REFRESH_TOKEN);
     };
     let assurance =
         assurance.unwrap_or_else(|| Assurance::first_factor("password", record.created_at));
+    let live = LiveRefresh {
+        record,
+        user,
+        assurance,
+    };
+    Ok(if live.record.rotated_at.is_none() {
+        RefreshState::Live(live)
+    } else {
+        RefreshState::Rotated(live)
+    })
+}
 
-    let successor = state.rotation.successor_of(&presented);
-    let rotated_now = record.rotated_at.is_none()
-        && refresh_tokens::mark_rotated(&mut *tx, record.id, now)
-            .await
-            .context("rotating a refresh token")?;
-    if rotated_now {
-        refresh_tokens::insert_refresh_token(
-            &mut *tx,
-            &successor.digest(),
-            user.id,
-            record.session_id,
-            Some(record.id),
-            now,
-        )
-        .await
-        .context("storing the successor token")?;
-        sessions::touch_session(&mut *tx, record.session_id, now)
-            .await
-            .context("recording the refresh")?;
-        audit::record(
-            &mut *tx,
-            &Actor::user(&user),
-            Action::TokenRefreshed,
-            json!({}),
-            now,
-        )
-        .await
-        .context("auditing the refresh")?;
-        let response =
-            token_response(state, &user, record.session_id, &assurance, &successor, now)?;
-        tx.commit().await.context("committing the refresh")?;
-        return Ok(response);
+/// Rotates a live token into its successor and answers with it; `None`, having written
+/// nothing, when another request rotated or revoked it first.
+async fn rotate(
+    state: &AppState,
+    conn: &mut SqliteConnection,
+    presented: &SecretToken,
+    live: &LiveRefresh,
+    now: Timestamp,
+) -> Result<Option<TokenResponse>, TokenError> {
+    let LiveRefresh {
+        record,
+        user,
+        assurance,
+    } = live;
+    let successor = state.rotation.successor_of(presented);
+    let audit = audit::entry(&Actor::user(user), Action::TokenRefreshed, json!({}), now);
+    let rotated = refresh_tokens::rotate_refresh_token(
+        conn,
+        record.id,
+        &successor.digest(),
+        user.id,
+        record.session_id,
+        &audit,
+        now,
+    )
+    .await
+    .context("rotating a refresh token")?;
+    if !rotated {
+        return Ok(None);
     }
+    Ok(Some(token_response(
+        state,
+        user,
+        record.session_id,
+        assurance,
+        &successor,
+        now,
+    )?))
+}
 
+/// The refresh grant decided inside the write transaction `tx`, on the rows as they are.
+async fn refresh_in(
+    state: &AppState,
+    tx: &mut SqliteConnection,
+    presented: &SecretToken,
+    now: Timestamp,
+) -> Result<TokenResponse, TokenError> {
+    let live = match refresh_state(state, tx, presented, now).await? {
+        RefreshState::Refused(refusal) => return Err(refusal),
+        // The write lock is held, so nothing can rotate it between the read and the rotation.
+        RefreshState::Live(live) => {
+            return rotate(state, tx, presented, &live, now)
+                .await?
+                .ok_or(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN));
+        }
+        RefreshState::Rotated(live) => live,
+    };
+    let LiveRefresh {
+        record,
+        user,
+        assurance,
+    } = live;
     // Already rotated: inside the grace window answer with the session's live head, found by
     // deriving successors along the chain; later, it is reuse.
     let rotated_at = record.rotated_at.unwrap_or(now);
     let head = if rotated_at.plus(REUSE_GRACE) >= now {
         live_head(
             state,
-            &mut tx,
-            state.rotation.possible_successors_of(&presented),
+            &mut *tx,
+            state.rotation.possible_successors_of(presented),
         )
         .await?
     } else {
@@ -439,7 +550,7 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         )?);
     }
     sessions::end_session(
-        &mut tx,
+        &mut *tx,
         record.session_id,
         EndReason::RefreshTokenReuse,
         now,
@@ -455,9 +566,22 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
     )
     .await
     .context("auditing the revocation")?;
-    tx.commit().await.context("committing the revocation")?;
     tracing::warn!(user_id = %user.id, "a rotated refresh token was reused: session revoked");
     Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN))
+}
+
+/// Counts one `/token` request of `client` on its own (a refusal decided before the write).
+async fn count_token_request(state: &AppState, client: &str) -> Result<(), TokenError> {
+    throttle::check(state, Limit::Token, client)
+        .await
+        .map_err(throttled)
+}
+
+fn throttled(e: ThrottleError) -> TokenError {
+    match e {
+        ThrottleError::Limited(wait) => TokenError::RateLimited(wait),
+        ThrottleError::Unexpected(e) => TokenError::Unexpected(e),
+    }
 }
 
 /// Follows derived successors from `first` (the presented token's possible successors) to

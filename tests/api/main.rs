@@ -46,6 +46,7 @@ mod one_account_per_mailbox;
 mod passwords_are_verified_exactly;
 mod production_mail_is_encrypted;
 mod recover;
+mod refreshes_are_decided_on_the_session_as_it_is;
 mod roles_are_string_lists;
 mod second_factor_is_required_where_access_matters;
 mod seed_page_keeps_ably_while_session_lives;
