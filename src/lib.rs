@@ -16,7 +16,7 @@ pub mod config;
 /// Every SQL statement: users, refresh tokens, one-time tokens, audit log.
 pub mod db;
 /// Pure types that parse once: email, password, tokens, durations, the user and its rules.
-pub mod domain;
+pub use chipflap_domain as domain;
 /// Mail: SMTP, `.eml` outbox or memory transports, and the typed messages.
 pub mod mail;
 /// HTTP: the route table, handlers, error rendering.

@@ -61,7 +61,7 @@ fn every_v6_and_v7_level_1_and_2_item_has_a_verdict_and_none_fails() {
 }
 
 /// Evidence is written as `` `tests/…rs::function` ``, `` `tests/…mjs: "title"` `` or a path in
-/// backticks (`src/…`, `docs/…`, `migrations/…`, `assets/…`).
+/// backticks (`src/…`, `crates/…`, `docs/…`, `migrations/…`).
 #[test]
 fn every_test_and_file_the_checklist_names_exists() {
     let text = checklist();
@@ -85,7 +85,7 @@ fn every_test_and_file_the_checklist_names_exists() {
             "src/",
             "docs/",
             "migrations/",
-            "assets/",
+            "crates/",
             "templates/",
             "tests/",
         ]

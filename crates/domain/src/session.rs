@@ -122,7 +122,7 @@ pub fn check_session(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::metadata::Metadata;
+    use crate::metadata::Metadata;
 
     const NONE: SessionLimits = SessionLimits {
         timebox: None,

@@ -215,7 +215,7 @@ mod tests {
     }
 
     /// The list as shipped (frequency order), the reference the sorted copy must answer like.
-    const SHIPPED: &str = include_str!("../../assets/common-passwords.txt");
+    const SHIPPED: &str = include_str!("../assets/common-passwords.txt");
 
     #[test]
     fn the_common_password_lookup_answers_exactly_like_a_set_of_the_shipped_list() {
