@@ -75,33 +75,7 @@ pub(super) fn from_source<F: Fn(&str) -> Option<String>>(
     data_dir: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<JwtSettings, ConfigError> {
-    let secret = match env.get("GOTRUE_JWT_SECRET") {
-        Some(s) if s.len() >= 32 => SecretString::from(s),
-        Some(_) if production => {
-            return Err(invalid(
-                "GOTRUE_JWT_SECRET",
-                "must be at least 32 bytes when CHIPFLAP_ENV=production",
-            ));
-        }
-        Some(s) => {
-            warnings.push("GOTRUE_JWT_SECRET is shorter than 32 bytes".into());
-            SecretString::from(s)
-        }
-        None if production => {
-            return Err(invalid(
-                "GOTRUE_JWT_SECRET",
-                "is required when CHIPFLAP_ENV=production (at least 32 random bytes, e.g. `openssl rand -base64 48`)",
-            ));
-        }
-        None => {
-            let path = data_dir.join("jwt_secret");
-            warnings.push(format!(
-                "GOTRUE_JWT_SECRET is not set: using the development secret in {}",
-                path.display()
-            ));
-            load_or_create_dev_secret(&path)?
-        }
-    };
+    let secret = secret(env, production, data_dir, warnings)?;
     let operator_token = match env.get("GOTRUE_OPERATOR_TOKEN") {
         Some(t) if production && t.len() < 32 => {
             return Err(invalid(
@@ -111,23 +85,7 @@ pub(super) fn from_source<F: Fn(&str) -> Option<String>>(
         }
         other => other.map(SecretString::from),
     };
-    let previous_secrets = env
-        .get("CHIPFLAP_JWT_PREVIOUS_SECRETS")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            if production && s.len() < 32 {
-                Err(invalid(
-                    "CHIPFLAP_JWT_PREVIOUS_SECRETS",
-                    "each secret must be at least 32 bytes when CHIPFLAP_ENV=production",
-                ))
-            } else {
-                Ok(SecretString::from(s.to_owned()))
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let previous_secrets = previous_secrets(env, production)?;
     let exp_seconds: u64 = env.parsed("GOTRUE_JWT_EXP", 3600, "a number of seconds")?;
     if exp_seconds == 0 {
         return Err(invalid("GOTRUE_JWT_EXP", "must be at least 1 second"));
@@ -162,6 +120,63 @@ pub(super) fn from_source<F: Fn(&str) -> Option<String>>(
         key_id: env.get("GOTRUE_JWT_KEY_ID").map(|k| k.trim().to_owned()),
         issuer: env.get("GOTRUE_JWT_ISSUER").map(|i| i.trim().to_owned()),
     })
+}
+
+/// `GOTRUE_JWT_SECRET`: required and at least 32 bytes in production. In development a
+/// shorter one is a warning, and none loads or creates `jwt_secret` in `data_dir` (a warning).
+fn secret<F: Fn(&str) -> Option<String>>(
+    env: &Source<F>,
+    production: bool,
+    data_dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<SecretString, ConfigError> {
+    match env.get("GOTRUE_JWT_SECRET") {
+        Some(s) if s.len() >= 32 => Ok(SecretString::from(s)),
+        Some(_) if production => Err(invalid(
+            "GOTRUE_JWT_SECRET",
+            "must be at least 32 bytes when CHIPFLAP_ENV=production",
+        )),
+        Some(s) => {
+            warnings.push("GOTRUE_JWT_SECRET is shorter than 32 bytes".into());
+            Ok(SecretString::from(s))
+        }
+        None if production => Err(invalid(
+            "GOTRUE_JWT_SECRET",
+            "is required when CHIPFLAP_ENV=production (at least 32 random bytes, e.g. `openssl rand -base64 48`)",
+        )),
+        None => {
+            let path = data_dir.join("jwt_secret");
+            warnings.push(format!(
+                "GOTRUE_JWT_SECRET is not set: using the development secret in {}",
+                path.display()
+            ));
+            load_or_create_dev_secret(&path)
+        }
+    }
+}
+
+/// `CHIPFLAP_JWT_PREVIOUS_SECRETS`: comma-separated, blanks skipped; each at least 32 bytes
+/// in production.
+fn previous_secrets<F: Fn(&str) -> Option<String>>(
+    env: &Source<F>,
+    production: bool,
+) -> Result<Vec<SecretString>, ConfigError> {
+    env.get("CHIPFLAP_JWT_PREVIOUS_SECRETS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if production && s.len() < 32 {
+                Err(invalid(
+                    "CHIPFLAP_JWT_PREVIOUS_SECRETS",
+                    "each secret must be at least 32 bytes when CHIPFLAP_ENV=production",
+                ))
+            } else {
+                Ok(SecretString::from(s.to_owned()))
+            }
+        })
+        .collect()
 }
 
 /// Development only: a random secret kept in the data directory, so tokens survive restarts.

@@ -1,8 +1,7 @@
 //! Settings read once from the environment (GoTrue's names, DESIGN §2), validated eagerly.
-//!
-//! One file per concern: each holds its settings struct, the function that reads it from a
-//! [`Source`] and its unit tests. [`Settings::from_lookup`] calls them in a fixed order, which
-//! is the order of validation: with several bad values, the first in that order is reported.
+
+// One file per concern: its settings struct, the function that reads it from a `Source`, and
+// its unit tests. `Settings::from_lookup` calls them in a fixed order (see there).
 
 use std::path::PathBuf;
 use std::time::Duration;
