@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::domain::metadata::Metadata;
 use crate::domain::mfa::AmrEntry;
 use crate::domain::timestamp::Timestamp;
+use crate::domain::user::UserId;
 
 /// Claims of an access token, serialised in GoTrue's order; `aud` is a string and only when
 /// non-empty (Git Gateway and other consumers need a string). `session_id` (supabase/auth's
@@ -21,7 +22,8 @@ pub struct AccessClaims<'a> {
     #[serde(skip_serializing_if = "str::is_empty")]
     pub aud: &'a str,
     pub exp: i64,
-    pub sub: String,
+    /// The user's id, hyphenated (serialised as a string, as GoTrue does).
+    pub sub: UserId,
     pub email: &'a str,
     pub app_metadata: &'a Metadata,
     pub user_metadata: &'a Metadata,
@@ -74,6 +76,14 @@ impl VerifiedClaims {
             .as_ref()
             .and_then(Value::as_str)
             .and_then(|s| Uuid::parse_str(s).ok())
+    }
+
+    /// `sub` as a user's id: `None` for anything that is not a UUID and for the nil UUID (the
+    /// system user's), so a caller cannot act as a user without one.
+    pub fn user_id(&self) -> Option<UserId> {
+        UserId::parse(&self.sub)
+            .ok()
+            .filter(|id| !id.as_uuid().is_nil())
     }
 
     /// The `aal` claim; aal1 when absent or unknown (tokens from before MFA).
@@ -324,6 +334,12 @@ mod tests {
         JwtKeys::new(b"0123456789abcdef0123456789abcdef")
     }
 
+    const USER: &str = "7d0e4b5a-1c2d-4e3f-8a9b-0c1d2e3f4a5b";
+
+    fn user() -> UserId {
+        UserId::parse(USER).unwrap()
+    }
+
     fn payload(token: &str) -> Value {
         let part = token.split('.').nth(1).unwrap();
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -367,7 +383,7 @@ mod tests {
         let claims = AccessClaims {
             aud: "",
             exp: 2_000,
-            sub: "u1".into(),
+            sub: user(),
             email: "a@example.org",
             app_metadata: &meta,
             user_metadata: &empty,
@@ -382,7 +398,7 @@ mod tests {
         let p = payload(&token);
         assert_eq!(
             p,
-            json!({"exp": 2000, "sub": "u1", "email": "a@example.org",
+            json!({"exp": 2000, "sub": USER, "email": "a@example.org",
                    "app_metadata": {"provider": "email"}, "user_metadata": {},
                    "session_id": "00000000-0000-0000-0000-000000000000",
                    "aal": "aal1", "amr": [{"method": "password", "timestamp": 1000}]})
@@ -402,7 +418,8 @@ mod tests {
             ]
         );
         let verified = keys().verify(&token, Timestamp::from_unix(1_000)).unwrap();
-        assert_eq!(verified.sub, "u1");
+        assert_eq!(verified.sub, USER);
+        assert_eq!(verified.user_id(), Some(user()));
         assert_eq!(verified.session_id(), Some(Uuid::nil()));
         assert_eq!(verified.aal(), crate::domain::mfa::Aal::Aal1);
         assert_eq!(verified.aud(), "");
@@ -414,7 +431,7 @@ mod tests {
         let claims = AccessClaims {
             aud: "team",
             exp: 2_000,
-            sub: "u1".into(),
+            sub: user(),
             email: "a@example.org",
             app_metadata: &empty,
             user_metadata: &empty,

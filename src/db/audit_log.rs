@@ -5,6 +5,7 @@ use sqlx::SqliteExecutor;
 use uuid::Uuid;
 
 use crate::domain::timestamp::Timestamp;
+use crate::domain::user::UserId;
 
 #[derive(Debug, Clone)]
 pub struct AuditEntry {
@@ -94,12 +95,12 @@ pub enum AuditFilter {
     Action(String),
     LogType(String),
     /// Entries about one user: as actor or as the target named in the traits.
-    User(String),
+    User(UserId),
     /// Part of the actor's email and an action, both optional (the console's filters).
     Combined {
         author: Option<String>,
         action: Option<String>,
-        user: Option<String>,
+        user: Option<UserId>,
     },
 }
 
@@ -223,7 +224,7 @@ fn filter_params(filter: &AuditFilter) -> FilterParams {
         AuditFilter::Author(a) => (Some(super::like_contains(a)), None, None, None),
         AuditFilter::Action(a) => (None, Some(a.clone()), None, None),
         AuditFilter::LogType(t) => (None, None, Some(t.clone()), None),
-        AuditFilter::User(u) => (None, None, None, Some(u.clone())),
+        AuditFilter::User(u) => (None, None, None, Some(u.to_string())),
         AuditFilter::Combined {
             author,
             action,
@@ -232,7 +233,7 @@ fn filter_params(filter: &AuditFilter) -> FilterParams {
             author.as_deref().map(super::like_contains),
             action.clone(),
             None,
-            user.clone(),
+            user.map(|u| u.to_string()),
         ),
     }
 }

@@ -1,14 +1,14 @@
 //! The `console_sessions` table.
 
 use sqlx::SqliteExecutor;
-use uuid::Uuid;
 
 use crate::domain::one_time_token::TokenDigest;
 use crate::domain::timestamp::Timestamp;
+use crate::domain::user::UserId;
 
 #[derive(Debug, Clone)]
 pub struct ConsoleSessionRecord {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
 }
@@ -16,7 +16,7 @@ pub struct ConsoleSessionRecord {
 pub async fn insert_console_session(
     executor: impl SqliteExecutor<'_>,
     digest: &TokenDigest,
-    user_id: Uuid,
+    user_id: UserId,
     now: Timestamp,
 ) -> sqlx::Result<()> {
     let digest = digest.as_bytes();
@@ -47,7 +47,7 @@ pub async fn find_console_session(
     .await?;
     row.map(|r| {
         Ok(ConsoleSessionRecord {
-            user_id: Uuid::parse_str(&r.user_id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            user_id: super::decode_user_id(&r.user_id)?,
             created_at: Timestamp::from_unix(r.created_at),
             last_seen_at: Timestamp::from_unix(r.last_seen_at),
         })
@@ -86,7 +86,7 @@ pub async fn delete_console_session(
 /// Ends every console session of a user (banned or demoted admins).
 pub async fn delete_user_console_sessions(
     executor: impl SqliteExecutor<'_>,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> sqlx::Result<()> {
     let user_id = user_id.to_string();
     sqlx::query!("delete from console_sessions where user_id = ?", user_id)

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::domain::mfa::{Aal, Assurance, Factor, FactorStatus};
 use crate::domain::timestamp::Timestamp;
+use crate::domain::user::UserId;
 
 fn uuid(s: &str) -> Result<Uuid, sqlx::Error> {
     Uuid::parse_str(s).map_err(|e| sqlx::Error::Decode(Box::new(e)))
@@ -28,7 +29,7 @@ impl TryFrom<FactorRow> for Factor {
     fn try_from(row: FactorRow) -> Result<Self, Self::Error> {
         Ok(Factor {
             id: uuid(&row.id)?,
-            user_id: uuid(&row.user_id)?,
+            user_id: super::decode_user_id(&row.user_id)?,
             friendly_name: row.friendly_name,
             factor_type: row.factor_type,
             status: FactorStatus::parse(&row.status),
@@ -69,7 +70,7 @@ pub async fn insert_factor(
 /// A user's factors, oldest first.
 pub async fn list_factors(
     executor: impl SqliteExecutor<'_>,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> sqlx::Result<Vec<Factor>> {
     let user_id = user_id.to_string();
     sqlx::query_as!(
@@ -89,7 +90,7 @@ pub async fn list_factors(
 /// One of the user's factors and its sealed secret; `None` for another user's or an unknown id.
 pub async fn find_factor(
     executor: impl SqliteExecutor<'_>,
-    user_id: Uuid,
+    user_id: UserId,
     id: Uuid,
 ) -> sqlx::Result<Option<(Factor, Vec<u8>)>> {
     let id = id.to_string();
@@ -122,7 +123,7 @@ pub async fn find_factor(
 /// Whether the user has a verified factor (the condition for requiring aal2).
 pub async fn has_verified_factor(
     executor: impl SqliteExecutor<'_>,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> sqlx::Result<bool> {
     let user_id = user_id.to_string();
     let found = sqlx::query_scalar!(
@@ -169,7 +170,7 @@ pub async fn delete_factor(executor: impl SqliteExecutor<'_>, id: Uuid) -> sqlx:
 /// supabase/auth does).
 pub async fn delete_unverified_factors(
     executor: impl SqliteExecutor<'_>,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> sqlx::Result<()> {
     let user_id = user_id.to_string();
     sqlx::query!(
@@ -185,7 +186,7 @@ pub async fn delete_unverified_factors(
 /// as supabase/auth's `DeleteExpiredFactors`).
 pub async fn delete_expired_factors(
     executor: impl SqliteExecutor<'_>,
-    user_id: Uuid,
+    user_id: UserId,
     before: Timestamp,
 ) -> sqlx::Result<()> {
     let user_id = user_id.to_string();
@@ -372,7 +373,7 @@ pub async fn downgrade_sessions_of_factor(
 pub async fn insert_console_mfa_login(
     executor: impl SqliteExecutor<'_>,
     digest: &[u8],
-    user_id: Uuid,
+    user_id: UserId,
     now: Timestamp,
 ) -> sqlx::Result<()> {
     let user_id = user_id.to_string();
@@ -393,7 +394,7 @@ pub async fn find_console_mfa_login(
     executor: impl SqliteExecutor<'_>,
     digest: &[u8],
     not_before: Timestamp,
-) -> sqlx::Result<Option<Uuid>> {
+) -> sqlx::Result<Option<UserId>> {
     let not_before = not_before.unix();
     let user_id = sqlx::query_scalar!(
         "select user_id from console_mfa_logins where digest = ? and created_at >= ?",
@@ -402,7 +403,7 @@ pub async fn find_console_mfa_login(
     )
     .fetch_optional(executor)
     .await?;
-    user_id.as_deref().map(uuid).transpose()
+    user_id.as_deref().map(super::decode_user_id).transpose()
 }
 
 /// Ends a pending console login, and sweeps every expired one.

@@ -17,6 +17,13 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::config::DatabaseSettings;
+use crate::domain::user::UserId;
+
+/// A user id read back from a `TEXT` column (hyphenated UUID); anything else is a decode error,
+/// since only chipflap writes these columns.
+pub(crate) fn decode_user_id(s: &str) -> sqlx::Result<UserId> {
+    UserId::parse(s).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 

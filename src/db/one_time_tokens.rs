@@ -1,15 +1,15 @@
 //! The `one_time_tokens` table: digests of mailed links (confirmation, recovery, invite, email change).
 
 use sqlx::{SqliteConnection, SqliteExecutor};
-use uuid::Uuid;
 
 use crate::domain::one_time_token::{TokenDigest, TokenPurpose};
 use crate::domain::password::PasswordHash;
 use crate::domain::timestamp::Timestamp;
+use crate::domain::user::UserId;
 
 #[derive(Debug, Clone)]
 pub struct ConsumedToken {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub purpose: TokenPurpose,
     pub new_email: Option<String>,
     pub expires_at: Timestamp,
@@ -24,7 +24,7 @@ pub struct ConsumedToken {
 #[allow(clippy::too_many_arguments, reason = "one row's columns")]
 pub async fn add_confirmation_token(
     conn: &mut SqliteConnection,
-    user_id: Uuid,
+    user_id: UserId,
     digest: &TokenDigest,
     hash: Option<&PasswordHash>,
     now: Timestamp,
@@ -81,7 +81,7 @@ pub async fn mark_token_mailed(
 /// How many links of `purpose` the user has (used or not).
 pub async fn count_user_tokens(
     executor: impl SqliteExecutor<'_>,
-    user_id: Uuid,
+    user_id: UserId,
     purpose: TokenPurpose,
 ) -> sqlx::Result<i64> {
     let user_id = user_id.to_string();
@@ -113,7 +113,7 @@ pub async fn find_token_user(
     executor: impl SqliteExecutor<'_>,
     digest: &TokenDigest,
     purposes: (TokenPurpose, TokenPurpose),
-) -> sqlx::Result<Option<Uuid>> {
+) -> sqlx::Result<Option<UserId>> {
     let digest = digest.as_bytes();
     let (first, second) = (purposes.0.as_str(), purposes.1.as_str());
     let row = sqlx::query_scalar!(
@@ -125,15 +125,14 @@ pub async fn find_token_user(
     )
     .fetch_optional(executor)
     .await?;
-    row.map(|id| Uuid::parse_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e))))
-        .transpose()
+    row.map(|id| super::decode_user_id(&id)).transpose()
 }
 
 /// Stores a new token of `purpose` for the user, dropping any earlier one (only the newest link
 /// works). The row starts as `mail_pending` until [`mark_mailed`] records that its mail went out.
 pub async fn replace_token(
     conn: &mut SqliteConnection,
-    user_id: Uuid,
+    user_id: UserId,
     purpose: TokenPurpose,
     digest: &TokenDigest,
     new_email: Option<&str>,
@@ -170,7 +169,7 @@ pub async fn replace_token(
 /// Records that the mail carrying the user's current `purpose` link was handed to the transport.
 pub async fn mark_mailed(
     executor: impl SqliteExecutor<'_>,
-    user_id: Uuid,
+    user_id: UserId,
     purpose: TokenPurpose,
 ) -> sqlx::Result<()> {
     let user_id = user_id.to_string();
@@ -222,7 +221,7 @@ pub async fn consume_token(
     executor: impl SqliteExecutor<'_>,
     digest: &TokenDigest,
     purposes: (TokenPurpose, TokenPurpose),
-    user_id: Option<Uuid>,
+    user_id: Option<UserId>,
     now: Timestamp,
 ) -> sqlx::Result<Option<ConsumedToken>> {
     let digest = digest.as_bytes();
@@ -243,7 +242,7 @@ pub async fn consume_token(
     .await?;
     row.map(|r| {
         Ok(ConsumedToken {
-            user_id: Uuid::parse_str(&r.user_id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            user_id: super::decode_user_id(&r.user_id)?,
             purpose: TokenPurpose::parse(&r.purpose)
                 .ok_or_else(|| sqlx::Error::Decode("unknown token purpose".into()))?,
             new_email: r.new_email,
@@ -256,7 +255,7 @@ pub async fn consume_token(
 
 pub async fn delete_user_tokens(
     executor: impl SqliteExecutor<'_>,
-    user_id: Uuid,
+    user_id: UserId,
     purpose: TokenPurpose,
 ) -> sqlx::Result<()> {
     let user_id = user_id.to_string();

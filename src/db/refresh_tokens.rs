@@ -5,11 +5,12 @@ use uuid::Uuid;
 
 use crate::domain::one_time_token::TokenDigest;
 use crate::domain::timestamp::Timestamp;
+use crate::domain::user::UserId;
 
 #[derive(Debug, Clone)]
 pub struct RefreshTokenRecord {
     pub id: i64,
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub session_id: Uuid,
     pub rotated_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
@@ -31,7 +32,7 @@ impl TryFrom<Row> for RefreshTokenRecord {
     fn try_from(row: Row) -> Result<Self, Self::Error> {
         Ok(RefreshTokenRecord {
             id: row.id,
-            user_id: Uuid::parse_str(&row.user_id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            user_id: super::decode_user_id(&row.user_id)?,
             session_id: Uuid::parse_str(&row.session_id)
                 .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
             rotated_at: row.rotated_at.map(Timestamp::from_unix),
@@ -44,7 +45,7 @@ impl TryFrom<Row> for RefreshTokenRecord {
 pub async fn insert_refresh_token(
     executor: impl SqliteExecutor<'_>,
     digest: &TokenDigest,
-    user_id: Uuid,
+    user_id: UserId,
     session_id: Uuid,
     parent_id: Option<i64>,
     now: Timestamp,
@@ -113,7 +114,7 @@ pub async fn rotate_refresh_token(
     conn: &mut sqlx::SqliteConnection,
     id: i64,
     successor: &TokenDigest,
-    user_id: Uuid,
+    user_id: UserId,
     session_id: Uuid,
     audit: &super::audit_log::AuditEntry,
     now: Timestamp,

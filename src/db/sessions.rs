@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use crate::domain::session::{EndReason, Session};
 use crate::domain::timestamp::Timestamp;
+use crate::domain::user::UserId;
 
 struct Row {
     id: String,
@@ -22,7 +23,7 @@ impl TryFrom<Row> for Session {
         let uuid = |s: &str| Uuid::parse_str(s).map_err(|e| sqlx::Error::Decode(Box::new(e)));
         Ok(Session {
             id: uuid(&row.id)?,
-            user_id: uuid(&row.user_id)?,
+            user_id: super::decode_user_id(&row.user_id)?,
             created_at: Timestamp::from_unix(row.created_at),
             refreshed_at: Timestamp::from_unix(row.refreshed_at),
             ended: row.ended_at.map(|at| {
@@ -38,7 +39,7 @@ impl TryFrom<Row> for Session {
 pub async fn insert_session(
     executor: impl SqliteExecutor<'_>,
     id: Uuid,
-    user_id: Uuid,
+    user_id: UserId,
     now: Timestamp,
 ) -> sqlx::Result<()> {
     let id = id.to_string();
@@ -107,7 +108,7 @@ pub async fn end_session(
 /// and revokes their refresh tokens. Answers how many sessions ended.
 pub async fn end_user_sessions(
     conn: &mut sqlx::SqliteConnection,
-    user_id: Uuid,
+    user_id: UserId,
     keep: Option<Uuid>,
     reason: EndReason,
     now: Timestamp,
@@ -141,7 +142,7 @@ pub async fn end_user_sessions(
 /// A user's sessions that have not been ended, newest refresh first (the console lists them).
 pub async fn list_live_sessions(
     executor: impl SqliteExecutor<'_>,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> sqlx::Result<Vec<Session>> {
     let user_id = user_id.to_string();
     sqlx::query_as!(
@@ -226,7 +227,7 @@ pub async fn find_refresh_token_with_session(
     let uuid = |s: &str| Uuid::parse_str(s).map_err(|e| sqlx::Error::Decode(Box::new(e)));
     let token = super::refresh_tokens::RefreshTokenRecord {
         id: row.id,
-        user_id: uuid(&row.token_user_id)?,
+        user_id: super::decode_user_id(&row.token_user_id)?,
         session_id: uuid(&row.session_id)?,
         rotated_at: row.rotated_at.map(Timestamp::from_unix),
         revoked_at: row.revoked_at.map(Timestamp::from_unix),

@@ -2,13 +2,12 @@
 
 use serde_json::Value;
 use sqlx::{SqliteConnection, SqliteExecutor};
-use uuid::Uuid;
 
 use crate::domain::email_address::mailbox_key;
 use crate::domain::metadata::Metadata;
 use crate::domain::password::PasswordHash;
 use crate::domain::timestamp::Timestamp;
-use crate::domain::user::User;
+use crate::domain::user::{User, UserId};
 
 struct UserRow {
     id: String,
@@ -37,7 +36,7 @@ impl TryFrom<UserRow> for User {
         let decode = |e: Box<dyn std::error::Error + Send + Sync>| sqlx::Error::Decode(e);
         let ts = |v: Option<i64>| v.map(Timestamp::from_unix);
         Ok(User {
-            id: Uuid::parse_str(&row.id).map_err(|e| decode(Box::new(e)))?,
+            id: super::decode_user_id(&row.id)?,
             aud: row.aud,
             role: row.role,
             email: row.email,
@@ -153,7 +152,7 @@ pub async fn update_user(executor: impl SqliteExecutor<'_>, user: &User) -> sqlx
 /// Only `last_sign_in_at`: a login must not write back anything else it read earlier.
 pub async fn record_sign_in(
     executor: impl SqliteExecutor<'_>,
-    id: Uuid,
+    id: UserId,
     now: Timestamp,
 ) -> sqlx::Result<()> {
     let id = id.to_string();
@@ -168,7 +167,7 @@ pub async fn record_sign_in(
 /// still holds `old` (a password change that landed meanwhile wins). True when replaced.
 pub async fn upgrade_password_hash(
     executor: impl SqliteExecutor<'_>,
-    id: Uuid,
+    id: UserId,
     old: &PasswordHash,
     new: &PasswordHash,
 ) -> sqlx::Result<bool> {
@@ -188,7 +187,7 @@ pub async fn upgrade_password_hash(
 /// Only `confirmation_sent_at` (the mail throttle's stamp).
 pub async fn set_confirmation_sent_at(
     executor: impl SqliteExecutor<'_>,
-    id: Uuid,
+    id: UserId,
     at: Option<Timestamp>,
 ) -> sqlx::Result<()> {
     let id = id.to_string();
@@ -206,7 +205,7 @@ pub async fn set_confirmation_sent_at(
 /// Only `recovery_sent_at` (the mail throttle's stamp).
 pub async fn set_recovery_sent_at(
     executor: impl SqliteExecutor<'_>,
-    id: Uuid,
+    id: UserId,
     at: Option<Timestamp>,
 ) -> sqlx::Result<()> {
     let id = id.to_string();
@@ -219,7 +218,7 @@ pub async fn set_recovery_sent_at(
 
 pub async fn find_user_by_id(
     executor: impl SqliteExecutor<'_>,
-    id: Uuid,
+    id: UserId,
 ) -> sqlx::Result<Option<User>> {
     let id = id.to_string();
     sqlx::query_as!(
@@ -259,7 +258,7 @@ pub async fn find_user_by_email(
     .transpose()
 }
 
-pub async fn delete_user(executor: impl SqliteExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
+pub async fn delete_user(executor: impl SqliteExecutor<'_>, id: UserId) -> sqlx::Result<bool> {
     let id = id.to_string();
     let done = sqlx::query!("delete from users where id = ?", id)
         .execute(executor)
@@ -284,7 +283,7 @@ pub enum UserStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListPosition {
     pub created_at: Timestamp,
-    pub id: Uuid,
+    pub id: UserId,
 }
 
 impl ListPosition {
@@ -726,7 +725,7 @@ mod tests {
         let search = Search::new("nakamura");
         let position = ListPosition {
             created_at: Timestamp::from_unix(1_000),
-            id: Uuid::nil(),
+            id: UserId::from(uuid::Uuid::nil()),
         };
         let statuses = [
             UserStatus::All,

@@ -4,13 +4,13 @@ use super::request_body::Body;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::errors::HttpError;
 use super::json_body::{object, parse_json};
 use super::pagination::{Pagination, link_header};
 use super::user_json::UserJson;
 use crate::db::audit_log::AuditFilter;
+use crate::domain::user::UserId;
 use crate::routes::extractors::AdminUser;
 use crate::services::admin_users::{self, BanChange, NewUser, UserChanges, UserQuery};
 use crate::state::AppState;
@@ -120,8 +120,8 @@ pub async fn create_user(
     Ok(HttpResponse::Ok().json(UserJson::from(&user)))
 }
 
-fn user_id(path: &str) -> Result<Uuid, HttpError> {
-    Uuid::parse_str(path).map_err(|_| HttpError::bad_request("user_id must be an UUID"))
+fn user_id(path: &str) -> Result<UserId, HttpError> {
+    UserId::parse(path).map_err(|_| HttpError::bad_request("user_id must be an UUID"))
 }
 
 pub async fn get_user(

@@ -13,6 +13,7 @@ use super::cookies::{NF_JWT, SESSION_COOKIE};
 use crate::auth::jwt::VerifiedClaims;
 use crate::domain::one_time_token::SecretToken;
 use crate::domain::session::SessionRefusal;
+use crate::domain::user::UserId;
 use crate::routes::errors::{AblyError, HttpError, PageError};
 use crate::services::Actor;
 use crate::services::ably_token::AblyCaller;
@@ -105,10 +106,9 @@ pub struct BearerUser {
 
 impl BearerUser {
     /// The subject as a user id: 400 "Could not read User ID claim" otherwise (spec §1.8).
-    pub fn user_id(&self) -> Result<Uuid, HttpError> {
-        Uuid::parse_str(&self.claims.sub)
-            .ok()
-            .filter(|id| !id.is_nil())
+    pub fn user_id(&self) -> Result<UserId, HttpError> {
+        self.claims
+            .user_id()
             .ok_or_else(|| HttpError::bad_request("Could not read User ID claim"))
     }
 }
@@ -173,7 +173,7 @@ async fn authorize_admin(request: HttpRequest) -> Result<AdminUser, HttpError> {
         });
     }
     let id =
-        Uuid::parse_str(&claims.sub).map_err(|_| HttpError::unauthorized("Invalid admin user"))?;
+        UserId::parse(&claims.sub).map_err(|_| HttpError::unauthorized("Invalid admin user"))?;
     let mut conn = state.db.acquire().await.map_err(HttpError::internal)?;
     let now = state.clock.now();
     let user = match session_user(
@@ -326,9 +326,8 @@ impl FromRequest for AblyCallerGuard {
 fn ably_caller(state: &AppState, request: &HttpRequest) -> Result<AblyCaller, AblyError> {
     let now = state.clock.now();
     let from_claims = |claims: VerifiedClaims| {
-        let user_id = Uuid::parse_str(&claims.sub)
-            .ok()
-            .filter(|id| !id.is_nil())
+        let user_id = claims
+            .user_id()
             .ok_or_else(|| AblyError::forbidden("This token does not belong to a user"))?;
         Ok(AblyCaller::Token {
             user_id,

@@ -12,6 +12,7 @@ use super::json_body::parse_json;
 use super::request_body::Body;
 use super::user_json::FactorJson;
 use crate::domain::mfa::TOTP;
+use crate::domain::user::UserId;
 use crate::routes::extractors::{AdminUser, BearerUser, client_ip};
 use crate::services::mfa;
 use crate::state::AppState;
@@ -174,8 +175,8 @@ pub async fn unenroll(
     Ok(HttpResponse::Ok().json(UnenrollResponse { id }))
 }
 
-fn user_id(raw: &str) -> Result<Uuid, HttpError> {
-    Uuid::parse_str(raw).map_err(|_| HttpError::not_found("User not found"))
+fn user_id(raw: &str) -> Result<UserId, HttpError> {
+    UserId::parse(raw).map_err(|_| HttpError::not_found("User not found"))
 }
 
 /// `GET /admin/users/{id}/factors` (supabase/auth's admin API): the user's factors, no secrets.

@@ -5,11 +5,11 @@ use serde::Serialize;
 use crate::domain::metadata::Metadata;
 use crate::domain::mfa::Factor;
 use crate::domain::timestamp::Timestamp;
-use crate::domain::user::User;
+use crate::domain::user::{User, UserId};
 
 #[derive(Debug, Serialize)]
 pub struct UserJson<'a> {
-    pub id: String,
+    pub id: UserId,
     pub aud: &'a str,
     pub role: &'a str,
     pub email: &'a str,
@@ -76,7 +76,7 @@ impl UserJson<'_> {
 impl<'a> From<&'a User> for UserJson<'a> {
     fn from(u: &'a User) -> Self {
         UserJson {
-            id: u.id.to_string(),
+            id: u.id,
             aud: &u.aud,
             role: &u.role,
             email: &u.email,

@@ -21,12 +21,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::json;
-use uuid::Uuid;
 
 use super::Actor;
 use super::audit::{self, Action};
 use crate::db::audit_log::AuditEntry;
 use crate::domain::timestamp::Timestamp;
+use crate::domain::user::UserId;
 
 /// How often the writer turns the counts into audit entries: the most a `kill -9` loses.
 pub const TALLY_PERIOD: Duration = Duration::from_secs(1);
@@ -48,7 +48,7 @@ struct Count {
 
 #[derive(Debug, Default)]
 struct Counts {
-    by_key: HashMap<(Uuid, FormatName), Count>,
+    by_key: HashMap<(UserId, FormatName), Count>,
     /// Set by the writer's last `take` on shutdown: later tokens are written one by one.
     closed: bool,
 }
@@ -56,7 +56,7 @@ struct Counts {
 /// One issued token, as the tally records it.
 #[derive(Debug, Clone, Copy)]
 pub struct Issued<'a> {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub email: &'a str,
     pub format: FormatName,
     pub issued_at: Timestamp,
@@ -161,7 +161,7 @@ fn single_entry(token: &Issued<'_>) -> AuditEntry {
 }
 
 fn entry(
-    user_id: Uuid,
+    user_id: UserId,
     email: &str,
     format: FormatName,
     count: u64,
@@ -194,7 +194,7 @@ mod tests {
 
     use super::*;
 
-    fn issued(user_id: Uuid, format: FormatName, at: i64) -> Issued<'static> {
+    fn issued(user_id: UserId, format: FormatName, at: i64) -> Issued<'static> {
         Issued {
             user_id,
             email: "u@example.org",
@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn tokens_of_one_user_and_format_make_one_entry_that_counts_them_all() {
         let tally = AblyIssuanceTally::default();
-        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let (a, b) = (UserId::new_random(), UserId::new_random());
         for at in [100, 101, 105] {
             assert!(matches!(tally.add(issued(a, "jwt", at)), Added::Counted));
         }
@@ -243,17 +243,17 @@ mod tests {
         let tally = AblyIssuanceTally::default();
         for _ in 0..TALLY_KEYS_MAX {
             assert!(matches!(
-                tally.add(issued(Uuid::new_v4(), "jwt", 1)),
+                tally.add(issued(UserId::new_random(), "jwt", 1)),
                 Added::Counted
             ));
         }
-        let Added::Entry(entry) = tally.add(issued(Uuid::new_v4(), "jwt", 2)) else {
+        let Added::Entry(entry) = tally.add(issued(UserId::new_random(), "jwt", 2)) else {
             panic!("a full tally counted a new pair");
         };
         assert_eq!(entry.traits["count"], 1);
         assert_eq!(tally.take(true).len(), TALLY_KEYS_MAX);
         assert!(matches!(
-            tally.add(issued(Uuid::new_v4(), "jwt", 3)),
+            tally.add(issued(UserId::new_random(), "jwt", 3)),
             Added::Entry(_)
         ));
         assert!(tally.take(false).is_empty());

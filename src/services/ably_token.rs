@@ -10,7 +10,7 @@ use super::auth_cache::SnapshotKey;
 use super::sessions::{SessionError, cached_session_user};
 use crate::auth::ably::{self, AblyJwt, Capability, TokenRequest};
 use crate::domain::session::SessionRefusal;
-use crate::domain::user::User;
+use crate::domain::user::{User, UserId};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub enum AblyTokenError {
 #[derive(Debug, Clone, Copy)]
 pub enum AblyCaller {
     Token {
-        user_id: Uuid,
+        user_id: UserId,
         session_id: Option<Uuid>,
         /// The token's `aal` claim (services::mfa::require_assurance).
         aal: crate::domain::mfa::Aal,

@@ -2,12 +2,11 @@
 
 use anyhow::Context;
 use serde_json::json;
-use uuid::Uuid;
 
+use super::Actor;
 use super::ably_revocation;
 use super::audit::{self, Action};
 use super::signup::provider_email;
-use super::{Actor, new_user_id};
 use crate::db::users::UserListQuery;
 pub use crate::db::users::{ListPosition, PageStart, UserStatus};
 use crate::db::{UniqueViolationExt, console_sessions, sessions, users};
@@ -18,7 +17,7 @@ use crate::domain::metadata::{self, Metadata};
 use crate::domain::password::Password;
 use crate::domain::session::{EndReason, Session};
 use crate::domain::timestamp::Timestamp;
-use crate::domain::user::User;
+use crate::domain::user::{User, UserId};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +142,7 @@ pub async fn list_users(state: &AppState, query: &UserQuery) -> Result<UserPage,
     })
 }
 
-pub async fn get_user(state: &AppState, id: Uuid) -> Result<User, AdminUserError> {
+pub async fn get_user(state: &AppState, id: UserId) -> Result<User, AdminUserError> {
     users::find_user_by_id(&state.db, id)
         .await
         .context("loading the user")?
@@ -198,7 +197,7 @@ pub async fn create_user(
     };
     let now = state.clock.now();
     let user = User {
-        id: new_user_id(),
+        id: UserId::new_random(),
         aud: new.aud,
         role: new
             .role
@@ -290,7 +289,7 @@ pub struct UserChanges {
 pub async fn update_user(
     state: &AppState,
     actor: &Actor,
-    id: Uuid,
+    id: UserId,
     changes: UserChanges,
 ) -> Result<User, AdminUserError> {
     let email = match changes
@@ -475,7 +474,11 @@ pub async fn update_user(
 
 /// `DELETE /admin/users/{id}`: the user's sessions and links go with the row (foreign keys).
 #[tracing::instrument(skip_all, fields(user_id = %id))]
-pub async fn delete_user(state: &AppState, actor: &Actor, id: Uuid) -> Result<(), AdminUserError> {
+pub async fn delete_user(
+    state: &AppState,
+    actor: &Actor,
+    id: UserId,
+) -> Result<(), AdminUserError> {
     let now = state.clock.now();
     let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
         .await
@@ -505,14 +508,14 @@ pub async fn find_by_email(state: &AppState, email: &str) -> Result<User, AdminU
 }
 
 fn target(user: &User) -> serde_json::Value {
-    json!({"user_id": user.id.to_string(), "user_email": user.email})
+    json!({"user_id": user.id, "user_email": user.email})
 }
 
 /// Ends every session of a user now (console "end all sessions").
 pub async fn end_sessions(
     state: &AppState,
     actor: &Actor,
-    id: Uuid,
+    id: UserId,
 ) -> Result<u64, AdminUserError> {
     let now: Timestamp = state.clock.now();
     let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
@@ -613,7 +616,7 @@ pub enum AblyRevocation {
     Failed(Timestamp, String),
 }
 
-pub async fn user_details(state: &AppState, id: Uuid) -> Result<UserDetails, AdminUserError> {
+pub async fn user_details(state: &AppState, id: UserId) -> Result<UserDetails, AdminUserError> {
     use crate::db::audit_log::{self, AuditFilter};
     let now = state.clock.now();
     let mut sessions = sessions::list_live_sessions(&state.db, id)
@@ -621,7 +624,7 @@ pub async fn user_details(state: &AppState, id: Uuid) -> Result<UserDetails, Adm
         .context("listing sessions")?;
     // Past the timebox or the inactivity timeout a session is dead although never ended.
     sessions.retain(|s| s.is_live(now, &state.settings.sessions));
-    let filter = AuditFilter::User(id.to_string());
+    let filter = AuditFilter::User(id);
     // Entries still queued (tokens just issued, refused logins) are committed first.
     state.audit.flush().await;
     let recent_activity = audit_log::list_audit_entries(&state.db, &filter, 20, 0)
@@ -632,7 +635,7 @@ pub async fn user_details(state: &AppState, id: Uuid) -> Result<UserDetails, Adm
         let filter = AuditFilter::Combined {
             author: None,
             action: Some(action.as_str().to_owned()),
-            user: Some(id.to_string()),
+            user: Some(id),
         };
         async move {
             audit_log::list_audit_entries(&state.db, &filter, 1, 0)
@@ -688,7 +691,7 @@ pub async fn user_details(state: &AppState, id: Uuid) -> Result<UserDetails, Adm
 pub async fn resend_confirmation(
     state: &AppState,
     actor: &Actor,
-    id: Uuid,
+    id: UserId,
 ) -> Result<(), AdminUserError> {
     let user = get_user(state, id).await?;
     if user.is_confirmed() {
@@ -765,7 +768,7 @@ pub async fn resend_confirmation(
 /// Lifts every kind of ban: clears `banned_until` and drops `^banned` roles (console and CLI
 /// "unban"), on the account as it is inside the update's transaction. Sessions ended by the
 /// ban stay ended.
-pub async fn unban(state: &AppState, actor: &Actor, id: Uuid) -> Result<User, AdminUserError> {
+pub async fn unban(state: &AppState, actor: &Actor, id: UserId) -> Result<User, AdminUserError> {
     let changes = UserChanges {
         ban: Some(BanChange::LiftAll),
         ..UserChanges::default()
@@ -778,7 +781,7 @@ pub async fn unban(state: &AppState, actor: &Actor, id: Uuid) -> Result<User, Ad
 pub async fn ban(
     state: &AppState,
     actor: &Actor,
-    id: Uuid,
+    id: UserId,
     duration: Option<std::time::Duration>,
     reason: Option<String>,
 ) -> Result<User, AdminUserError> {

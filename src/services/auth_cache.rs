@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::db::{WriteEpoch, factors, sessions, users};
 use crate::domain::mfa::Aal;
 use crate::domain::session::Session;
-use crate::domain::user::User;
+use crate::domain::user::{User, UserId};
 
 /// How often the database is asked whether another process (the command line, a sqlite3
 /// shell) changed it: such a change takes effect here within this long.
@@ -30,7 +30,7 @@ pub const OTHER_WRITERS_POLL: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SnapshotKey {
     Token {
-        user_id: Uuid,
+        user_id: UserId,
         session_id: Option<Uuid>,
     },
     SessionCookie(Uuid),
@@ -278,7 +278,7 @@ mod tests {
         user_metadata.insert("bio".into(), "x".repeat(bytes).into());
         Arc::new(AuthSnapshot {
             user: Some(Arc::new(User {
-                id: Uuid::new_v4(),
+                id: UserId::new_random(),
                 aud: String::new(),
                 role: String::new(),
                 email: "a@example.org".into(),
@@ -304,7 +304,7 @@ mod tests {
 
     fn key() -> SnapshotKey {
         SnapshotKey::Token {
-            user_id: Uuid::new_v4(),
+            user_id: UserId::new_random(),
             session_id: Some(Uuid::new_v4()),
         }
     }

@@ -196,7 +196,7 @@ pub async fn record_failed_login(
         "reason": failure.as_str(),
     });
     if let Some(user) = user {
-        traits["user_id"] = json!(user.id.to_string());
+        traits["user_id"] = json!(user.id);
         traits["user_email"] = json!(user.email);
     }
     // Queued (no change to describe, and a guessing flood must not queue on the write lock).

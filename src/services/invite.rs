@@ -6,14 +6,13 @@ use serde_json::json;
 use super::Actor;
 use super::audit::{self, Action};
 use super::mail_links::{self, human_duration, store_link_token};
-use super::new_user_id;
 use super::signup::provider_email;
 use crate::db::{UniqueViolationExt, users};
 use crate::domain::ValidationError;
 use crate::domain::email_address::EmailAddress;
 use crate::domain::metadata::{self, Metadata};
 use crate::domain::one_time_token::TokenPurpose;
-use crate::domain::user::User;
+use crate::domain::user::{User, UserId};
 use crate::mail::InviteEmail;
 use crate::state::AppState;
 
@@ -45,7 +44,7 @@ pub async fn invite(
     let now = state.clock.now();
     let max_age = state.settings.mailer.invite_max_age;
     let user = User {
-        id: new_user_id(),
+        id: UserId::new_random(),
         aud: aud.to_owned(),
         role: state.settings.jwt.default_group.clone(),
         email: email.into_string(),
@@ -77,7 +76,7 @@ pub async fn invite(
         &mut *tx,
         actor,
         Action::UserInvited,
-        json!({"user_id": user.id.to_string(), "user_email": user.email}),
+        json!({"user_id": user.id, "user_email": user.email}),
         now,
     )
     .await

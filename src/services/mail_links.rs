@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use sqlx::SqliteConnection;
-use uuid::Uuid;
 
 use crate::db::one_time_tokens;
 use crate::domain::one_time_token::{SecretToken, TokenPurpose};
 use crate::domain::timestamp::Timestamp;
+use crate::domain::user::UserId;
 use crate::state::AppState;
 
 /// `fragment_key` is `confirmation_token`, `recovery_token`, `invite_token` or `email_change_token`.
@@ -29,7 +29,7 @@ pub fn site_url(state: &AppState) -> String {
 /// the same purpose for this user.
 pub async fn store_link_token(
     conn: &mut SqliteConnection,
-    user_id: Uuid,
+    user_id: UserId,
     purpose: TokenPurpose,
     new_email: Option<&str>,
     now: Timestamp,
@@ -51,7 +51,7 @@ pub async fn store_link_token(
 
 /// Once the password or the address changes, links mailed earlier must stop working: an old
 /// invite or recovery link would otherwise reset the new password.
-pub async fn forget_password_links(conn: &mut SqliteConnection, id: Uuid) -> sqlx::Result<()> {
+pub async fn forget_password_links(conn: &mut SqliteConnection, id: UserId) -> sqlx::Result<()> {
     for purpose in [TokenPurpose::Recovery, TokenPurpose::Invite] {
         one_time_tokens::delete_user_tokens(&mut *conn, id, purpose).await?;
     }
@@ -71,7 +71,7 @@ pub enum SentStamp {
 /// stamp, so the user can be mailed again at once. Re-reads nothing: it writes only those two.
 pub async fn forget_unsent_mail(
     state: &AppState,
-    user_id: Uuid,
+    user_id: UserId,
     link: Option<TokenPurpose>,
     stamp: SentStamp,
     previous_sent_at: Option<Timestamp>,
@@ -95,7 +95,7 @@ pub async fn forget_unsent_mail(
 /// longer pending, so a restart keeps it (see `one_time_tokens::forget_links_never_mailed`).
 pub async fn record_mailed(
     state: &AppState,
-    user_id: Uuid,
+    user_id: UserId,
     purpose: TokenPurpose,
 ) -> anyhow::Result<()> {
     use anyhow::Context;

@@ -19,7 +19,7 @@ use crate::db::{console_sessions, factors};
 use crate::domain::mfa::{Aal, Factor, FactorStatus, InsufficientAal, TOTP, check_assurance};
 use crate::domain::one_time_token::SecretToken;
 use crate::domain::timestamp::Timestamp;
-use crate::domain::user::User;
+use crate::domain::user::{User, UserId};
 use crate::state::AppState;
 
 /// An enrollment not verified this long is dropped at the user's next enrollment (supabase/auth's
@@ -92,7 +92,7 @@ pub struct Enrollment {
 }
 
 /// A user's factors (the `factors` list of the user object; no secrets).
-pub async fn list_factors(state: &AppState, user_id: Uuid) -> anyhow::Result<Vec<Factor>> {
+pub async fn list_factors(state: &AppState, user_id: UserId) -> anyhow::Result<Vec<Factor>> {
     factors::list_factors(&state.db, user_id)
         .await
         .context("listing factors")
@@ -117,7 +117,7 @@ async fn session_aal(conn: &mut SqliteConnection, session_id: Option<Uuid>) -> a
 pub async fn require_assurance(
     state: &AppState,
     conn: &mut SqliteConnection,
-    user_id: Uuid,
+    user_id: UserId,
     session_id: Option<Uuid>,
     token_aal: Option<Aal>,
 ) -> Result<(), RequireAssuranceError> {
@@ -149,7 +149,7 @@ pub fn assurance_rule(
 /// `require_assurance` on a pooled connection.
 pub async fn require_assurance_of(
     state: &AppState,
-    user_id: Uuid,
+    user_id: UserId,
     session_id: Option<Uuid>,
     token_aal: Option<Aal>,
 ) -> Result<(), RequireAssuranceError> {
@@ -180,7 +180,7 @@ fn issuer(state: &AppState, requested: Option<&str>) -> String {
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn enroll(
     state: &AppState,
-    user_id: Uuid,
+    user_id: UserId,
     session_id: Option<Uuid>,
     friendly_name: Option<String>,
     requested_issuer: Option<&str>,
@@ -275,7 +275,7 @@ async fn create_factor(
 async fn caller_and_factor(
     state: &AppState,
     tx: &mut SqliteConnection,
-    user_id: Uuid,
+    user_id: UserId,
     session_id: Option<Uuid>,
     factor_id: Uuid,
 ) -> Result<(User, Factor), MfaError> {
@@ -292,7 +292,7 @@ async fn caller_and_factor(
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn challenge(
     state: &AppState,
-    user_id: Uuid,
+    user_id: UserId,
     session_id: Option<Uuid>,
     factor_id: Uuid,
     ip: &str,
@@ -333,7 +333,7 @@ pub async fn challenge(
 async fn accept_code(
     state: &AppState,
     conn: &mut SqliteConnection,
-    user_id: Uuid,
+    user_id: UserId,
     factor_id: Uuid,
     code: &str,
     now: Timestamp,
@@ -374,7 +374,7 @@ async fn accept_code(
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn verify(
     state: &AppState,
-    user_id: Uuid,
+    user_id: UserId,
     session_id: Option<Uuid>,
     factor_id: Uuid,
     challenge_id: Uuid,
@@ -441,7 +441,7 @@ pub async fn verify(
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn unenroll(
     state: &AppState,
-    user_id: Uuid,
+    user_id: UserId,
     session_id: Option<Uuid>,
     factor_id: Uuid,
 ) -> Result<Uuid, MfaError> {
@@ -490,7 +490,10 @@ async fn remove_factor(
 // ---- Admins ----
 
 /// supabase/auth's `GET /admin/users/{id}/factors`.
-pub async fn admin_list_factors(state: &AppState, user_id: Uuid) -> Result<Vec<Factor>, MfaError> {
+pub async fn admin_list_factors(
+    state: &AppState,
+    user_id: UserId,
+) -> Result<Vec<Factor>, MfaError> {
     crate::db::users::find_user_by_id(&state.db, user_id)
         .await
         .context("loading the user")?
@@ -503,7 +506,7 @@ pub async fn admin_list_factors(state: &AppState, user_id: Uuid) -> Result<Vec<F
 pub async fn admin_delete_factor(
     state: &AppState,
     actor: &Actor,
-    user_id: Uuid,
+    user_id: UserId,
     factor_id: Uuid,
 ) -> Result<Factor, MfaError> {
     let now = state.clock.now();
@@ -527,7 +530,7 @@ pub async fn admin_delete_factor(
 pub async fn admin_reset_factors(
     state: &AppState,
     actor: &Actor,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<usize, MfaError> {
     let now = state.clock.now();
     let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
@@ -546,7 +549,7 @@ pub async fn admin_reset_factors(
 // ---- The console ----
 
 /// Whether the console must ask this admin for a code (they have a verified factor).
-pub async fn has_verified_factor(state: &AppState, user_id: Uuid) -> anyhow::Result<bool> {
+pub async fn has_verified_factor(state: &AppState, user_id: UserId) -> anyhow::Result<bool> {
     factors::has_verified_factor(&state.db, user_id)
         .await
         .context("looking for verified factors")
@@ -571,7 +574,7 @@ pub async fn console_first_step(state: &AppState, admin: &User) -> anyhow::Resul
 pub async fn console_pending_admin(
     state: &AppState,
     pending: &SecretToken,
-) -> anyhow::Result<Option<Uuid>> {
+) -> anyhow::Result<Option<UserId>> {
     let now = state.clock.now();
     factors::find_console_mfa_login(
         &state.db,

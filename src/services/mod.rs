@@ -23,8 +23,6 @@ pub mod user;
 pub mod user_sessions;
 pub mod verify;
 
-use uuid::Uuid;
-
 use crate::domain::user::User;
 
 /// Who did something, as the audit log records it.
@@ -77,8 +75,3 @@ impl Actor {
 
 /// Whether a failure came from the store or the mailer matters to nobody but the log.
 pub type Unexpected = anyhow::Error;
-
-/// A fresh user id: UUIDv4, unguessable (the seed's function trusted bare ids).
-pub fn new_user_id() -> Uuid {
-    Uuid::new_v4()
-}

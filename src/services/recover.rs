@@ -92,7 +92,7 @@ pub async fn deliver_recovery(
         &mut *tx,
         actor,
         Action::UserRecoveryRequested,
-        json!({"user_id": user.id.to_string(), "user_email": user.email}),
+        json!({"user_id": user.id, "user_email": user.email}),
         now,
     )
     .await

@@ -13,7 +13,7 @@ use crate::db::{sessions, users};
 use crate::domain::mfa::{Aal, InsufficientAal};
 use crate::domain::session::{SessionLimits, SessionRefusal, check_session};
 use crate::domain::timestamp::Timestamp;
-use crate::domain::user::User;
+use crate::domain::user::{User, UserId};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +29,7 @@ pub enum SessionError {
 /// caller's transaction when the answer must hold for the writes that follow.
 pub async fn session_user(
     conn: &mut SqliteConnection,
-    user_id: Uuid,
+    user_id: UserId,
     session_id: Option<Uuid>,
     now: Timestamp,
     limits: &SessionLimits,

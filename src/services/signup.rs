@@ -3,11 +3,11 @@
 use anyhow::Context;
 use serde_json::json;
 
+use super::Actor;
 use super::audit::{self, Action};
 use super::mail_links::{
     self, SentStamp, forget_unsent_mail, human_duration, store_link_token, throttled,
 };
-use super::{Actor, new_user_id};
 use crate::db::{UniqueViolationExt, one_time_tokens, users};
 use crate::domain::ValidationError;
 use crate::domain::email_address::EmailAddress;
@@ -15,7 +15,7 @@ use crate::domain::metadata::{self, Metadata};
 use crate::domain::one_time_token::{SecretToken, TokenDigest, TokenPurpose};
 use crate::domain::password::Password;
 use crate::domain::timestamp::Timestamp;
-use crate::domain::user::User;
+use crate::domain::user::{User, UserId};
 use crate::mail::{AccountExistsEmail, ConfirmationEmail, EmailMessage, InviteEmail};
 use crate::state::AppState;
 
@@ -75,7 +75,7 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
     let hash = state.hasher.hash(&password).await?;
     let now = state.clock.now();
     let candidate = User {
-        id: new_user_id(),
+        id: UserId::new_random(),
         aud: request.aud.to_owned(),
         role: settings.jwt.default_group.clone(),
         email: email.as_str().to_owned(),
@@ -172,7 +172,7 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
 /// Undoes a new account whose confirmation mail did not go out: forgets its link, and the
 /// account too unless a later signup of the same address (racing this one) has added a link of
 /// its own meanwhile; that one's mail stands, so the account must stay for it.
-async fn undo_signup(state: &AppState, id: uuid::Uuid, token: &SecretToken) -> sqlx::Result<()> {
+async fn undo_signup(state: &AppState, id: UserId, token: &SecretToken) -> sqlx::Result<()> {
     let mut tx = crate::db::begin_write(&state.db, &state.write_epoch).await?;
     one_time_tokens::delete_token(&mut *tx, &token.digest()).await?;
     if one_time_tokens::count_user_tokens(&mut *tx, id, TokenPurpose::Confirmation).await? == 0 {
@@ -341,7 +341,7 @@ enum SentLink {
 }
 
 impl SentLink {
-    async fn record_mailed(&self, state: &AppState, user_id: uuid::Uuid) -> anyhow::Result<()> {
+    async fn record_mailed(&self, state: &AppState, user_id: UserId) -> anyhow::Result<()> {
         match self {
             SentLink::Purpose(purpose) => mail_links::record_mailed(state, user_id, *purpose).await,
             SentLink::One(digest) => one_time_tokens::mark_token_mailed(
@@ -358,7 +358,7 @@ impl SentLink {
 /// the other signups' links stay) and restore the throttle stamp.
 async fn forget_unsent(
     state: &AppState,
-    user_id: uuid::Uuid,
+    user_id: UserId,
     link: Option<&SentLink>,
     previous_sent_at: Option<Timestamp>,
 ) -> sqlx::Result<()> {

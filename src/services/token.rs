@@ -20,7 +20,7 @@ use crate::domain::mfa::Assurance;
 use crate::domain::one_time_token::SecretToken;
 use crate::domain::session::{EndReason, SessionRefusal, check_session};
 use crate::domain::timestamp::Timestamp;
-use crate::domain::user::User;
+use crate::domain::user::{User, UserId};
 use crate::state::AppState;
 
 /// DESIGN §4.3: a rotated refresh token presented again this soon answers with its successor
@@ -104,7 +104,7 @@ pub async fn start_session_by(
 /// the session): stored as a digest, answered once.
 pub(super) async fn first_refresh_token(
     conn: &mut SqliteConnection,
-    user_id: Uuid,
+    user_id: UserId,
     session_id: Uuid,
     now: Timestamp,
 ) -> anyhow::Result<SecretToken> {
@@ -227,7 +227,7 @@ fn mint_access_token(
     let claims = AccessClaims {
         aud: &user.aud,
         exp: minted.exp,
-        sub: user.id.to_string(),
+        sub: user.id,
         email: &user.email,
         app_metadata,
         user_metadata,
@@ -633,7 +633,7 @@ pub enum LogoutError {
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn logout(
     state: &AppState,
-    user_id: Uuid,
+    user_id: UserId,
     session_id: Option<Uuid>,
 ) -> Result<(), LogoutError> {
     let now = state.clock.now();

@@ -18,7 +18,7 @@ use crate::domain::metadata::{self, Metadata};
 use crate::domain::one_time_token::{SecretToken, TokenPurpose};
 use crate::domain::password::Password;
 use crate::domain::session::{EndReason, SessionRefusal};
-use crate::domain::user::User;
+use crate::domain::user::{User, UserId};
 use crate::mail::{AddressInUseEmail, EmailChangeEmail};
 use crate::state::AppState;
 
@@ -93,7 +93,7 @@ impl From<SessionError> for UserError {
 /// banned users are refused (DESIGN §5).
 pub async fn get_user(
     state: &AppState,
-    id: Uuid,
+    id: UserId,
     session: Option<Uuid>,
 ) -> Result<Arc<User>, UserError> {
     let key = SnapshotKey::Token {
@@ -104,7 +104,7 @@ pub async fn get_user(
 }
 
 /// `get_user` read from the database now (for a use case about to write).
-async fn read_user(state: &AppState, id: Uuid, session: Option<Uuid>) -> Result<User, UserError> {
+async fn read_user(state: &AppState, id: UserId, session: Option<Uuid>) -> Result<User, UserError> {
     let mut conn = state.db.acquire().await.context("connecting")?;
     Ok(session_user(
         &mut conn,
@@ -143,7 +143,7 @@ pub const RECENT_LOGIN: std::time::Duration = std::time::Duration::from_secs(24 
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn update_user(
     state: &AppState,
-    id: Uuid,
+    id: UserId,
     session: Option<Uuid>,
     update: UserUpdate,
 ) -> Result<User, UserError> {

@@ -12,6 +12,7 @@ use super::credentials::{self, CredentialsError};
 use super::sessions::{SessionError, session_user};
 use crate::db::sessions;
 use crate::domain::session::{EndReason, Session, SessionRefusal};
+use crate::domain::user::UserId;
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +62,7 @@ pub struct SessionView {
 /// The caller's live sessions (under `GOTRUE_SESSIONS_*` limits), newest activity first.
 pub async fn list_sessions(
     state: &AppState,
-    user_id: Uuid,
+    user_id: UserId,
     current: Option<Uuid>,
 ) -> Result<Vec<SessionView>, UserSessionsError> {
     let now = state.clock.now();
@@ -91,7 +92,7 @@ fn view(session: &Session, current: Option<Uuid>) -> SessionView {
 /// account's current password, checked through the per-account password throttle.
 pub async fn end_session(
     state: &AppState,
-    user_id: Uuid,
+    user_id: UserId,
     current: Option<Uuid>,
     target: Uuid,
     current_password: Option<&str>,

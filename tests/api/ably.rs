@@ -255,7 +255,8 @@ async fn banned_unconfirmed_and_deleted_users_get_403() {
         .json()
         .await
         .unwrap();
-    let pending_id = uuid::Uuid::parse_str(pending["users"][0]["id"].as_str().unwrap()).unwrap();
+    let pending_id: chipflap::domain::user::UserId =
+        pending["users"][0]["id"].as_str().unwrap().parse().unwrap();
     let user = chipflap::services::admin_users::get_user(&app.state, pending_id)
         .await
         .unwrap();
@@ -270,7 +271,7 @@ async fn banned_unconfirmed_and_deleted_users_get_403() {
         .issue(&chipflap::auth::jwt::AccessClaims {
             aud: "",
             exp: app.clock.now().unix() + 600,
-            sub: user.id.to_string(),
+            sub: user.id,
             email: &user.email,
             app_metadata: &user.app_metadata,
             user_metadata: &user.user_metadata,

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use chipflap::domain::user::UserId;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::helpers::{TestApp, spawn_app_with, test_from};
 use chipflap::mail::Mailer;
@@ -20,7 +20,7 @@ fn admin() -> Actor {
     }
 }
 
-async fn roles(app: &TestApp, id: Uuid) -> Vec<String> {
+async fn roles(app: &TestApp, id: UserId) -> Vec<String> {
     let app_metadata: String = sqlx::query_scalar("select app_metadata from users where id = ?")
         .bind(id.to_string())
         .fetch_one(&app.state.db)
@@ -37,7 +37,7 @@ async fn roles(app: &TestApp, id: Uuid) -> Vec<String> {
 
 /// Commits `roles` for the user while `change` runs: the write lock is taken first, `change`
 /// starts and waits for it, then the roles are committed and `change` goes on.
-async fn roles_change_while<F, T>(app: &TestApp, id: Uuid, new_roles: &[&str], change: F) -> T
+async fn roles_change_while<F, T>(app: &TestApp, id: UserId, new_roles: &[&str], change: F) -> T
 where
     F: std::future::Future<Output = T>,
 {
@@ -61,9 +61,9 @@ where
     out
 }
 
-async fn user_with_roles(app: &TestApp, roles: &[&str]) -> Uuid {
+async fn user_with_roles(app: &TestApp, roles: &[&str]) -> UserId {
     let session = app.confirmed_user("ada@example.org").await;
-    let id: Uuid = app
+    let id: UserId = app
         .user_id(session["access_token"].as_str().unwrap())
         .await
         .parse()

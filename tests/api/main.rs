@@ -63,6 +63,7 @@ mod tokens_are_valid_only_when_and_where_they_say;
 mod totp_codes_are_single_use_and_throttled;
 mod unsent_mail_can_be_retried;
 mod user;
+mod user_ids_are_parsed_once_where_they_arrive;
 mod user_lists_show_exactly_the_users_the_rule_matches;
 mod users_see_and_end_their_sessions;
 mod verify;

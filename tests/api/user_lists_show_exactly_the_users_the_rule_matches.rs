@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
+use chipflap::domain::user::UserId;
 use serde_json::json;
-use uuid::Uuid;
 
 use chipflap::domain::email_address::mailbox_key;
 use chipflap::domain::metadata::Metadata;
@@ -56,7 +56,7 @@ fn rule_matches(user: &User, search: Option<&str>, status: UserStatus, app: &Tes
         }
 }
 
-async fn all_users(app: &TestApp, ids: &[Uuid]) -> Vec<User> {
+async fn all_users(app: &TestApp, ids: &[UserId]) -> Vec<User> {
     let mut users = Vec::new();
     for id in ids {
         users.push(admin_users::get_user(&app.state, *id).await.unwrap());
@@ -139,7 +139,7 @@ async fn walk_by_cursor(
 }
 
 /// Checks every search × status against the rule: the whole list, its count, and its pages.
-async fn check_lists(app: &TestApp, ids: &[Uuid], searches: &[&str]) {
+async fn check_lists(app: &TestApp, ids: &[UserId], searches: &[&str]) {
     let users = all_users(app, ids).await;
     let mut queries: Vec<Option<&str>> = vec![None];
     queries.extend(searches.iter().map(|s| Some(*s)));
@@ -189,7 +189,7 @@ async fn create(
     name: Option<&str>,
     roles: &[&str],
     confirm: bool,
-) -> Uuid {
+) -> UserId {
     let user = admin_users::create_user(
         &app.state,
         &Actor::command_line(),
@@ -360,7 +360,7 @@ async fn common_searches_walk_the_list_order_and_cap_their_count() {
     let mut tx = app.state.db.begin().await.unwrap();
     let mut ids = Vec::new();
     for i in 0..10_100u32 {
-        let id = Uuid::new_v4();
+        let id = UserId::new_random();
         // Every 7th user is unconfirmed, every 50th banned by role; every name has "bulk".
         let email = format!("bulk{i}@Example.org");
         let roles = if i % 50 == 0 {

@@ -5,6 +5,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::timestamp::Timestamp;
+use super::user::UserId;
 
 /// Authenticator assurance level (NIST SP 800-63B; supabase/auth's `aal` claim).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,7 +61,7 @@ pub const TOTP: &str = "totp";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Factor {
     pub id: Uuid,
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub friendly_name: Option<String>,
     pub factor_type: String,
     pub status: FactorStatus,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::timestamp::Timestamp;
-use super::user::User;
+use super::user::{User, UserId};
 
 /// Why a session ended; stored in `sessions.ended_reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub struct SessionLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub id: Uuid,
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub created_at: Timestamp,
     /// The last refresh-token rotation (the start, until the first refresh).
     pub refreshed_at: Timestamp,
@@ -129,7 +129,7 @@ mod tests {
         inactivity_timeout: None,
     };
 
-    fn user(id: Uuid) -> User {
+    fn user(id: UserId) -> User {
         User {
             id,
             aud: String::new(),
@@ -151,7 +151,7 @@ mod tests {
         }
     }
 
-    fn session(user_id: Uuid, ended: Option<EndReason>) -> Session {
+    fn session(user_id: UserId, ended: Option<EndReason>) -> Session {
         Session {
             id: Uuid::new_v4(),
             user_id,
@@ -164,7 +164,7 @@ mod tests {
     #[test]
     fn only_the_users_own_live_session_passes() {
         let now = Timestamp::from_unix(10);
-        let id = Uuid::new_v4();
+        let id = UserId::new_random();
         let u = user(id);
         assert_eq!(
             check_session(Some(&u), Some(&session(id, None)), now, &NONE),
@@ -175,7 +175,12 @@ mod tests {
             Err(SessionRefusal::Ended)
         );
         assert_eq!(
-            check_session(Some(&u), Some(&session(Uuid::new_v4(), None)), now, &NONE),
+            check_session(
+                Some(&u),
+                Some(&session(UserId::new_random(), None)),
+                now,
+                &NONE
+            ),
             Err(SessionRefusal::Ended),
             "another user's session"
         );
@@ -201,7 +206,7 @@ mod tests {
     #[test]
     fn a_ban_is_told_before_the_ended_session() {
         let now = Timestamp::from_unix(10);
-        let id = Uuid::new_v4();
+        let id = UserId::new_random();
         let mut u = user(id);
         u.banned_until = Some(Timestamp::from_unix(100));
         assert_eq!(
@@ -221,7 +226,7 @@ mod tests {
             timebox: Some(Duration::from_secs(100)),
             inactivity_timeout: Some(Duration::from_secs(30)),
         };
-        let mut s = session(Uuid::new_v4(), None);
+        let mut s = session(UserId::new_random(), None);
         s.created_at = Timestamp::from_unix(1_000);
         s.refreshed_at = Timestamp::from_unix(1_000);
         assert!(s.is_live(Timestamp::from_unix(1_030), &limits));

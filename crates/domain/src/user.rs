@@ -1,5 +1,9 @@
 //! The user as the rest of the code sees it, and the rules that read only the user (bans, admin).
 
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -8,9 +12,69 @@ use super::metadata::{self, Metadata};
 use super::password::PasswordHash;
 use super::timestamp::Timestamp;
 
+/// A user's id: a UUID, written hyphenated and lower-case (as stored, as GoTrue prints it in
+/// the JWT `sub`, and as the Ably `clientId`). Parsed once where it arrives from outside (path,
+/// JWT, form, database row); everything past that edge carries this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(Uuid);
+
+impl UserId {
+    /// A fresh random (version 4) id, for a new account.
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    /// Parses a UUID in any of the `uuid` crate's accepted forms (hyphenated, simple, braced,
+    /// URN); anything else is refused with a `ValidationError` on the field `user_id`.
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        Uuid::parse_str(s)
+            .map(Self)
+            .map_err(|_| ValidationError::new("user_id", "user_id must be an UUID"))
+    }
+
+    /// The UUID itself (for checks such as the nil id of the system user).
+    pub fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+/// Any UUID is a well-formed user id (whether such a user exists is the store's to say).
+impl From<Uuid> for UserId {
+    fn from(id: Uuid) -> Self {
+        Self(id)
+    }
+}
+
+impl fmt::Display for UserId {
+    /// Hyphenated, lower-case: `7d0e…-…`, 36 characters.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.hyphenated(), f)
+    }
+}
+
+impl FromStr for UserId {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl Serialize for UserId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for UserId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct User {
-    pub id: Uuid,
+    pub id: UserId,
     pub aud: String,
     pub role: String,
     pub email: String,
@@ -140,7 +204,7 @@ mod tests {
 
     fn user_with(app_metadata: &Value, banned_until: Option<i64>) -> User {
         User {
-            id: Uuid::new_v4(),
+            id: UserId::new_random(),
             aud: String::new(),
             role: String::new(),
             email: "a@example.org".into(),
@@ -158,6 +222,31 @@ mod tests {
             created_at: Timestamp::from_unix(0),
             updated_at: Timestamp::from_unix(0),
         }
+    }
+
+    #[test]
+    fn user_id_round_trips_hyphenated_lower_case_and_refuses_non_uuids() {
+        let id: UserId = "7D0E4B5A-1C2D-4E3F-8A9B-0C1D2E3F4A5B".parse().unwrap();
+        assert_eq!(id.to_string(), "7d0e4b5a-1c2d-4e3f-8a9b-0c1d2e3f4a5b");
+        assert_eq!(UserId::parse(&id.to_string()), Ok(id));
+        assert_eq!(serde_json::to_value(id).unwrap(), json!(id.to_string()));
+        assert_eq!(
+            serde_json::from_value::<UserId>(json!(id.to_string())).unwrap(),
+            id
+        );
+        for bad in [
+            "",
+            "not-a-uuid",
+            "7d0e4b5a-1c2d-4e3f-8a9b",
+            " 7d0e4b5a-1c2d-4e3f-8a9b-0c1d2e3f4a5b",
+        ] {
+            assert_eq!(UserId::parse(bad).unwrap_err().field, "user_id", "{bad:?}");
+            assert!(serde_json::from_value::<UserId>(json!(bad)).is_err());
+        }
+        assert!(serde_json::from_value::<UserId>(json!(1)).is_err());
+        let random = UserId::new_random();
+        assert_eq!(random.as_uuid().get_version_num(), 4);
+        assert_ne!(random, UserId::new_random());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::{Chrome, Pager, query, render, when};
 use crate::db::audit_log::{AuditEntry, AuditFilter};
+use crate::domain::user::UserId;
 use crate::routes::errors::PageError;
 use crate::routes::extractors::ConsoleSession;
 use crate::state::AppState;
@@ -116,14 +117,14 @@ pub async fn audit(
     let params = params.into_inner();
     let action = ACTIONS.iter().copied().find(|a| *a == params.action);
     let actor: String = params.actor.trim().chars().take(200).collect();
-    let user = uuid::Uuid::parse_str(params.user.trim())
-        .map(|u| u.to_string())
-        .unwrap_or_default();
+    // A user filter that is not a user id filters nothing (the field shows empty again).
+    let user_id = UserId::parse(params.user.trim()).ok();
+    let user = user_id.map(|u| u.to_string()).unwrap_or_default();
     let page = params.page.unwrap_or(1).max(1);
     let filter = AuditFilter::Combined {
         author: Some(actor.clone()).filter(|a| !a.is_empty()),
         action: action.map(str::to_owned),
-        user: Some(user.clone()).filter(|u| !u.is_empty()),
+        user: user_id,
     };
     let result = crate::services::audit::list(&state, &filter, page, PER_PAGE)
         .await

@@ -10,6 +10,7 @@ use super::login::{login_csrf_matches, strict_cookie, with_login_csrf};
 use super::{Chrome, redirect, render, when};
 use crate::domain::mfa::Factor;
 use crate::domain::one_time_token::SecretToken;
+use crate::domain::user::UserId;
 use crate::routes::errors::PageError;
 use crate::routes::extractors::{
     CONSOLE_COOKIE, ConsoleSession, client_ip, console_cookie, request_origin,
@@ -306,7 +307,7 @@ pub async fn reset_user(
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, PageError> {
     session.check_csrf(&state, &form.csrf)?;
-    let id = factor_id(&path)?;
+    let id = UserId::parse(path.trim()).map_err(|_| PageError::NotFound)?;
     mfa::admin_reset_factors(&state, &crate::services::Actor::user(&session.admin), id)
         .await
         .map_err(|e| PageError::internal(anyhow::anyhow!("{e:?}")))?;

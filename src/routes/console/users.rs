@@ -3,14 +3,13 @@
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use uuid::Uuid;
 
 use super::audit::{AuditRow, audit_rows};
 use super::login::CsrfForm;
 use super::{Chrome, Notice, Pager, full_name, query, redirect, render, status_of, when};
 use crate::domain::timestamp::Timestamp;
-use crate::domain::user::User;
 use crate::domain::user::has_banned_role;
+use crate::domain::user::{User, UserId};
 use crate::routes::errors::PageError;
 use crate::routes::extractors::ConsoleSession;
 use crate::services::Actor;
@@ -53,12 +52,12 @@ fn parse_cursor(text: &str) -> Result<ListPosition, PageError> {
     let (seconds, id) = text.split_once('.').ok_or_else(invalid)?;
     Ok(ListPosition {
         created_at: Timestamp::from_unix(seconds.parse().map_err(|_| invalid())?),
-        id: Uuid::parse_str(id).map_err(|_| invalid())?,
+        id: UserId::parse(id).map_err(|_| invalid())?,
     })
 }
 
 struct UserRow {
-    id: String,
+    id: UserId,
     email: String,
     name: String,
     status_label: &'static str,
@@ -142,7 +141,7 @@ pub async fn list(
         .map(|u| {
             let (status_label, status_class) = status_of(u, now, admin_group);
             UserRow {
-                id: u.id.to_string(),
+                id: u.id,
                 email: u.email.clone(),
                 name: full_name(u),
                 status_label,
@@ -213,7 +212,7 @@ pub async fn list(
 }
 
 struct UserView {
-    id: String,
+    id: UserId,
     email: String,
     name: String,
     role: String,
@@ -262,8 +261,8 @@ pub struct DetailQuery {
     done: String,
 }
 
-fn parse_id(path: &str) -> Result<Uuid, PageError> {
-    Uuid::parse_str(path).map_err(|_| PageError::NotFound)
+fn parse_id(path: &str) -> Result<UserId, PageError> {
+    UserId::parse(path).map_err(|_| PageError::NotFound)
 }
 
 /// What every action form starts with: the CSRF check, the target user's id, and the admin
@@ -273,7 +272,7 @@ fn action_target(
     session: &ConsoleSession,
     path: &str,
     csrf: &str,
-) -> Result<(Uuid, Actor), PageError> {
+) -> Result<(UserId, Actor), PageError> {
     session.check_csrf(state, csrf)?;
     Ok((parse_id(path)?, Actor::user(&session.admin)))
 }
@@ -353,7 +352,7 @@ pub async fn detail(
         }),
     };
     let view = UserView {
-        id: user.id.to_string(),
+        id: user.id,
         email: user.email.clone(),
         name: full_name(&user),
         role: if user.role.is_empty() {
@@ -410,7 +409,7 @@ pub async fn detail(
     })
 }
 
-pub(super) fn back(id: Uuid, done: &str) -> HttpResponse {
+pub(super) fn back(id: UserId, done: &str) -> HttpResponse {
     redirect(&format!("/console/users/{id}?done={done}"))
 }
 
@@ -584,7 +583,7 @@ pub async fn end_sessions(
 struct DeletePage {
     chrome: Option<Chrome>,
     section: &'static str,
-    id: String,
+    id: UserId,
     email: String,
 }
 
@@ -600,7 +599,7 @@ pub async fn delete_form(
     render(&DeletePage {
         chrome: Chrome::of(&session),
         section: "users",
-        id: user.id.to_string(),
+        id: user.id,
         email: user.email,
     })
 }
