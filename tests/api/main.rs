@@ -9,6 +9,7 @@
 mod a_full_hashing_queue_answers_busy_at_once;
 mod a_login_always_starts_a_fresh_session;
 mod a_lost_authenticator_is_reset_by_an_admin;
+mod a_rotation_is_recorded_exactly;
 mod ably;
 mod addresses_are_deliverable;
 mod admin_users;
@@ -46,6 +47,7 @@ mod one_account_per_mailbox;
 mod passwords_are_verified_exactly;
 mod production_mail_is_encrypted;
 mod recover;
+mod refreshed_claims_are_the_rows_as_they_are;
 mod refreshes_are_decided_on_the_session_as_it_is;
 mod roles_are_string_lists;
 mod second_factor_is_required_where_access_matters;
