@@ -108,3 +108,31 @@ async fn roles_taken_away_while_a_refresh_waits_are_not_in_the_new_token() {
     let claims = claims(&refreshed.access_token);
     assert_eq!(claims["app_metadata"]["roles"], json!([]), "{claims}");
 }
+
+#[tokio::test]
+async fn a_token_that_expires_while_its_refresh_waits_is_refused_and_rotates_nothing() {
+    let app = spawn_app().await;
+    let session = app.confirmed_user("ada@example.org").await;
+    let refresh = session["refresh_token"].as_str().unwrap().to_owned();
+    let lifetime = app.state.settings.jwt.refresh_token_lifetime;
+    let tokens_before = app.count("refresh_tokens").await;
+    let tx = chipflap::db::begin_write(&app.state.db, &app.state.write_epoch)
+        .await
+        .unwrap();
+    let (_, result) = tokio::join!(
+        async {
+            // The refresh has read the token live and waits for the lock; time passes.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            app.advance(lifetime);
+            tx.commit().await.unwrap();
+        },
+        refresh_grant(&app.state, &refresh, CLIENT)
+    );
+    match result {
+        Err(chipflap::services::token::TokenError::InvalidGrant(description)) => {
+            assert_eq!(description, "Refresh token expired");
+        }
+        other => panic!("expected invalid_grant, got {other:?}"),
+    }
+    assert_eq!(app.count("refresh_tokens").await, tokens_before);
+}
