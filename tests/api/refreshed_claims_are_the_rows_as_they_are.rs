@@ -136,3 +136,64 @@ async fn a_token_that_expires_while_its_refresh_waits_is_refused_and_rotates_not
     }
     assert_eq!(app.count("refresh_tokens").await, tokens_before);
 }
+
+/// Every way a session ends (or its user goes) that commits while a refresh waits refuses that
+/// refresh, including the grace-window answer of a token another tab had just rotated.
+#[tokio::test]
+async fn every_ending_committed_while_a_refresh_waits_refuses_it() {
+    use chipflap::domain::session::EndReason;
+    for ending in ["deleted", "admin", "password", "ban"] {
+        for rotated_first in [false, true] {
+            let app = spawn_app().await;
+            let session = app.confirmed_user("ada@example.org").await;
+            let user = app.user_id(session["access_token"].as_str().unwrap()).await;
+            let refresh = session["refresh_token"].as_str().unwrap().to_owned();
+            if rotated_first {
+                // Another tab refreshed a moment ago: this token would get the grace answer.
+                assert_eq!(app.post_token_refresh(&refresh).await.status(), 200);
+            }
+            let now = app.state.clock.now();
+            let id: Uuid = user.parse().unwrap();
+            let result = committed_while(
+                &app,
+                async |tx| match ending {
+                    "deleted" => {
+                        sqlx::query("delete from users where id = ?")
+                            .bind(id.to_string())
+                            .execute(&mut *tx)
+                            .await
+                            .unwrap();
+                    }
+                    "admin" | "password" | "ban" => {
+                        let reason = match ending {
+                            "admin" => EndReason::Admin,
+                            "password" => EndReason::PasswordChange,
+                            _ => EndReason::Ban,
+                        };
+                        if ending == "ban" {
+                            sqlx::query("update users set banned_until = ? where id = ?")
+                                .bind(now.unix() + 3600)
+                                .bind(id.to_string())
+                                .execute(&mut *tx)
+                                .await
+                                .unwrap();
+                        }
+                        chipflap::db::sessions::end_user_sessions(tx, id, None, reason, now)
+                            .await
+                            .unwrap();
+                    }
+                    _ => unreachable!(),
+                },
+                refresh_grant(&app.state, &refresh, CLIENT),
+            )
+            .await;
+            assert!(
+                matches!(
+                    result,
+                    Err(chipflap::services::token::TokenError::InvalidGrant(_))
+                ),
+                "{ending} (rotated first: {rotated_first}): {result:?}"
+            );
+        }
+    }
+}
