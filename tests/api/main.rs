@@ -32,6 +32,7 @@ mod credentials_never_come_from_the_url;
 mod email_change_does_not_enumerate;
 mod every_answer_carries_security_headers;
 mod every_issued_token_is_audited;
+mod every_refresh_counts_and_a_limited_one_changes_nothing;
 mod failed_logins_are_audited;
 mod fuzzed_input_never_fails_the_server;
 mod health;
