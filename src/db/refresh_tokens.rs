@@ -130,7 +130,11 @@ pub async fn rotate_refresh_token(
     let traits = audit.traits.to_string();
     let audit_at = audit.created_at.unix();
     let subject_id = super::audit_log::subject_id(audit);
-    // One statement list: sqlx binds the `?`s in order across its statements.
+    // One statement list: sqlx binds the bare `?`s in order across its statements. The macro
+    // checks only the total count and strict tables only a value's type, so a value moved to
+    // another column of the same type goes unnoticed: statements and arguments move together,
+    // and a `?NNN` would name the NNN-th argument of the whole list.
+    // tests/api/a_rotation_is_recorded_exactly.rs reads the values back from their columns.
     sqlx::query!(
         "insert into refresh_tokens (digest, user_id, session_id, parent_id, created_at)
          values (?, ?, ?, ?, ?);

@@ -332,10 +332,11 @@ async fn refuse_login(
 /// answer, and a limited client learns nothing about the token (429).
 ///
 /// The token is read first outside the write gate (a WAL reader waits for no writer), so a
-/// refusal costs one throttle write and the usual rotation holds the gate for four statements:
-/// begin, the throttle, `rotate_refresh_token`'s two round trips, commit. Whatever moved
-/// between that read and the gate (a ban, a logout, another tab's refresh) is decided again
-/// on the rows as they are, inside the transaction.
+/// refusal (unknown, revoked, expired, ended) costs one throttle write and never waits for the
+/// gate. A token that may refresh is decided again inside the transaction, on the rows as they
+/// are once the gate is held and at that moment: the new access token carries the user and the
+/// session as they are then (a ban, a logout, a removed factor, changed roles or another tab's
+/// refresh committed while this one waited all win), never what the first read saw.
 #[tracing::instrument(skip_all)]
 pub async fn refresh_grant(
     state: &AppState,
@@ -347,14 +348,13 @@ pub async fn refresh_grant(
         return Err(TokenError::InvalidRequest("refresh_token required"));
     }
     let presented = SecretToken::presented(presented);
-    let now = state.clock.now();
     let seen = {
         let mut conn = state
             .db
             .acquire()
             .await
             .context("reading a refresh token")?;
-        refresh_state(state, &mut conn, &presented, now).await?
+        refresh_state(state, &mut conn, &presented, state.clock.now()).await?
     };
     if let RefreshState::Refused(refusal) = seen {
         count_token_request(state, client).await?;
@@ -366,14 +366,9 @@ pub async fn refresh_grant(
     throttle::check_in(&mut tx, state, Limit::Token, client)
         .await
         .map_err(throttled)?;
-    let rotated = match seen {
-        RefreshState::Live(live) => rotate(state, &mut tx, &presented, &live, now).await?,
-        _ => None,
-    };
-    let result = match rotated {
-        Some(response) => Ok(response),
-        None => refresh_in(state, &mut tx, &presented, now).await,
-    };
+    // The time the gate was taken: a session that timed out while this waited is over.
+    let now = state.clock.now();
+    let result = refresh_in(state, &mut tx, &presented, now).await;
     // A refusal still commits: the throttle's count, and a reuse's revocation, stand.
     match result {
         Err(TokenError::Unexpected(e)) => Err(TokenError::Unexpected(e)),
@@ -386,7 +381,8 @@ pub async fn refresh_grant(
 
 /// A presented refresh token as the store has it at one moment.
 enum RefreshState {
-    /// Live and never rotated: rotate it.
+    /// Live and never rotated: rotate it (only on what a read inside the write transaction
+    /// saw: the token response is made from this user and assurance).
     Live(LiveRefresh),
     /// Already rotated: the grace window or reuse detection decides (`refresh_in`).
     Rotated(LiveRefresh),
