@@ -153,7 +153,7 @@ async fn every_ending_committed_while_a_refresh_waits_refuses_it() {
                 assert_eq!(app.post_token_refresh(&refresh).await.status(), 200);
             }
             let now = app.state.clock.now();
-            let id: Uuid = user.parse().unwrap();
+            let id: chipflap::domain::user::UserId = user.parse().unwrap();
             let result = committed_while(
                 &app,
                 async |tx| match ending {
