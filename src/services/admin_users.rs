@@ -11,7 +11,6 @@ use crate::db::users::UserListQuery;
 pub use crate::db::users::{ListPosition, PageStart, UserStatus};
 use crate::db::{UniqueViolationExt, console_sessions, sessions, users};
 use crate::domain::ValidationError;
-use crate::domain::duration::parse_duration;
 use crate::domain::email_address::EmailAddress;
 use crate::domain::metadata::{self, Metadata};
 use crate::domain::password::Password;
@@ -232,42 +231,7 @@ pub async fn create_user(
     Ok(user)
 }
 
-/// How an update changes a ban (`ban_duration` in the admin API, DESIGN §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BanChange {
-    /// `"none"`: lift a `banned_until` ban.
-    Lift,
-    /// Banned until now + this long.
-    For(std::time::Duration),
-    /// Banned until an admin unbans: the role `banned` joins the roles the account has when
-    /// the change is applied, inside its transaction (console and CLI "ban").
-    UntilUnbanned,
-    /// Every kind of ban lifted: `banned_until` cleared and every banned role dropped from the
-    /// roles the account has inside the transaction (console and CLI "unban").
-    LiftAll,
-}
-
-impl BanChange {
-    /// `"none"` or a Go duration such as `"24h"` (`"0"` also lifts).
-    pub fn parse(text: &str) -> Result<Self, ValidationError> {
-        let t = text.trim();
-        if t.eq_ignore_ascii_case("none") {
-            return Ok(BanChange::Lift);
-        }
-        match parse_duration(t) {
-            Ok(d) if d.is_zero() => Ok(BanChange::Lift),
-            Ok(d) if d.as_secs() > 100 * 365 * 86_400 => Err(ValidationError::new(
-                "ban_duration",
-                "ban_duration must be at most 100 years",
-            )),
-            Ok(d) => Ok(BanChange::For(d)),
-            Err(e) => Err(ValidationError::new(
-                "ban_duration",
-                format!("ban_duration must be \"none\" or a duration such as \"24h\": {e}"),
-            )),
-        }
-    }
-}
+pub use crate::domain::user::BanChange;
 
 #[derive(Debug, Default)]
 pub struct UserChanges {
@@ -346,10 +310,9 @@ pub async fn update_user(
     if let Some(role) = changes.role {
         user.role = role.trim().to_owned();
     }
-    if changes.confirm && user.confirmed_at.is_none() {
+    if changes.confirm && user.confirm(now) {
         // The admin vouches for the account as it stands: its password stays, and the
         // signups' pending confirmation links (each bound to a password) die.
-        user.confirmed_at = Some(now);
         crate::db::one_time_tokens::delete_user_tokens(
             &mut *tx,
             id,
@@ -360,7 +323,7 @@ pub async fn update_user(
     }
     let password_changed = hash.is_some();
     if let Some(hash) = hash {
-        user.password_hash = Some(hash);
+        user.set_password(Some(hash));
         super::mail_links::forget_password_links(&mut tx, id)
             .await
             .context("dropping stale links")?;
@@ -388,19 +351,10 @@ pub async fn update_user(
         metadata::merge(&mut user.user_metadata, data);
         metadata::check_size("user_metadata", &user.user_metadata)?;
     }
-    match changes.ban {
+    if let Some(change) = changes.ban {
         // Applied to the row read in this transaction: a role or metadata change committed
         // meanwhile is kept, and cannot undo the ban.
-        Some(BanChange::Lift) => user.banned_until = None,
-        Some(BanChange::For(d)) => user.banned_until = Some(now.plus(d)),
-        Some(BanChange::UntilUnbanned) => {
-            crate::domain::user::add_banned_role(&mut user.app_metadata);
-        }
-        Some(BanChange::LiftAll) => {
-            user.banned_until = None;
-            crate::domain::user::remove_banned_roles(&mut user.app_metadata);
-        }
-        None => {}
+        user.apply_ban(change, now);
     }
     user.updated_at = now;
     users::update_user(&mut *tx, &user)
@@ -791,22 +745,4 @@ pub async fn ban(
         ..UserChanges::default()
     };
     update_user(state, actor, id, changes).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn ban_durations_parse() {
-        assert_eq!(BanChange::parse("none").unwrap(), BanChange::Lift);
-        assert_eq!(BanChange::parse("0").unwrap(), BanChange::Lift);
-        assert_eq!(
-            BanChange::parse("24h").unwrap(),
-            BanChange::For(Duration::from_secs(86_400))
-        );
-        assert!(BanChange::parse("forever").is_err());
-        assert!(BanChange::parse("1000000h").is_err());
-    }
 }

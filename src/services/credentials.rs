@@ -130,7 +130,7 @@ async fn upgrade_hash(
     state.write_epoch.bump();
     if upgraded {
         tracing::info!(user_id = %user.id, "password hash upgraded to the configured cost");
-        user.password_hash = Some(stronger);
+        user.set_password(Some(stronger));
     }
     Ok(())
 }

@@ -212,7 +212,7 @@ pub async fn update_user(
     let old_email = user.email.clone();
     let password_changed = hash.is_some();
     if let Some(hash) = hash {
-        user.password_hash = Some(hash);
+        user.set_password(Some(hash));
         sessions::end_user_sessions(&mut tx, id, session, EndReason::PasswordChange, now)
             .await
             .context("ending other sessions")?;

@@ -112,7 +112,7 @@ pub async fn verify(
             if user.password_hash.is_some() || user.is_confirmed() {
                 return Err(VerifyError::NotFound);
             }
-            user.password_hash = Some(hash.ok_or(VerifyError::PasswordRequired)?);
+            user.set_password(Some(hash.ok_or(VerifyError::PasswordRequired)?));
             super::mail_links::forget_password_links(&mut tx, user.id)
                 .await
                 .context("dropping stale links")?;
@@ -127,8 +127,8 @@ pub async fn verify(
         // confirmation link) confirms: whoever typed the earlier one never showed they could
         // read this mailbox. Every other signup's link dies, and so does every other session.
         match consumed.purpose {
-            TokenPurpose::Confirmation => user.password_hash = consumed.password_hash.clone(),
-            TokenPurpose::Recovery => user.password_hash = None,
+            TokenPurpose::Confirmation => user.set_password(consumed.password_hash.clone()),
+            TokenPurpose::Recovery => user.set_password(None),
             TokenPurpose::Invite | TokenPurpose::EmailChange => {}
         }
         one_time_tokens::delete_user_tokens(&mut *tx, user.id, TokenPurpose::Confirmation)
@@ -141,9 +141,7 @@ pub async fn verify(
             .await
             .context("ending console sessions")?;
     }
-    if user.confirmed_at.is_none() {
-        user.confirmed_at = Some(now);
-    }
+    user.confirm(now);
     user.last_sign_in_at = Some(now);
     user.updated_at = now;
     users::update_user(&mut *tx, &user)

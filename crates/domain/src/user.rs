@@ -114,6 +114,37 @@ impl User {
         .collect()
     }
 
+    /// Confirms the address at `now`, unless it already is; answers whether this confirmed it.
+    /// (A confirmation's side effects, such as dropping the other signups' links, are the
+    /// caller's, in the same transaction.)
+    pub fn confirm(&mut self, now: Timestamp) -> bool {
+        if self.confirmed_at.is_some() {
+            return false;
+        }
+        self.confirmed_at = Some(now);
+        true
+    }
+
+    /// The password becomes `hash`; `None` leaves the account without one, so only a mailed
+    /// link can sign it in (a recovery link that confirms, DESIGN §4.1).
+    pub fn set_password(&mut self, hash: Option<PasswordHash>) {
+        self.password_hash = hash;
+    }
+
+    /// Applies a ban change as of `now` (DESIGN §5), to the account as read inside the caller's
+    /// transaction: roles granted meanwhile stay, and nothing read earlier is written back.
+    pub fn apply_ban(&mut self, change: BanChange, now: Timestamp) {
+        match change {
+            BanChange::Lift => self.banned_until = None,
+            BanChange::For(duration) => self.banned_until = Some(now.plus(duration)),
+            BanChange::UntilUnbanned => add_banned_role(&mut self.app_metadata),
+            BanChange::LiftAll => {
+                self.banned_until = None;
+                remove_banned_roles(&mut self.app_metadata);
+            }
+        }
+    }
+
     pub fn is_confirmed(&self) -> bool {
         self.confirmed_at.is_some()
     }
@@ -173,9 +204,47 @@ pub fn has_banned_role(app_metadata: &Metadata) -> bool {
 }
 
 /// `^banned`, case-insensitively (the seed's convention).
+/// How a change affects a ban (`ban_duration` in the admin API, DESIGN §5); applied by
+/// `User::apply_ban`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BanChange {
+    /// `"none"`: lift a `banned_until` ban.
+    Lift,
+    /// Banned until now + this long.
+    For(std::time::Duration),
+    /// Banned until an admin unbans: the role `banned` joins the roles the account has when
+    /// the change is applied, inside its transaction (console and CLI "ban").
+    UntilUnbanned,
+    /// Every kind of ban lifted: `banned_until` cleared and every banned role dropped from the
+    /// roles the account has inside the transaction (console and CLI "unban").
+    LiftAll,
+}
+
+impl BanChange {
+    /// `"none"` or a Go duration such as `"24h"` (`"0"` also lifts); at most 100 years.
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("none") {
+            return Ok(BanChange::Lift);
+        }
+        match super::duration::parse_duration(t) {
+            Ok(d) if d.is_zero() => Ok(BanChange::Lift),
+            Ok(d) if d.as_secs() > 100 * 365 * 86_400 => Err(ValidationError::new(
+                "ban_duration",
+                "ban_duration must be at most 100 years",
+            )),
+            Ok(d) => Ok(BanChange::For(d)),
+            Err(e) => Err(ValidationError::new(
+                "ban_duration",
+                format!("ban_duration must be \"none\" or a duration such as \"24h\": {e}"),
+            )),
+        }
+    }
+}
+
 /// Adds the role `banned` (the seed's convention) to `app_metadata.roles`, unless a banned role
 /// is there already. The other roles stay as they are.
-pub fn add_banned_role(app_metadata: &mut Metadata) {
+fn add_banned_role(app_metadata: &mut Metadata) {
     let mut roles = roles_of(app_metadata);
     if !roles.iter().any(|r| is_banned_role(r)) {
         roles.push("banned".to_owned());
@@ -184,7 +253,7 @@ pub fn add_banned_role(app_metadata: &mut Metadata) {
 }
 
 /// Drops every banned role (`banned…`, any case) from `app_metadata.roles`; the other roles stay.
-pub fn remove_banned_roles(app_metadata: &mut Metadata) {
+fn remove_banned_roles(app_metadata: &mut Metadata) {
     let roles = roles_of(app_metadata);
     if roles.iter().any(|r| is_banned_role(r)) {
         let kept: Vec<String> = roles.into_iter().filter(|r| !is_banned_role(r)).collect();
@@ -298,5 +367,41 @@ mod tests {
         u.role = "admin".into();
         assert!(u.is_admin("admin"));
         assert!(!u.is_admin(""));
+    }
+
+    #[test]
+    fn ban_durations_parse() {
+        assert_eq!(BanChange::parse("none").unwrap(), BanChange::Lift);
+        assert_eq!(BanChange::parse("0").unwrap(), BanChange::Lift);
+        assert_eq!(
+            BanChange::parse("24h").unwrap(),
+            BanChange::For(std::time::Duration::from_secs(86_400))
+        );
+        assert!(BanChange::parse("forever").is_err());
+        assert!(BanChange::parse("1000000h").is_err());
+    }
+
+    #[test]
+    fn bans_apply_to_the_account_as_it_is() {
+        let now = Timestamp::from_unix(1_000);
+        let mut user = user_with(&json!({"roles": ["editor"]}), None);
+        user.apply_ban(BanChange::For(std::time::Duration::from_secs(60)), now);
+        assert_eq!(user.banned_until, Some(Timestamp::from_unix(1_060)));
+        assert!(user.is_banned(now));
+        user.apply_ban(BanChange::UntilUnbanned, now);
+        assert_eq!(user.roles(), ["editor", "banned"]);
+        user.apply_ban(BanChange::Lift, now);
+        assert!(user.is_banned(now), "lifting the timed ban leaves the role");
+        user.apply_ban(BanChange::LiftAll, now);
+        assert!(!user.is_banned(now));
+        assert_eq!(user.roles(), ["editor"]);
+    }
+
+    #[test]
+    fn confirming_twice_keeps_the_first_time() {
+        let mut user = user_with(&json!({}), None);
+        assert!(user.confirm(Timestamp::from_unix(5)));
+        assert!(!user.confirm(Timestamp::from_unix(9)));
+        assert_eq!(user.confirmed_at, Some(Timestamp::from_unix(5)));
     }
 }
