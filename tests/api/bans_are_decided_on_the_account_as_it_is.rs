@@ -3,12 +3,10 @@
 //! console's and the CLI's "ban" (role `banned`) and "unban" (every banned role and
 //! `banned_until` cleared) never write back roles read before they held the write lock.
 
-use std::time::Duration;
-
 use chipflap::domain::user::UserId;
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app_with, test_from};
+use crate::helpers::{TestApp, committed_while, spawn_app_with, test_from};
 use chipflap::mail::Mailer;
 use chipflap::services::Actor;
 use chipflap::services::admin_users;
@@ -35,30 +33,27 @@ async fn roles(app: &TestApp, id: UserId) -> Vec<String> {
         .collect()
 }
 
-/// Commits `roles` for the user while `change` runs: the write lock is taken first, `change`
-/// starts and waits for it, then the roles are committed and `change` goes on.
-async fn roles_change_while<F, T>(app: &TestApp, id: UserId, new_roles: &[&str], change: F) -> T
-where
-    F: std::future::Future<Output = T>,
-{
-    let mut tx = chipflap::db::begin_write(&app.state.db, &app.state.write_epoch)
-        .await
-        .unwrap();
-    sqlx::query("update users set app_metadata = ? where id = ?")
-        .bind(json!({"provider": "email", "roles": new_roles}).to_string())
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    let (_, out) = tokio::join!(
-        async {
-            // Long enough for `change` to read whatever it reads before the lock.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            tx.commit().await.unwrap();
+/// Commits `roles` for the user while `change` runs (`helpers::committed_while`).
+async fn roles_change_while<T>(
+    app: &TestApp,
+    id: UserId,
+    new_roles: &[&str],
+    change: impl std::future::Future<Output = T>,
+) -> T {
+    let roles = json!({"provider": "email", "roles": new_roles}).to_string();
+    committed_while(
+        app,
+        async |tx| {
+            sqlx::query("update users set app_metadata = ? where id = ?")
+                .bind(roles)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .unwrap();
         },
-        change
-    );
-    out
+        change,
+    )
+    .await
 }
 
 async fn user_with_roles(app: &TestApp, roles: &[&str]) -> UserId {

@@ -294,3 +294,27 @@ pub async fn assert_oauth_error(response: Response, error: &str, description: &s
         json!({"error": error, "error_description": description})
     );
 }
+
+/// Runs `change` inside a write transaction and `during` at once: the transaction holds the
+/// write lock first, `during` starts (reading whatever it reads before the lock) and waits
+/// for it, then `change` commits. For rules of the form "a change committed while X waited
+/// wins".
+pub async fn committed_while<T>(
+    app: &TestApp,
+    change: impl AsyncFnOnce(&mut sqlx::SqliteConnection),
+    during: impl std::future::Future<Output = T>,
+) -> T {
+    let mut tx = chipflap::db::begin_write(&app.state.db, &app.state.write_epoch)
+        .await
+        .unwrap();
+    change(&mut tx).await;
+    let (_, out) = tokio::join!(
+        async {
+            // Long enough for `during` to read what it reads before it waits for the lock.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            tx.commit().await.unwrap();
+        },
+        during
+    );
+    out
+}

@@ -8,32 +8,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{committed_while, spawn_app};
 use crate::support::mfa::{claims, enroll_and_verify};
 use chipflap::services::token::refresh_grant;
 
 const CLIENT: &str = "192.0.2.9";
-
-/// Runs `change` inside a write transaction that holds the lock while `refresh` reads and
-/// then waits for it; the transaction commits before `refresh` gets the lock.
-async fn committed_while<T>(
-    app: &TestApp,
-    change: impl AsyncFnOnce(&mut sqlx::SqliteConnection),
-    refresh: impl std::future::Future<Output = T>,
-) -> T {
-    let mut tx = chipflap::db::begin_write(&app.state.db, &app.state.write_epoch)
-        .await
-        .unwrap();
-    change(&mut tx).await;
-    let (_, out) = tokio::join!(
-        async {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            tx.commit().await.unwrap();
-        },
-        refresh
-    );
-    out
-}
 
 #[tokio::test]
 async fn a_factor_removed_while_a_refresh_waits_leaves_the_new_token_at_aal1() {

@@ -8,33 +8,11 @@ use std::time::Duration;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, committed_while, spawn_app};
 use chipflap::domain::session::EndReason;
 use chipflap::services::token::{INVALID_REFRESH_TOKEN, TokenError, TokenResponse, refresh_grant};
 
 const CLIENT: &str = "192.0.2.7";
-
-/// Runs `change` (inside a write transaction) and `refresh` at once: the transaction holds the
-/// lock first, `refresh` reads and then waits for it, then `change` commits.
-async fn committed_while<T>(
-    app: &TestApp,
-    change: impl AsyncFnOnce(&mut sqlx::SqliteConnection),
-    refresh: impl std::future::Future<Output = T>,
-) -> T {
-    let mut tx = chipflap::db::begin_write(&app.state.db, &app.state.write_epoch)
-        .await
-        .unwrap();
-    change(&mut tx).await;
-    let (_, out) = tokio::join!(
-        async {
-            // Long enough for the refresh to read before it waits for the lock.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            tx.commit().await.unwrap();
-        },
-        refresh
-    );
-    out
-}
 
 async fn signed_in(app: &TestApp) -> (Uuid, Uuid, String) {
     let tokens: Value = app.confirmed_user("ada@example.org").await;
