@@ -19,6 +19,9 @@ use crate::domain::timestamp::Timestamp;
 use crate::domain::user::{User, UserId};
 use crate::state::AppState;
 
+/// How an update changes a ban; defined with the user's other transitions.
+pub use crate::domain::user::BanChange;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AdminUserError {
     #[error("user not found")]
@@ -230,8 +233,6 @@ pub async fn create_user(
     tx.commit().await.context("committing the creation")?;
     Ok(user)
 }
-
-pub use crate::domain::user::BanChange;
 
 #[derive(Debug, Default)]
 pub struct UserChanges {
