@@ -84,8 +84,9 @@ pub async fn find_refresh_token(
     .transpose()
 }
 
-/// Marks a live token rotated; false when another request rotated or revoked it first.
-pub async fn mark_rotated(
+/// Marks a live token rotated; false when another request rotated or revoked it first. Only
+/// `rotate_refresh_token` calls it: a token marked without its successor stored would be lost.
+async fn mark_rotated(
     executor: impl SqliteExecutor<'_>,
     id: i64,
     now: Timestamp,

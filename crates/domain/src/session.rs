@@ -122,7 +122,6 @@ pub fn check_session(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::Metadata;
 
     const NONE: SessionLimits = SessionLimits {
         timebox: None,
@@ -130,25 +129,7 @@ mod tests {
     };
 
     fn user(id: UserId) -> User {
-        User {
-            id,
-            aud: String::new(),
-            role: String::new(),
-            email: "a@example.org".into(),
-            password_hash: None,
-            confirmed_at: Some(Timestamp::from_unix(1)),
-            invited_at: None,
-            confirmation_sent_at: None,
-            recovery_sent_at: None,
-            new_email: None,
-            email_change_sent_at: None,
-            last_sign_in_at: None,
-            banned_until: None,
-            app_metadata: Metadata::new(),
-            user_metadata: Metadata::new(),
-            created_at: Timestamp::from_unix(1),
-            updated_at: Timestamp::from_unix(1),
-        }
+        crate::user::tests::sample_user(id)
     }
 
     fn session(user_id: UserId, ended: Option<EndReason>) -> Session {

@@ -267,29 +267,40 @@ pub fn is_banned_role(role: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn user_with(app_metadata: &Value, banned_until: Option<i64>) -> User {
+    /// A confirmed user with no password, roles or metadata, made at 1 s: the domain tests'
+    /// starting point (`session` uses it too).
+    pub(crate) fn sample_user(id: UserId) -> User {
         User {
-            id: UserId::new_random(),
+            id,
             aud: String::new(),
             role: String::new(),
             email: "a@example.org".into(),
             password_hash: None,
-            confirmed_at: None,
+            confirmed_at: Some(Timestamp::from_unix(1)),
             invited_at: None,
             confirmation_sent_at: None,
             recovery_sent_at: None,
             new_email: None,
             email_change_sent_at: None,
             last_sign_in_at: None,
+            banned_until: None,
+            app_metadata: Metadata::new(),
+            user_metadata: Metadata::new(),
+            created_at: Timestamp::from_unix(1),
+            updated_at: Timestamp::from_unix(1),
+        }
+    }
+
+    fn user_with(app_metadata: &Value, banned_until: Option<i64>) -> User {
+        User {
+            confirmed_at: None,
             banned_until: banned_until.map(Timestamp::from_unix),
             app_metadata: app_metadata.as_object().cloned().unwrap_or_default(),
-            user_metadata: Metadata::new(),
-            created_at: Timestamp::from_unix(0),
-            updated_at: Timestamp::from_unix(0),
+            ..sample_user(UserId::new_random())
         }
     }
 
