@@ -112,8 +112,12 @@ impl Application {
             self.state.db.clone(),
             self.state.write_epoch.clone(),
         ));
+        let checkpointer = tokio::spawn(db::checkpoint::checkpoint_in_background(
+            self.state.db.clone(),
+        ));
         let served = self.server.await;
         watcher.abort();
+        checkpointer.abort();
         served?;
         drain_background(&self.state).await;
         Ok(())

@@ -84,32 +84,17 @@ pub async fn find_refresh_token(
     .transpose()
 }
 
-/// Marks a live token rotated; false when another request rotated or revoked it first. Only
-/// `rotate_refresh_token` calls it: a token marked without its successor stored would be lost.
-async fn mark_rotated(
-    executor: impl SqliteExecutor<'_>,
-    id: i64,
-    now: Timestamp,
-) -> sqlx::Result<bool> {
-    let now = now.unix();
-    let done = sqlx::query!(
-        "update refresh_tokens set rotated_at = ? where id = ? and rotated_at is null and revoked_at is null",
-        now,
-        id
-    )
-    .execute(executor)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 /// Rotates the live token `id` (of `session_id`, owned by `user_id`) into its successor: marks
 /// it rotated, then stores `successor`, records the refresh on the session and appends `audit`.
 /// Answers false, having written nothing, when another request rotated or revoked it first
 /// (a session that ended, a ban or a deleted user all revoke or delete its tokens).
 ///
-/// Two round trips to the connection's thread whatever the work: the three writes after the
-/// mark go in one batch. Under load each round trip waits for a core while the caller holds
-/// the write gate, so the refresh grant's share of the gate is counted in round trips.
+/// One round trip to the connection's thread: the four writes go as one statement list, each
+/// one applying only when the one before it changed exactly one row (SQLite's `changes()` is
+/// the count of the last statement that completed). Under load each round trip waits for a
+/// core while the caller holds the write gate, so the refresh grant's share of the gate is
+/// counted in round trips. Errors: the driver's, and `sqlx::Error::Protocol` when only part of
+/// the list applied (a missing session row): the caller's transaction must then roll back.
 #[allow(clippy::too_many_arguments)]
 pub async fn rotate_refresh_token(
     conn: &mut sqlx::SqliteConnection,
@@ -120,9 +105,6 @@ pub async fn rotate_refresh_token(
     audit: &super::audit_log::AuditEntry,
     now: Timestamp,
 ) -> sqlx::Result<bool> {
-    if !mark_rotated(&mut *conn, id, now).await? {
-        return Ok(false);
-    }
     let digest = successor.as_bytes();
     let user_id = user_id.to_string();
     let session_id = session_id.to_string();
@@ -136,12 +118,16 @@ pub async fn rotate_refresh_token(
     // another column of the same type goes unnoticed: statements and arguments move together,
     // and a `?NNN` would name the NNN-th argument of the whole list.
     // tests/api/a_rotation_is_recorded_exactly.rs reads the values back from their columns.
-    sqlx::query!(
-        "insert into refresh_tokens (digest, user_id, session_id, parent_id, created_at)
-         values (?, ?, ?, ?, ?);
-         update sessions set refreshed_at = ?, updated_at = ? where id = ?;
+    let done = sqlx::query!(
+        "update refresh_tokens set rotated_at = ?
+         where id = ? and rotated_at is null and revoked_at is null;
+         insert into refresh_tokens (digest, user_id, session_id, parent_id, created_at)
+         select ?, ?, ?, ?, ? where changes() = 1;
+         update sessions set refreshed_at = ?, updated_at = ? where id = ? and changes() = 1;
          insert into audit_log_entries (id, actor_id, actor_email, action, log_type, traits, subject_id, created_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?)",
+         select ?, ?, ?, ?, ?, ?, ?, ? where changes() = 1",
+        now,
+        id,
         digest,
         user_id,
         session_id,
@@ -161,5 +147,15 @@ pub async fn rotate_refresh_token(
     )
     .execute(&mut *conn)
     .await?;
-    Ok(true)
+    match done.rows_affected() {
+        ROTATION_WRITES => Ok(true),
+        0 => Ok(false),
+        partial => Err(sqlx::Error::Protocol(format!(
+            "a refresh-token rotation applied {partial} of its {ROTATION_WRITES} writes"
+        ))),
+    }
 }
+
+/// The rows `rotate_refresh_token` changes when it rotates: the mark, the successor, the
+/// session and the audit entry.
+const ROTATION_WRITES: u64 = 4;

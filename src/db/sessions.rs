@@ -192,20 +192,23 @@ pub async fn count_unended_sessions(executor: impl SqliteExecutor<'_>) -> sqlx::
         .await
 }
 
-/// A refresh token with its session and the session's assurance: the refresh grant's first
-/// read, in one statement (each statement is a round trip to the connection's thread).
-pub struct RefreshTokenWithSession {
+/// A refresh token with its session, the session's assurance and the token's user: all the
+/// refresh grant decides on, read in one statement (each statement is a round trip to the
+/// connection's thread, and the grant reads it twice, once holding the write gate).
+pub struct RefreshTokenWithOwner {
     pub token: super::refresh_tokens::RefreshTokenRecord,
     /// `None` when the session row is gone.
     pub session: Option<(Session, crate::domain::mfa::Assurance)>,
+    /// `None` when the user row is gone.
+    pub user: Option<crate::domain::user::User>,
 }
 
-/// The refresh token stored under `digest`, joined with its session (see
-/// `RefreshTokenWithSession`); `None` for an unknown digest.
-pub async fn find_refresh_token_with_session(
+/// The refresh token stored under `digest`, joined with its session and its user (see
+/// `RefreshTokenWithOwner`); `None` for an unknown digest.
+pub async fn find_refresh_token_with_owner(
     executor: impl SqliteExecutor<'_>,
     digest: &crate::domain::one_time_token::TokenDigest,
-) -> sqlx::Result<Option<RefreshTokenWithSession>> {
+) -> sqlx::Result<Option<RefreshTokenWithOwner>> {
     let digest = digest.as_bytes();
     let Some(row) = sqlx::query!(
         r#"select rt.id as "id!: i64", rt.user_id as "token_user_id!", rt.session_id as "session_id!",
@@ -214,8 +217,22 @@ pub async fn find_refresh_token_with_session(
                   s.created_at as "s_created_at?: i64", s.refreshed_at as "s_refreshed_at?: i64",
                   s.ended_at as "s_ended_at?: i64", s.ended_reason as "s_ended_reason?: String",
                   s.aal as "s_aal?: String", s.sign_in_method as "s_sign_in_method?: String",
-                  s.aal2_at as "s_aal2_at?: i64"
-           from refresh_tokens rt left join sessions s on s.id = rt.session_id
+                  s.aal2_at as "s_aal2_at?: i64",
+                  u.id as "u_id?: String", u.aud as "u_aud?: String", u.role as "u_role?: String",
+                  u.email as "u_email?: String", u.password_hash as "u_password_hash?: String",
+                  u.confirmed_at as "u_confirmed_at?: i64", u.invited_at as "u_invited_at?: i64",
+                  u.confirmation_sent_at as "u_confirmation_sent_at?: i64",
+                  u.recovery_sent_at as "u_recovery_sent_at?: i64",
+                  u.email_change as "u_email_change?: String",
+                  u.email_change_sent_at as "u_email_change_sent_at?: i64",
+                  u.last_sign_in_at as "u_last_sign_in_at?: i64",
+                  u.banned_until as "u_banned_until?: i64",
+                  u.app_metadata as "u_app_metadata?: String",
+                  u.user_metadata as "u_user_metadata?: String",
+                  u.created_at as "u_created_at?: i64", u.updated_at as "u_updated_at?: i64"
+           from refresh_tokens rt
+           left join sessions s on s.id = rt.session_id
+           left join users u on u.id = rt.user_id
            where rt.digest = ?"#,
         digest
     )
@@ -267,5 +284,51 @@ pub async fn find_refresh_token_with_session(
         }
         _ => None,
     };
-    Ok(Some(RefreshTokenWithSession { token, session }))
+    let user = match (
+        row.u_id,
+        row.u_aud,
+        row.u_role,
+        row.u_email,
+        row.u_app_metadata,
+        row.u_user_metadata,
+        row.u_created_at,
+        row.u_updated_at,
+    ) {
+        (
+            Some(id),
+            Some(aud),
+            Some(role),
+            Some(email),
+            Some(app_metadata),
+            Some(user_metadata),
+            Some(created_at),
+            Some(updated_at),
+        ) => Some(crate::domain::user::User::try_from(
+            super::users::UserRow {
+                id,
+                aud,
+                role,
+                email,
+                password_hash: row.u_password_hash,
+                confirmed_at: row.u_confirmed_at,
+                invited_at: row.u_invited_at,
+                confirmation_sent_at: row.u_confirmation_sent_at,
+                recovery_sent_at: row.u_recovery_sent_at,
+                email_change: row.u_email_change,
+                email_change_sent_at: row.u_email_change_sent_at,
+                last_sign_in_at: row.u_last_sign_in_at,
+                banned_until: row.u_banned_until,
+                app_metadata,
+                user_metadata,
+                created_at,
+                updated_at,
+            },
+        )?),
+        _ => None,
+    };
+    Ok(Some(RefreshTokenWithOwner {
+        token,
+        session,
+        user,
+    }))
 }

@@ -9,24 +9,25 @@ use crate::domain::password::PasswordHash;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::{User, UserId};
 
-struct UserRow {
-    id: String,
-    aud: String,
-    role: String,
-    email: String,
-    password_hash: Option<String>,
-    confirmed_at: Option<i64>,
-    invited_at: Option<i64>,
-    confirmation_sent_at: Option<i64>,
-    recovery_sent_at: Option<i64>,
-    email_change: Option<String>,
-    email_change_sent_at: Option<i64>,
-    last_sign_in_at: Option<i64>,
-    banned_until: Option<i64>,
-    app_metadata: String,
-    user_metadata: String,
-    created_at: i64,
-    updated_at: i64,
+/// A `users` row as stored (`db::sessions` reads one joined to a refresh token).
+pub(super) struct UserRow {
+    pub(super) id: String,
+    pub(super) aud: String,
+    pub(super) role: String,
+    pub(super) email: String,
+    pub(super) password_hash: Option<String>,
+    pub(super) confirmed_at: Option<i64>,
+    pub(super) invited_at: Option<i64>,
+    pub(super) confirmation_sent_at: Option<i64>,
+    pub(super) recovery_sent_at: Option<i64>,
+    pub(super) email_change: Option<String>,
+    pub(super) email_change_sent_at: Option<i64>,
+    pub(super) last_sign_in_at: Option<i64>,
+    pub(super) banned_until: Option<i64>,
+    pub(super) app_metadata: String,
+    pub(super) user_metadata: String,
+    pub(super) created_at: i64,
+    pub(super) updated_at: i64,
 }
 
 impl TryFrom<UserRow> for User {

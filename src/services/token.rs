@@ -397,8 +397,8 @@ struct LiveRefresh {
     assurance: Assurance,
 }
 
-/// Reads the presented token, its session, the session's assurance and its user (two
-/// statements), and decides what they allow at `now`.
+/// Reads the presented token, its session, the session's assurance and its user (one
+/// statement), and decides what they allow at `now`.
 async fn refresh_state(
     state: &AppState,
     conn: &mut SqliteConnection,
@@ -406,7 +406,7 @@ async fn refresh_state(
     now: Timestamp,
 ) -> anyhow::Result<RefreshState> {
     let refused = |reason| Ok(RefreshState::Refused(TokenError::InvalidGrant(reason)));
-    let Some(found) = sessions::find_refresh_token_with_session(&mut *conn, &presented.digest())
+    let Some(found) = sessions::find_refresh_token_with_owner(&mut *conn, &presented.digest())
         .await
         .context("looking up a refresh token")?
     else {
@@ -426,9 +426,7 @@ async fn refresh_state(
     }
     // The session decides: ended (logout, password change, ban, an admin, reuse) or its user
     // gone means the token is dead; a ban says so.
-    let user = users::find_user_by_id(&mut *conn, record.user_id)
-        .await
-        .context("loading the token's user")?;
+    let user = found.user;
     let (session, assurance) = found.session.unzip();
     match check_session(
         user.as_ref(),

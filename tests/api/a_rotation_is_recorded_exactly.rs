@@ -99,3 +99,67 @@ async fn a_refresh_stores_its_successor_session_touch_and_audit_entry_where_they
     assert_eq!(log_type, "token");
     assert_eq!(*created_at, now);
 }
+
+/// Rule: the rotation's four writes apply together or not at all. A token another request
+/// rotated first is marked again by nobody: the call answers false and writes no successor,
+/// no session touch and no audit entry (each write of the statement list applies only when
+/// the one before it changed a row).
+#[tokio::test]
+async fn a_rotation_of_a_token_already_rotated_writes_nothing() {
+    let app = spawn_app().await;
+    let session = app.confirmed_user("ada@example.org").await;
+    let first = session["refresh_token"].as_str().unwrap().to_owned();
+    let access = session["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.post_token_refresh(&first).await.status(), 200);
+    let user_id: chipflap::domain::user::UserId = app.user_id(&access).await.parse().unwrap();
+    let digest = chipflap::domain::one_time_token::SecretToken::presented(&first).digest();
+    let record = chipflap::db::refresh_tokens::find_refresh_token(&app.state.db, &digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.rotated_at.is_some());
+    app.advance(std::time::Duration::from_secs(60));
+    let now = app.state.clock.now();
+    let tables = ["refresh_tokens", "audit_log_entries"];
+    let mut before = Vec::new();
+    for table in tables {
+        before.push(app.count(table).await);
+    }
+    let refreshed_before: i64 =
+        sqlx::query_scalar("select refreshed_at from sessions where id = ?")
+            .bind(record.session_id.to_string())
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+
+    let audit = chipflap::services::audit::entry(
+        &chipflap::services::Actor::command_line(),
+        chipflap::services::audit::Action::TokenRefreshed,
+        serde_json::json!({}),
+        now,
+    );
+    let successor = chipflap::domain::one_time_token::SecretToken::generate();
+    let mut conn = app.state.db.acquire().await.unwrap();
+    let rotated = chipflap::db::refresh_tokens::rotate_refresh_token(
+        &mut conn,
+        record.id,
+        &successor.digest(),
+        user_id,
+        record.session_id,
+        &audit,
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(!rotated);
+
+    for (table, before) in tables.into_iter().zip(before) {
+        assert_eq!(app.count(table).await, before, "{table}");
+    }
+    let refreshed_after: i64 = sqlx::query_scalar("select refreshed_at from sessions where id = ?")
+        .bind(record.session_id.to_string())
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(refreshed_after, refreshed_before);
+}

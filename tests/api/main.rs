@@ -22,6 +22,7 @@ mod binary;
 mod cached_answers_never_outlive_the_change;
 mod changes_are_confirmed_and_announced;
 mod cli_passwords_never_come_from_arguments;
+mod commits_reach_the_database_file_without_a_full_wal;
 mod common_passwords_are_refused;
 mod connections_beyond_the_bound_wait_their_turn;
 mod console;
