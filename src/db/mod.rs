@@ -207,6 +207,7 @@ pub async fn writer(pool: &SqlitePool, epoch: &Arc<WriteEpoch>) -> sqlx::Result<
     let gate = epoch.enter().await?;
     Ok(Writer {
         conn: pool.acquire().await?,
+        epoch: epoch.clone(),
         _gate: gate,
     })
 }
@@ -214,7 +215,35 @@ pub async fn writer(pool: &SqlitePool, epoch: &Arc<WriteEpoch>) -> sqlx::Result<
 /// A connection from `writer`: use it as the connection (`&mut *writer`).
 pub struct Writer {
     conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    epoch: Arc<WriteEpoch>,
     _gate: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Writer {
+    /// A write transaction on this connection, the gate still held (`begin immediate`, as
+    /// `begin_write`); its `commit` bumps the epoch. Dropping it without `commit` rolls back.
+    pub async fn begin(&mut self) -> sqlx::Result<WriterTx<'_>> {
+        Ok(WriterTx {
+            tx: sqlx::Connection::begin_with(&mut *self.conn, "begin immediate").await?,
+            epoch: &self.epoch,
+        })
+    }
+
+    /// After a statement list that opens its own transaction (`begin immediate; …; commit`)
+    /// failed: rolls back whatever it left open, so the connection goes back to the pool with no
+    /// transaction. "No transaction is active" (the list failed before its `begin` took, or
+    /// after its `commit`) is what a clean connection answers; any other failure closes the
+    /// connection instead of returning it.
+    pub async fn end_failed_list(&mut self) {
+        match sqlx::query("rollback").execute(&mut *self.conn).await {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.message().contains("no transaction is active") => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "rolling back a failed statement list failed; closing its connection");
+                self.conn.close_on_drop();
+            }
+        }
+    }
 }
 
 impl std::ops::Deref for Writer {
@@ -228,6 +257,36 @@ impl std::ops::Deref for Writer {
 impl std::ops::DerefMut for Writer {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.conn
+    }
+}
+
+/// A write transaction from `Writer::begin`: use it as the connection (`&mut tx`, `&mut *tx`);
+/// dropping it without `commit` rolls back.
+pub struct WriterTx<'w> {
+    tx: sqlx::Transaction<'w, sqlx::Sqlite>,
+    epoch: &'w WriteEpoch,
+}
+
+impl WriterTx<'_> {
+    /// Commits, then bumps the epoch, as `WriteTx::commit`.
+    pub async fn commit(self) -> sqlx::Result<()> {
+        let committed = self.tx.commit().await;
+        self.epoch.bump();
+        committed
+    }
+}
+
+impl std::ops::Deref for WriterTx<'_> {
+    type Target = sqlx::SqliteConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriterTx<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
     }
 }
 

@@ -159,3 +159,97 @@ pub async fn rotate_refresh_token(
 /// The rows `rotate_refresh_token` changes when it rotates: the mark, the successor, the
 /// session and the audit entry.
 const ROTATION_WRITES: u64 = 4;
+
+/// The versions of a refresh token's user and session rows as one read saw them (migration
+/// 20261201000050_row_versions: every update of either row adds one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnerVersions {
+    pub user: i64,
+    pub session: i64,
+}
+
+/// `rotate_refresh_token` in a transaction of its own, in one round trip, applied only while
+/// the user and session rows are still at the versions `seen` (the refresh grant read them
+/// before it waited for the write gate and decided on them). Answers false, having written
+/// nothing, when either row moved or the token was rotated or revoked meanwhile: the caller
+/// then decides again on the rows as they are.
+///
+/// `writer` must hold the write gate (`db::writer`) with no transaction open. The list is
+/// `begin immediate`, the same four writes as `rotate_refresh_token` with the versions checked
+/// by the first, and `commit`: each write applies only when the one before it changed one row,
+/// and once the first applies, the others cannot fail to (the session row exists at the version
+/// read, and the write lock is held), so it commits all four or none (or fails and commits
+/// nothing). The caller bumps the
+/// write epoch after a rotation. Errors: the driver's, after the transaction was rolled back
+/// (`Writer::end_failed_list`), so no connection goes back to the pool inside one.
+#[allow(clippy::too_many_arguments)]
+pub async fn rotate_in_own_transaction(
+    writer: &mut super::Writer,
+    id: i64,
+    successor: &TokenDigest,
+    user_id: UserId,
+    session_id: Uuid,
+    seen: OwnerVersions,
+    audit: &super::audit_log::AuditEntry,
+    now: Timestamp,
+) -> sqlx::Result<bool> {
+    let digest = successor.as_bytes();
+    let user_id = user_id.to_string();
+    let session_id = session_id.to_string();
+    let now = now.unix();
+    let audit_id = audit.id.to_string();
+    let traits = audit.traits.to_string();
+    let audit_at = audit.created_at.unix();
+    let subject_id = super::audit_log::subject_id(audit);
+    // Bare `?`s bind in order across the statements, as in `rotate_refresh_token`;
+    // tests/api/a_rotation_is_recorded_exactly.rs reads each value back from its column.
+    let rotated = sqlx::query_scalar!(
+        r#"begin immediate;
+         update refresh_tokens set rotated_at = ?
+         where id = ? and rotated_at is null and revoked_at is null
+           and (select version from users where id = ?) = ?
+           and (select version from sessions where id = ?) = ?;
+         insert into refresh_tokens (digest, user_id, session_id, parent_id, created_at)
+         select ?, ?, ?, ?, ? where changes() = 1;
+         update sessions set refreshed_at = ?, updated_at = ? where id = ? and changes() = 1;
+         insert into audit_log_entries (id, actor_id, actor_email, action, log_type, traits, subject_id, created_at)
+         select ?, ?, ?, ?, ?, ?, ?, ? where changes() = 1;
+         commit;
+         select changes() as "rotated!: i64""#,
+        now,
+        id,
+        user_id,
+        seen.user,
+        session_id,
+        seen.session,
+        digest,
+        user_id,
+        session_id,
+        id,
+        now,
+        now,
+        now,
+        session_id,
+        audit_id,
+        audit.actor_id,
+        audit.actor_email,
+        audit.action,
+        audit.log_type,
+        traits,
+        subject_id,
+        audit_at
+    )
+    // The last statement, after the commit, answers the row count of the audit entry's
+    // insert: 1 when the whole chain applied. (Not `rows_affected`: sqlx sums SQLite's
+    // `changes()` after every statement, and after `begin` or `commit` that still holds the
+    // count of whichever write came before them.) Fetched whole, the list runs to its end.
+    .fetch_one(&mut **writer)
+    .await;
+    match rotated {
+        Ok(rotated) => Ok(rotated == 1),
+        Err(e) => {
+            writer.end_failed_list().await;
+            Err(e)
+        }
+    }
+}

@@ -195,12 +195,16 @@ pub async fn count_unended_sessions(executor: impl SqliteExecutor<'_>) -> sqlx::
 /// A refresh token with its session, the session's assurance and the token's user: all the
 /// refresh grant decides on, read in one statement (each statement is a round trip to the
 /// connection's thread, and the grant reads it twice, once holding the write gate).
+#[derive(Clone)]
 pub struct RefreshTokenWithOwner {
     pub token: super::refresh_tokens::RefreshTokenRecord,
     /// `None` when the session row is gone.
     pub session: Option<(Session, crate::domain::mfa::Assurance)>,
     /// `None` when the user row is gone.
     pub user: Option<crate::domain::user::User>,
+    /// The versions of the user and session rows as read (migration
+    /// 20261201000050_row_versions); `None` when either row is gone.
+    pub versions: Option<super::refresh_tokens::OwnerVersions>,
 }
 
 /// The refresh token stored under `digest`, joined with its session and its user (see
@@ -217,7 +221,7 @@ pub async fn find_refresh_token_with_owner(
                   s.created_at as "s_created_at?: i64", s.refreshed_at as "s_refreshed_at?: i64",
                   s.ended_at as "s_ended_at?: i64", s.ended_reason as "s_ended_reason?: String",
                   s.aal as "s_aal?: String", s.sign_in_method as "s_sign_in_method?: String",
-                  s.aal2_at as "s_aal2_at?: i64",
+                  s.aal2_at as "s_aal2_at?: i64", s.version as "s_version?: i64",
                   u.id as "u_id?: String", u.aud as "u_aud?: String", u.role as "u_role?: String",
                   u.email as "u_email?: String", u.password_hash as "u_password_hash?: String",
                   u.confirmed_at as "u_confirmed_at?: i64", u.invited_at as "u_invited_at?: i64",
@@ -229,7 +233,8 @@ pub async fn find_refresh_token_with_owner(
                   u.banned_until as "u_banned_until?: i64",
                   u.app_metadata as "u_app_metadata?: String",
                   u.user_metadata as "u_user_metadata?: String",
-                  u.created_at as "u_created_at?: i64", u.updated_at as "u_updated_at?: i64"
+                  u.created_at as "u_created_at?: i64", u.updated_at as "u_updated_at?: i64",
+                  u.version as "u_version?: i64"
            from refresh_tokens rt
            left join sessions s on s.id = rt.session_id
            left join users u on u.id = rt.user_id
@@ -326,9 +331,14 @@ pub async fn find_refresh_token_with_owner(
         )?),
         _ => None,
     };
+    let versions = match (row.u_version, row.s_version) {
+        (Some(user), Some(session)) => Some(super::refresh_tokens::OwnerVersions { user, session }),
+        _ => None,
+    };
     Ok(Some(RefreshTokenWithOwner {
         token,
         session,
         user,
+        versions,
     }))
 }

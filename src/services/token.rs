@@ -331,12 +331,20 @@ async fn refuse_login(
 /// against the `/token` throttle of `client` (`GOTRUE_RATE_LIMIT_TOKEN_REFRESH`) whatever the
 /// answer, and a limited client learns nothing about the token (429).
 ///
-/// The token is read first outside the write gate (a WAL reader waits for no writer), so a
-/// refusal (unknown, revoked, expired, ended) costs one throttle write and never waits for the
-/// gate. A token that may refresh is decided again inside the transaction, on the rows as they
-/// are once the gate is held and at that moment: the new access token carries the user and the
-/// session as they are then (a ban, a logout, a removed factor, changed roles or another tab's
-/// refresh committed while this one waited all win), never what the first read saw.
+/// The token, its session and its user are read first outside the write gate (a WAL reader
+/// waits for no writer), so a refusal (unknown, revoked, expired, ended) costs one throttle
+/// write and never waits for the gate. Once the gate is held, the request is counted (a
+/// throttled one writes nothing else), and the rows read are decided on again at that moment;
+/// a token they still let refresh is rotated in one round trip, provided neither its user nor
+/// its session row moved since the read (`refresh_tokens::rotate_in_own_transaction` checks
+/// their versions). Anything else (a ban, a logout, a removed factor, changed roles or another
+/// tab's refresh committed meanwhile, or a token already rotated) is decided again inside a
+/// transaction on the rows as they are then, so the new access token never carries what the
+/// first read saw of a row that has changed.
+///
+/// Why the first path: every statement sent while the gate is held is a round trip to the
+/// connection's thread, and under a login flood each one waits for a core while every other
+/// writer waits for the gate (BENCHMARKS.md: refresh p99 under the flood).
 #[tracing::instrument(skip_all)]
 pub async fn refresh_grant(
     state: &AppState,
@@ -348,28 +356,40 @@ pub async fn refresh_grant(
         return Err(TokenError::InvalidRequest("refresh_token required"));
     }
     let presented = SecretToken::presented(presented);
-    let seen = {
+    let found = {
         let mut conn = state
             .db
             .acquire()
             .await
             .context("reading a refresh token")?;
-        refresh_state(state, &mut conn, &presented, state.clock.now()).await?
+        sessions::find_refresh_token_with_owner(&mut *conn, &presented.digest())
+            .await
+            .context("looking up a refresh token")?
     };
-    if let RefreshState::Refused(refusal) = seen {
-        count_token_request(state, client).await?;
-        return Err(refusal);
-    }
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let may_rotate = match decide_refresh(state, found.clone(), state.clock.now()) {
+        RefreshState::Refused(refusal) => {
+            count_token_request(state, client).await?;
+            return Err(refusal);
+        }
+        RefreshState::Live(_) => true,
+        RefreshState::Rotated(_) => false,
+    };
+    let mut writer = crate::db::writer(&state.db, &state.write_epoch)
         .await
-        .context("starting a transaction")?;
-    throttle::check_in(&mut tx, state, Limit::Token, client)
+        .context("waiting to write")?;
+    throttle::check_in(&mut writer, state, Limit::Token, client)
         .await
         .map_err(throttled)?;
     // The time the gate was taken: a session that timed out while this waited is over.
     let now = state.clock.now();
+    if may_rotate
+        && let Some(response) = rotate_as_read(state, &mut writer, &presented, found, now).await?
+    {
+        return Ok(response);
+    }
+    let mut tx = writer.begin().await.context("starting a transaction")?;
     let result = refresh_in(state, &mut tx, &presented, now).await;
-    // A refusal still commits: the throttle's count, and a reuse's revocation, stand.
+    // A refusal still commits: a reuse's revocation stands.
     match result {
         Err(TokenError::Unexpected(e)) => Err(TokenError::Unexpected(e)),
         result => {
@@ -379,10 +399,60 @@ pub async fn refresh_grant(
     }
 }
 
+/// The usual refresh: `found` (read before the gate) decided on again at `now`, and rotated
+/// in one round trip if its user and session rows are still as read. `None`, having written
+/// nothing, when the rows no longer let it refresh or either one moved: the caller decides
+/// again on the rows as they are.
+async fn rotate_as_read(
+    state: &AppState,
+    writer: &mut crate::db::Writer,
+    presented: &SecretToken,
+    found: Option<sessions::RefreshTokenWithOwner>,
+    now: Timestamp,
+) -> Result<Option<TokenResponse>, TokenError> {
+    let Some(seen) = found.as_ref().and_then(|found| found.versions) else {
+        return Ok(None);
+    };
+    let RefreshState::Live(live) = decide_refresh(state, found, now) else {
+        return Ok(None);
+    };
+    let successor = state.rotation.successor_of(presented);
+    let audit = audit::entry(
+        &Actor::user(&live.user),
+        Action::TokenRefreshed,
+        json!({}),
+        now,
+    );
+    let rotated = refresh_tokens::rotate_in_own_transaction(
+        writer,
+        live.record.id,
+        &successor.digest(),
+        live.user.id,
+        live.record.session_id,
+        seen,
+        &audit,
+        now,
+    )
+    .await;
+    // Whatever the outcome, it may have committed: cached auth rules must read again.
+    state.write_epoch.bump();
+    if !rotated.context("rotating a refresh token")? {
+        return Ok(None);
+    }
+    Ok(Some(token_response(
+        state,
+        &live.user,
+        live.record.session_id,
+        &live.assurance,
+        &successor,
+        now,
+    )?))
+}
+
 /// A presented refresh token as the store has it at one moment.
 enum RefreshState {
-    /// Live and never rotated: rotate it (only on what a read inside the write transaction
-    /// saw: the token response is made from this user and assurance).
+    /// Live and never rotated: rotate it (only on rows the caller knows are current: the
+    /// token response is made from this user and assurance).
     Live(LiveRefresh),
     /// Already rotated: the grace window or reuse detection decides (`refresh_in`).
     Rotated(LiveRefresh),
@@ -405,11 +475,20 @@ async fn refresh_state(
     presented: &SecretToken,
     now: Timestamp,
 ) -> anyhow::Result<RefreshState> {
-    let refused = |reason| Ok(RefreshState::Refused(TokenError::InvalidGrant(reason)));
-    let Some(found) = sessions::find_refresh_token_with_owner(&mut *conn, &presented.digest())
+    let found = sessions::find_refresh_token_with_owner(&mut *conn, &presented.digest())
         .await
-        .context("looking up a refresh token")?
-    else {
+        .context("looking up a refresh token")?;
+    Ok(decide_refresh(state, found, now))
+}
+
+/// What the rows of a presented token allow at `now` (`None`: no such token).
+fn decide_refresh(
+    state: &AppState,
+    found: Option<sessions::RefreshTokenWithOwner>,
+    now: Timestamp,
+) -> RefreshState {
+    let refused = |reason| RefreshState::Refused(TokenError::InvalidGrant(reason));
+    let Some(found) = found else {
         return refused(INVALID_REFRESH_TOKEN);
     };
     let record = found.token;
@@ -450,11 +529,11 @@ async fn refresh_state(
         user,
         assurance,
     };
-    Ok(if live.record.rotated_at.is_none() {
+    if live.record.rotated_at.is_none() {
         RefreshState::Live(live)
     } else {
         RefreshState::Rotated(live)
-    })
+    }
 }
 
 /// Rotates a live token into its successor and answers with it; `None`, having written

@@ -4,13 +4,25 @@
 //! writes these in one statement list whose `?`s bind in order across the statements: a value
 //! bound to the wrong place would pass the type check and land here.)
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{committed_while, spawn_app};
 use crate::support::mfa::claims;
+use chipflap::services::token::refresh_grant;
 
 #[tokio::test]
 async fn a_refresh_stores_its_successor_session_touch_and_audit_entry_where_they_belong() {
+    rotate_and_check_the_records(false).await;
+}
+
+/// The same rule when the refresh is decided again inside its transaction (its user row
+/// moved between its first read and the write gate), which rotates with another statement list.
+#[tokio::test]
+async fn a_refresh_decided_again_records_the_same() {
+    rotate_and_check_the_records(true).await;
+}
+
+async fn rotate_and_check_the_records(rows_move_meanwhile: bool) {
     let app = spawn_app().await;
     let session = app.confirmed_user("ada@example.org").await;
     let first = session["refresh_token"].as_str().unwrap().to_owned();
@@ -21,12 +33,32 @@ async fn a_refresh_stores_its_successor_session_touch_and_audit_entry_where_they
     let now = app.state.clock.now().unix();
 
     let before: i64 = app.count("refresh_tokens").await;
-    let response = app.post_token_refresh(&first).await;
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    let body: Value = if rows_move_meanwhile {
+        let refreshed = committed_while(
+            &app,
+            async |tx| {
+                sqlx::query("update users set user_metadata = '{\"moved\":true}' where id = ?")
+                    .bind(&user)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            },
+            refresh_grant(&app.state, &first, "192.0.2.9"),
+        )
+        .await
+        .unwrap();
+        json!({"access_token": refreshed.access_token, "refresh_token": refreshed.refresh_token})
+    } else {
+        let response = app.post_token_refresh(&first).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    };
+    let access_claims = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(access_claims["session_id"], session_id.as_str());
     assert_eq!(
-        claims(body["access_token"].as_str().unwrap())["session_id"],
-        session_id.as_str()
+        access_claims["user_metadata"]["moved"].as_bool(),
+        rows_move_meanwhile.then_some(true),
+        "{access_claims}"
     );
     assert_eq!(app.count("refresh_tokens").await, before + 1);
 
@@ -162,4 +194,124 @@ async fn a_rotation_of_a_token_already_rotated_writes_nothing() {
         .await
         .unwrap();
     assert_eq!(refreshed_after, refreshed_before);
+}
+
+/// Rule: a rotation sent as one statement list with its own transaction either commits all of
+/// it or leaves nothing, and never leaves its connection inside a transaction. Here the
+/// successor's insert fails after the token was marked (its digest is taken): the mark is
+/// rolled back and the same connection starts a new transaction at once.
+#[tokio::test]
+async fn a_rotation_list_that_fails_midway_leaves_nothing_and_no_open_transaction() {
+    let app = spawn_app().await;
+    let session = app.confirmed_user("ada@example.org").await;
+    let first = session["refresh_token"].as_str().unwrap().to_owned();
+    let digest = chipflap::domain::one_time_token::SecretToken::presented(&first).digest();
+    let found = chipflap::db::sessions::find_refresh_token_with_owner(&app.state.db, &digest)
+        .await
+        .unwrap()
+        .unwrap();
+    let user = found.user.clone().unwrap();
+    let now = app.state.clock.now();
+    let audit = chipflap::services::audit::entry(
+        &chipflap::services::Actor::user(&user),
+        chipflap::services::audit::Action::TokenRefreshed,
+        serde_json::json!({}),
+        now,
+    );
+    let tokens_before = app.count("refresh_tokens").await;
+    let mut writer = chipflap::db::writer(&app.state.db, &app.state.write_epoch)
+        .await
+        .unwrap();
+    let failed = chipflap::db::refresh_tokens::rotate_in_own_transaction(
+        &mut writer,
+        found.token.id,
+        // The presented token's own digest: the successor's insert breaks the unique index.
+        &digest,
+        user.id,
+        found.token.session_id,
+        found.versions.unwrap(),
+        &audit,
+        now,
+    )
+    .await;
+    assert!(failed.is_err(), "{failed:?}");
+    // No transaction is left open: this one begins, reads the token unmarked, and commits.
+    let mut tx = writer.begin().await.unwrap();
+    let rotated_at: Option<i64> =
+        sqlx::query_scalar("select rotated_at from refresh_tokens where id = ?")
+            .bind(found.token.id)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(rotated_at, None);
+    tx.commit().await.unwrap();
+    drop(writer);
+    assert_eq!(app.count("refresh_tokens").await, tokens_before);
+    assert_eq!(app.post_token_refresh(&first).await.status(), 200);
+}
+
+/// Rule: the one-round-trip rotation applies only to rows still at the versions read. With
+/// either version stale it answers false and writes nothing: no mark, no successor, no session
+/// touch, no audit entry.
+#[tokio::test]
+async fn a_rotation_whose_rows_moved_writes_nothing() {
+    let app = spawn_app().await;
+    let session = app.confirmed_user("ada@example.org").await;
+    let first = session["refresh_token"].as_str().unwrap().to_owned();
+    let digest = chipflap::domain::one_time_token::SecretToken::presented(&first).digest();
+    let found = chipflap::db::sessions::find_refresh_token_with_owner(&app.state.db, &digest)
+        .await
+        .unwrap()
+        .unwrap();
+    let user = found.user.clone().unwrap();
+    let seen = found.versions.unwrap();
+    let now = app.state.clock.now();
+    let audit = chipflap::services::audit::entry(
+        &chipflap::services::Actor::user(&user),
+        chipflap::services::audit::Action::TokenRefreshed,
+        serde_json::json!({}),
+        now,
+    );
+    let counts = async || {
+        (
+            app.count("refresh_tokens").await,
+            app.count("audit_log_entries").await,
+        )
+    };
+    let before = counts().await;
+    for stale in [
+        chipflap::db::refresh_tokens::OwnerVersions {
+            user: seen.user - 1,
+            ..seen
+        },
+        chipflap::db::refresh_tokens::OwnerVersions {
+            session: seen.session + 1,
+            ..seen
+        },
+    ] {
+        let mut writer = chipflap::db::writer(&app.state.db, &app.state.write_epoch)
+            .await
+            .unwrap();
+        let successor = chipflap::domain::one_time_token::SecretToken::generate();
+        let rotated = chipflap::db::refresh_tokens::rotate_in_own_transaction(
+            &mut writer,
+            found.token.id,
+            &successor.digest(),
+            user.id,
+            found.token.session_id,
+            stale,
+            &audit,
+            now,
+        )
+        .await
+        .unwrap();
+        assert!(!rotated, "{stale:?}");
+    }
+    assert_eq!(counts().await, before);
+    let again = chipflap::db::sessions::find_refresh_token_with_owner(&app.state.db, &digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.token.rotated_at, None);
+    assert_eq!(again.versions, Some(seen));
 }

@@ -52,6 +52,7 @@ mod recover;
 mod refreshed_claims_are_the_rows_as_they_are;
 mod refreshes_are_decided_on_the_session_as_it_is;
 mod roles_are_string_lists;
+mod row_versions_move_on_every_update;
 mod second_factor_is_required_where_access_matters;
 mod seed_page_keeps_ably_while_session_lives;
 mod sessions_end_by_age_and_on_demand;
