@@ -21,6 +21,8 @@ pub use chipflap_domain as domain;
 pub mod mail;
 /// HTTP: the route table, handlers, error rendering.
 pub mod routes;
+/// Scheduling hints (short slices) for the threads a request waits on.
+pub mod scheduling;
 /// Use cases, one function per GoTrue action; they own the transactions.
 pub mod services;
 /// Building and running the server.

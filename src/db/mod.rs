@@ -120,6 +120,14 @@ pub async fn connect_pool(settings: &DatabaseSettings) -> Result<SqlitePool, sql
         // trip to the connection's thread on every acquire, guarding against a broken network
         // link that a local file does not have (a failed query reports the error anyway).
         .test_before_acquire(false)
+        // Each connection runs its statements on a thread of its own; a request waits on it
+        // while the write gate is held (`scheduling`).
+        .after_connect(|_conn, _meta| {
+            Box::pin(async {
+                crate::scheduling::prefer_short_slices_for_threads_named("sqlx-sqlite-wor");
+                Ok(())
+            })
+        })
         .connect_with(options)
         .await
 }

@@ -383,9 +383,19 @@ pub async fn refresh_grant(
     // The time the gate was taken: a session that timed out while this waited is over.
     let now = state.clock.now();
     if may_rotate
-        && let Some(response) = rotate_as_read(state, &mut writer, &presented, found, now).await?
+        && let Some((live, successor)) =
+            rotate_as_read(state, &mut writer, &presented, found, now).await?
     {
-        return Ok(response);
+        // The gate goes before the access token is signed: no other writer waits for that.
+        drop(writer);
+        return Ok(token_response(
+            state,
+            &live.user,
+            live.record.session_id,
+            &live.assurance,
+            &successor,
+            now,
+        )?);
     }
     let mut tx = writer.begin().await.context("starting a transaction")?;
     let result = refresh_in(state, &mut tx, &presented, now).await;
@@ -400,16 +410,17 @@ pub async fn refresh_grant(
 }
 
 /// The usual refresh: `found` (read before the gate) decided on again at `now`, and rotated
-/// in one round trip if its user and session rows are still as read. `None`, having written
-/// nothing, when the rows no longer let it refresh or either one moved: the caller decides
-/// again on the rows as they are.
+/// in one round trip if its user and session rows are still as read; answers what the token
+/// response is made of (the rows read and the successor). `None`, having written nothing, when
+/// the rows no longer let it refresh or either one moved: the caller decides again on the rows
+/// as they are.
 async fn rotate_as_read(
     state: &AppState,
     writer: &mut crate::db::Writer,
     presented: &SecretToken,
     found: Option<sessions::RefreshTokenWithOwner>,
     now: Timestamp,
-) -> Result<Option<TokenResponse>, TokenError> {
+) -> Result<Option<(LiveRefresh, SecretToken)>, TokenError> {
     let Some(seen) = found.as_ref().and_then(|found| found.versions) else {
         return Ok(None);
     };
@@ -439,14 +450,7 @@ async fn rotate_as_read(
     if !rotated.context("rotating a refresh token")? {
         return Ok(None);
     }
-    Ok(Some(token_response(
-        state,
-        &live.user,
-        live.record.session_id,
-        &live.assurance,
-        &successor,
-        now,
-    )?))
+    Ok(Some((live, successor)))
 }
 
 /// A presented refresh token as the store has it at one moment.
