@@ -30,7 +30,10 @@ pub fn prefer_short_slices() {
 
 /// Asks for `SHORT_SLICE` for every thread of this process whose name starts with `prefix`
 /// (names as the kernel keeps them: at most 15 bytes). For threads a library starts, such as
-/// sqlx's SQLite connection threads, named `sqlx-sqlite-worker-N`.
+/// sqlx's SQLite connection threads, named `sqlx-sqlite-worker-N`. Thread ids are system-wide:
+/// a thread that exits between the scan and the call could, in theory, have its id reused by
+/// another thread of the same user in those microseconds, which would then get the short slice
+/// (nothing else changes: policy, nice and flags are read back from that thread itself).
 pub fn prefer_short_slices_for_threads_named(prefix: &str) {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return;
@@ -53,9 +56,9 @@ pub fn prefer_short_slices_for_threads_named(prefix: &str) {
 
 static FAILURE_LOGGED: AtomicBool = AtomicBool::new(false);
 
-/// `sched_setattr(tid, …)` keeping the thread's policy and nice, with `SHORT_SLICE` as the
-/// slice (`sched_runtime`, which fair-class threads read as their slice request since Linux
-/// 6.12; earlier kernels ignore it). `tid` 0 is the calling thread.
+/// `sched_setattr(tid, …)` with `SHORT_SLICE` as the slice (`sched_runtime`, which fair-class
+/// threads read as their slice request since Linux 6.12; earlier kernels ignore it), keeping
+/// the thread's policy, nice and flags. `tid` 0 is the calling thread.
 fn request(tid: i32) {
     if let Err(e) = slice::set(tid, SHORT_SLICE)
         && !FAILURE_LOGGED.swap(true, Ordering::Relaxed)
@@ -69,7 +72,7 @@ mod slice {
     use std::time::Duration;
 
     /// `struct sched_attr` as `sched_setattr(2)` documents it (`SCHED_ATTR_SIZE_VER0`, 48
-    /// bytes: the kernel accepts any size it knows and zero-extends).
+    /// bytes; the kernel accepts any size it knows).
     #[repr(C)]
     #[derive(Default)]
     struct SchedAttr {
@@ -83,28 +86,53 @@ mod slice {
         sched_period: u64,
     }
 
-    /// SCHED_OTHER, the default fair policy.
-    const SCHED_OTHER: u32 = 0;
+    /// The fair policies, whose `sched_runtime` is a slice request (`SCHED_NORMAL`,
+    /// `SCHED_BATCH`). Threads an operator put under another policy (real-time, idle) are left
+    /// as they are.
+    const FAIR_POLICIES: [u32; 2] = [0, 3];
+    /// `SCHED_FLAG_KEEP_POLICY`: the call changes no policy, whatever it says.
+    const SCHED_FLAG_KEEP_POLICY: u64 = 0x08;
+    /// The flags `sched_getattr` answers that `sched_setattr` takes back as they were
+    /// (`SCHED_FLAG_RESET_ON_FORK`); utilisation clamps are left alone by not asking for them.
+    const SCHED_FLAG_RESET_ON_FORK: u64 = 0x01;
 
-    pub(super) fn set(tid: i32, slice: Duration) -> std::io::Result<()> {
-        // The thread keeps its nice value (the process's, or what an operator set).
-        let nice = rustix::process::getpriority_process(rustix::process::Pid::from_raw(tid))
-            .map_err(std::io::Error::from)?;
-        let attr = SchedAttr {
-            size: u32::try_from(std::mem::size_of::<SchedAttr>()).unwrap_or(48),
-            sched_policy: SCHED_OTHER,
-            sched_nice: nice,
-            sched_runtime: u64::try_from(slice.as_nanos()).unwrap_or(u64::MAX),
-            ..SchedAttr::default()
-        };
+    /// Reads thread `tid`'s attributes, then writes them back with only the slice changed:
+    /// policy, nice and reset-on-fork stay. `Ok(false)` for a thread under a policy other than
+    /// the fair ones (left alone).
+    pub(super) fn set(tid: i32, slice: Duration) -> std::io::Result<bool> {
+        let size = u32::try_from(std::mem::size_of::<SchedAttr>()).unwrap_or(48);
+        let mut attr = SchedAttr::default();
         #[expect(
             unsafe_code,
-            reason = "sched_setattr(2) has no safe wrapper in libc, rustix or nix: one syscall \
-                      reading a fully initialised repr(C) struct that outlives the call"
+            reason = "sched_getattr(2) has no safe wrapper in libc, rustix or nix"
+        )]
+        // SAFETY: `attr` is a valid, writable `struct sched_attr` of `size` bytes for the whole
+        // call; the kernel writes at most `size` bytes; flags 0.
+        let read = unsafe {
+            libc::syscall(
+                libc::SYS_sched_getattr,
+                libc::c_long::from(tid),
+                std::ptr::from_mut(&mut attr),
+                libc::c_long::from(size),
+                0 as libc::c_long,
+            )
+        };
+        if read != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if !FAIR_POLICIES.contains(&attr.sched_policy) {
+            return Ok(false);
+        }
+        attr.size = size;
+        attr.sched_flags = (attr.sched_flags & SCHED_FLAG_RESET_ON_FORK) | SCHED_FLAG_KEEP_POLICY;
+        attr.sched_runtime = u64::try_from(slice.as_nanos()).unwrap_or(u64::MAX);
+        #[expect(
+            unsafe_code,
+            reason = "sched_setattr(2) has no safe wrapper in libc, rustix or nix"
         )]
         // SAFETY: `attr` is a valid, initialised `struct sched_attr` whose `size` field gives
         // its length; the kernel only reads it during the call; flags 0.
-        let done = unsafe {
+        let written = unsafe {
             libc::syscall(
                 libc::SYS_sched_setattr,
                 libc::c_long::from(tid),
@@ -112,8 +140,8 @@ mod slice {
                 0 as libc::c_long,
             )
         };
-        if done == 0 {
-            Ok(())
+        if written == 0 {
+            Ok(true)
         } else {
             Err(std::io::Error::last_os_error())
         }
@@ -122,7 +150,7 @@ mod slice {
 
 #[cfg(not(target_os = "linux"))]
 mod slice {
-    pub(super) fn set(_tid: i32, _slice: std::time::Duration) -> std::io::Result<()> {
+    pub(super) fn set(_tid: i32, _slice: std::time::Duration) -> std::io::Result<bool> {
         Err(std::io::ErrorKind::Unsupported.into())
     }
 }

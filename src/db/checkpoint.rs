@@ -36,28 +36,41 @@ pub async fn checkpoint_in_background(pool: SqlitePool) {
     let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut conn: Option<SqliteConnection> = None;
+    // A failure is logged when it starts and when it ends, not ten times a second.
+    let mut failing = false;
     loop {
         ticks.tick().await;
-        if conn.is_none() {
-            match SqliteConnection::connect_with(&options).await {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot open the connection that checkpoints the WAL");
-                    continue;
+        let passed = match conn.as_mut() {
+            Some(c) => pass(c).await,
+            None => match SqliteConnection::connect_with(&options).await {
+                Ok(c) => pass(conn.insert(c)).await,
+                Err(e) => Err(e),
+            },
+        };
+        match passed {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("checkpointing the WAL works again");
+            }
+            Ok(()) => {}
+            Err(e) => {
+                if !failing {
+                    failing = true;
+                    tracing::warn!(error = %e, "checkpointing the WAL failed; retrying every pass on a new connection (commits checkpoint past WAL_AUTOCHECKPOINT_PAGES meanwhile)");
+                }
+                if let Some(c) = conn.take() {
+                    let _ = c.close().await;
                 }
             }
         }
-        let Some(c) = conn.as_mut() else { continue };
-        // Answers (busy, frames in the WAL, frames checkpointed); a pass with nothing new to
-        // copy does no I/O.
-        if let Err(e) = sqlx::query("pragma wal_checkpoint(passive)")
-            .fetch_one(&mut *c)
-            .await
-        {
-            tracing::warn!(error = %e, "checkpointing the WAL failed; retrying on a new connection");
-            if let Some(c) = conn.take() {
-                let _ = c.close().await;
-            }
-        }
     }
+}
+
+/// One `PASSIVE` checkpoint. It answers (busy, frames in the WAL, frames checkpointed); a pass
+/// with nothing new to copy does no I/O.
+async fn pass(conn: &mut SqliteConnection) -> sqlx::Result<()> {
+    sqlx::query("pragma wal_checkpoint(passive)")
+        .fetch_one(conn)
+        .await
+        .map(|_| ())
 }

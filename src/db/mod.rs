@@ -216,6 +216,7 @@ pub async fn writer(pool: &SqlitePool, epoch: &Arc<WriteEpoch>) -> sqlx::Result<
     Ok(Writer {
         conn: pool.acquire().await?,
         epoch: epoch.clone(),
+        list_in_flight: false,
         _gate: gate,
     })
 }
@@ -224,10 +225,40 @@ pub async fn writer(pool: &SqlitePool, epoch: &Arc<WriteEpoch>) -> sqlx::Result<
 pub struct Writer {
     conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
     epoch: Arc<WriteEpoch>,
+    /// A statement list that opens its own transaction was sent and its outcome not yet seen
+    /// (`send_list`): if the caller is cancelled meanwhile, the list may have stopped inside its
+    /// transaction (sqlx stops a list whose receiver went away), so `Drop` closes the
+    /// connection instead of returning it to the pool.
+    list_in_flight: bool,
     _gate: tokio::sync::OwnedMutexGuard<()>,
 }
 
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.list_in_flight {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
 impl Writer {
+    /// Runs `list`, a statement list that opens and commits its own transaction, on this
+    /// connection. If the caller is cancelled before the list's outcome arrives, the connection
+    /// is closed rather than returned to the pool (`list_in_flight`); if the list fails, whatever
+    /// it left open is rolled back (`end_failed_list`).
+    pub async fn send_list<T>(
+        &mut self,
+        list: impl AsyncFnOnce(&mut sqlx::SqliteConnection) -> sqlx::Result<T>,
+    ) -> sqlx::Result<T> {
+        self.list_in_flight = true;
+        let outcome = list(&mut self.conn).await;
+        self.list_in_flight = false;
+        if outcome.is_err() {
+            self.end_failed_list().await;
+        }
+        outcome
+    }
+
     /// A write transaction on this connection, the gate still held (`begin immediate`, as
     /// `begin_write`); its `commit` bumps the epoch. Dropping it without `commit` rolls back.
     pub async fn begin(&mut self) -> sqlx::Result<WriterTx<'_>> {
@@ -242,7 +273,7 @@ impl Writer {
     /// transaction. "No transaction is active" (the list failed before its `begin` took, or
     /// after its `commit`) is what a clean connection answers; any other failure closes the
     /// connection instead of returning it.
-    pub async fn end_failed_list(&mut self) {
+    async fn end_failed_list(&mut self) {
         match sqlx::query("rollback").execute(&mut *self.conn).await {
             Ok(_) => {}
             Err(sqlx::Error::Database(e)) if e.message().contains("no transaction is active") => {}

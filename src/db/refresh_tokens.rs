@@ -177,11 +177,13 @@ pub struct OwnerVersions {
 /// `writer` must hold the write gate (`db::writer`) with no transaction open. The list is
 /// `begin immediate`, the same four writes as `rotate_refresh_token` with the versions checked
 /// by the first, and `commit`: each write applies only when the one before it changed one row,
-/// and once the first applies, the others cannot fail to (the session row exists at the version
-/// read, and the write lock is held), so it commits all four or none (or fails and commits
-/// nothing). The caller bumps the
-/// write epoch after a rotation. Errors: the driver's, after the transaction was rolled back
-/// (`Writer::end_failed_list`), so no connection goes back to the pool inside one.
+/// and once the first applies, the next ones apply too (the session row exists at the version
+/// read, and the write lock is held) or fail (a successor digest already stored), which stops
+/// the list before its `commit`. So it commits all four or none. The caller bumps the
+/// write epoch whatever the outcome. Errors: the driver's, after whatever the list left open
+/// was rolled back (`Writer::send_list`), so no connection goes back to the pool inside a
+/// transaction. An error from the last `select` alone would come after the `commit`: the
+/// rotation then stands and the client's retry meets the grace window.
 #[allow(clippy::too_many_arguments)]
 pub async fn rotate_in_own_transaction(
     writer: &mut super::Writer,
@@ -193,10 +195,36 @@ pub async fn rotate_in_own_transaction(
     audit: &super::audit_log::AuditEntry,
     now: Timestamp,
 ) -> sqlx::Result<bool> {
-    let digest = successor.as_bytes();
-    let user_id = user_id.to_string();
-    let session_id = session_id.to_string();
-    let now = now.unix();
+    let (user_id, session_id) = (user_id.to_string(), session_id.to_string());
+    writer
+        .send_list(async |conn| {
+            rotate_list(
+                conn,
+                id,
+                successor.as_bytes(),
+                &user_id,
+                &session_id,
+                seen,
+                audit,
+                now.unix(),
+            )
+            .await
+        })
+        .await
+}
+
+/// The statement list of `rotate_in_own_transaction`, sent on `conn`.
+#[allow(clippy::too_many_arguments)]
+async fn rotate_list(
+    conn: &mut sqlx::SqliteConnection,
+    id: i64,
+    digest: &[u8],
+    user_id: &str,
+    session_id: &str,
+    seen: OwnerVersions,
+    audit: &super::audit_log::AuditEntry,
+    now: i64,
+) -> sqlx::Result<bool> {
     let audit_id = audit.id.to_string();
     let traits = audit.traits.to_string();
     let audit_at = audit.created_at.unix();
@@ -243,13 +271,7 @@ pub async fn rotate_in_own_transaction(
     // insert: 1 when the whole chain applied. (Not `rows_affected`: sqlx sums SQLite's
     // `changes()` after every statement, and after `begin` or `commit` that still holds the
     // count of whichever write came before them.) Fetched whole, the list runs to its end.
-    .fetch_one(&mut **writer)
-    .await;
-    match rotated {
-        Ok(rotated) => Ok(rotated == 1),
-        Err(e) => {
-            writer.end_failed_list().await;
-            Err(e)
-        }
-    }
+    .fetch_one(conn)
+    .await?;
+    Ok(rotated == 1)
 }

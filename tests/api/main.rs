@@ -6,6 +6,7 @@
     reason = "test code: a failed step should fail the test loudly"
 )]
 
+mod a_cancelled_list_never_leaves_a_transaction_in_the_pool;
 mod a_full_hashing_queue_answers_busy_at_once;
 mod a_login_always_starts_a_fresh_session;
 mod a_lost_authenticator_is_reset_by_an_admin;
