@@ -124,6 +124,39 @@ pub struct JwtKeys {
     validation: Validation,
     /// When set, a user token whose `aud` is not listed is refused (issue 8).
     audiences: Option<std::sync::Arc<[String]>>,
+    /// Tokens whose signature one of `decoding` verified, with their claims: checking a
+    /// signature and parsing the claims again for a token seen before costs more than the rest
+    /// of a request to the Ably endpoint. Only what `decode` answers is kept (a pure function of
+    /// the token under these keys); `verify` checks time, issuer and audience on every call.
+    /// Envoy's JWT filter keeps the same cache (`jwt_cache_config`). Shared by clones, which
+    /// have the same keys; the builder methods that change the keys start a new one.
+    verified: std::sync::Arc<VerifiedTokens>,
+}
+
+/// The cache of `JwtKeys::verified`: at most `VERIFIED_TOKENS_BYTES` of tokens and claims.
+type VerifiedTokens = quick_cache::sync::Cache<Box<str>, VerifiedClaims, ByTokenBytes>;
+
+/// Bytes of verified tokens kept (about a thousand browser sessions' tokens): a bound on
+/// memory, not on correctness (an evicted token is verified again).
+pub const VERIFIED_TOKENS_BYTES: u64 = 1024 * 1024;
+
+#[derive(Clone)]
+struct ByTokenBytes;
+
+impl quick_cache::Weighter<Box<str>, VerifiedClaims> for ByTokenBytes {
+    fn weight(&self, token: &Box<str>, claims: &VerifiedClaims) -> u64 {
+        let text = token.len() + claims.sub.len() + claims.email.as_ref().map_or(0, String::len);
+        // Plus the claims' other fields and the entry's own overhead, roughly.
+        u64::try_from(text).unwrap_or(u64::MAX).saturating_add(256)
+    }
+}
+
+fn verified_tokens() -> std::sync::Arc<VerifiedTokens> {
+    std::sync::Arc::new(quick_cache::sync::Cache::with_weighter(
+        1024,
+        VERIFIED_TOKENS_BYTES,
+        ByTokenBytes,
+    ))
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -152,6 +185,7 @@ impl JwtKeys {
             kid,
             validation,
             audiences: None,
+            verified: verified_tokens(),
         }
     }
 
@@ -162,6 +196,7 @@ impl JwtKeys {
             current.kid.clone_from(&kid);
         }
         self.kid = kid;
+        self.verified = verified_tokens();
         self
     }
 
@@ -173,6 +208,7 @@ impl JwtKeys {
                 kid: key_id_of(secret),
                 key: DecodingKey::from_secret(secret),
             }));
+        self.verified = verified_tokens();
         self
     }
 
@@ -229,17 +265,24 @@ impl JwtKeys {
     /// token without one is refused) and must be in the future; `nbf`, when present, must not
     /// be; `iss` must be the configured issuer, when one is.
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<VerifiedClaims, TokenError> {
-        // The claims straight into their struct (metadata skipped, not built as a tree); any
-        // failure takes the path through a JSON value, which says exactly why.
-        let claims = match self.decode::<VerifiedClaims>(token) {
-            Ok(claims) => claims,
-            Err(_) => serde_json::from_value(self.decode::<Value>(token)?).map_err(|e| {
-                TokenError::Invalid(if e.to_string().contains("exp") {
-                    "token has no valid exp claim".into()
-                } else {
-                    "token claims are malformed".into()
-                })
-            })?,
+        // A token verified before answers its claims from `verified`; a new one is decoded
+        // straight into the struct (metadata skipped, not built as a tree).
+        let claims = match self.verified.get(token) {
+            Some(claims) => claims,
+            None => match self.decode::<VerifiedClaims>(token) {
+                Ok(claims) => {
+                    self.verified.insert(token.into(), claims.clone());
+                    claims
+                }
+                // Any failure takes the path through a JSON value, which says exactly why.
+                Err(_) => serde_json::from_value(self.decode::<Value>(token)?).map_err(|e| {
+                    TokenError::Invalid(if e.to_string().contains("exp") {
+                        "token has no valid exp claim".into()
+                    } else {
+                        "token claims are malformed".into()
+                    })
+                })?,
+            },
         };
         if claims.nbf.is_some_and(|nbf| nbf > now.unix()) {
             return Err(TokenError::Invalid("token is not valid yet".into()));
@@ -580,6 +623,66 @@ mod tests {
         assert!(
             payload(&plain).get("iss").is_none(),
             "no iss unless configured"
+        );
+    }
+
+    /// Rule: a token verified before is checked again in full on every call but its
+    /// signature: expiry, `nbf`, issuer and audience hold for a cached token as for a new one,
+    /// and keys a token was verified under never vouch for it in keys without them.
+    #[test]
+    fn a_token_verified_before_meets_every_other_check_again() {
+        let checked = keys()
+            .with_issuer("https://site.example/.netlify/identity".into())
+            .allowing_audiences(vec![String::new()]);
+        let token =
+            |claims: Value| jsonwebtoken::encode(&header(), &claims, &checked.encoding).unwrap();
+        let live = token(json!({
+            "exp": 2_000, "nbf": 1_000, "sub": "u1",
+            "iss": "https://site.example/.netlify/identity"
+        }));
+        assert!(checked.verify(&live, Timestamp::from_unix(1_500)).is_ok());
+        assert!(
+            checked.verify(&live, Timestamp::from_unix(1_500)).is_ok(),
+            "from the cache"
+        );
+        let expired = checked.verify(&live, Timestamp::from_unix(2_000));
+        assert!(expired.is_err(), "{expired:?}");
+        let early = checked.verify(&live, Timestamp::from_unix(999));
+        assert!(early.is_err(), "{early:?}");
+        let other_audience = token(json!({
+            "aud": "shop", "exp": 2_000, "sub": "u1",
+            "iss": "https://site.example/.netlify/identity"
+        }));
+        for _ in 0..2 {
+            assert!(
+                checked
+                    .verify(&other_audience, Timestamp::from_unix(1_500))
+                    .is_err()
+            );
+        }
+
+        // Verified under a previous key, the token is not vouched for by keys without it.
+        let previous = b"previous-secret-previous-secret-0";
+        let old_keys = JwtKeys::new(previous);
+        let old = jsonwebtoken::encode(
+            &header(),
+            &json!({"exp": 2_000, "sub": "u1"}),
+            &old_keys.encoding,
+        )
+        .unwrap();
+        let current = keys();
+        let rotated = current.clone().verifying_previous([previous.as_slice()]);
+        assert!(rotated.verify(&old, Timestamp::from_unix(1_500)).is_ok());
+        assert!(rotated.verify(&old, Timestamp::from_unix(1_500)).is_ok());
+        assert!(current.verify(&old, Timestamp::from_unix(1_500)).is_err());
+        // A tampered copy of a cached token is a new string: its signature is checked.
+        let mut tampered = live.clone();
+        tampered.pop();
+        tampered.push(if live.ends_with('A') { 'B' } else { 'A' });
+        assert!(
+            checked
+                .verify(&tampered, Timestamp::from_unix(1_500))
+                .is_err()
         );
     }
 }
