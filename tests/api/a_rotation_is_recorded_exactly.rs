@@ -202,22 +202,15 @@ async fn a_rotation_of_a_token_already_rotated_writes_nothing() {
 /// rolled back and the same connection starts a new transaction at once.
 #[tokio::test]
 async fn a_rotation_list_that_fails_midway_leaves_nothing_and_no_open_transaction() {
-    let app = spawn_app().await;
-    let session = app.confirmed_user("ada@example.org").await;
-    let first = session["refresh_token"].as_str().unwrap().to_owned();
-    let digest = chipflap::domain::one_time_token::SecretToken::presented(&first).digest();
-    let found = chipflap::db::sessions::find_refresh_token_with_owner(&app.state.db, &digest)
-        .await
-        .unwrap()
-        .unwrap();
-    let user = found.user.clone().unwrap();
-    let now = app.state.clock.now();
-    let audit = chipflap::services::audit::entry(
-        &chipflap::services::Actor::user(&user),
-        chipflap::services::audit::Action::TokenRefreshed,
-        serde_json::json!({}),
+    let Live {
+        app,
+        first,
+        digest,
+        found,
+        user,
         now,
-    );
+        audit,
+    } = live_token().await;
     let tokens_before = app.count("refresh_tokens").await;
     let mut writer = chipflap::db::writer(&app.state.db, &app.state.write_epoch)
         .await
@@ -255,23 +248,16 @@ async fn a_rotation_list_that_fails_midway_leaves_nothing_and_no_open_transactio
 /// touch, no audit entry.
 #[tokio::test]
 async fn a_rotation_whose_rows_moved_writes_nothing() {
-    let app = spawn_app().await;
-    let session = app.confirmed_user("ada@example.org").await;
-    let first = session["refresh_token"].as_str().unwrap().to_owned();
-    let digest = chipflap::domain::one_time_token::SecretToken::presented(&first).digest();
-    let found = chipflap::db::sessions::find_refresh_token_with_owner(&app.state.db, &digest)
-        .await
-        .unwrap()
-        .unwrap();
-    let user = found.user.clone().unwrap();
-    let seen = found.versions.unwrap();
-    let now = app.state.clock.now();
-    let audit = chipflap::services::audit::entry(
-        &chipflap::services::Actor::user(&user),
-        chipflap::services::audit::Action::TokenRefreshed,
-        serde_json::json!({}),
+    let Live {
+        app,
+        first: _,
+        digest,
+        found,
+        user,
         now,
-    );
+        audit,
+    } = live_token().await;
+    let seen = found.versions.unwrap();
     let counts = async || {
         (
             app.count("refresh_tokens").await,
@@ -314,4 +300,44 @@ async fn a_rotation_whose_rows_moved_writes_nothing() {
         .unwrap();
     assert_eq!(again.token.rotated_at, None);
     assert_eq!(again.versions, Some(seen));
+}
+
+/// A signed-in user's first refresh token as the refresh grant reads it, and the audit entry a
+/// rotation of it would append: what the rotation tests above call the store with.
+struct Live {
+    app: crate::helpers::TestApp,
+    first: String,
+    digest: chipflap::domain::one_time_token::TokenDigest,
+    found: chipflap::db::sessions::RefreshTokenWithOwner,
+    user: chipflap::domain::user::User,
+    now: chipflap::domain::timestamp::Timestamp,
+    audit: chipflap::db::audit_log::AuditEntry,
+}
+
+async fn live_token() -> Live {
+    let app = spawn_app().await;
+    let session = app.confirmed_user("ada@example.org").await;
+    let first = session["refresh_token"].as_str().unwrap().to_owned();
+    let digest = chipflap::domain::one_time_token::SecretToken::presented(&first).digest();
+    let found = chipflap::db::sessions::find_refresh_token_with_owner(&app.state.db, &digest)
+        .await
+        .unwrap()
+        .unwrap();
+    let user = found.user.clone().unwrap();
+    let now = app.state.clock.now();
+    let audit = chipflap::services::audit::entry(
+        &chipflap::services::Actor::user(&user),
+        chipflap::services::audit::Action::TokenRefreshed,
+        serde_json::json!({}),
+        now,
+    );
+    Live {
+        app,
+        first,
+        digest,
+        found,
+        user,
+        now,
+        audit,
+    }
 }
