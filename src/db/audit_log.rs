@@ -1,22 +1,10 @@
 //! The `audit_log_entries` table.
 
-use serde_json::Value;
 use sqlx::SqliteExecutor;
 use uuid::Uuid;
 
+pub use crate::domain::store::{AuditEntry, AuditFilter};
 use crate::domain::timestamp::Timestamp;
-use crate::domain::user::UserId;
-
-#[derive(Debug, Clone)]
-pub struct AuditEntry {
-    pub id: Uuid,
-    pub actor_id: String,
-    pub actor_email: String,
-    pub action: String,
-    pub log_type: String,
-    pub traits: Value,
-    pub created_at: Timestamp,
-}
 
 /// The user an entry is about: the `user_id` trait when it names someone else, else the actor.
 pub(super) fn subject_id(entry: &AuditEntry) -> &str {
@@ -84,24 +72,6 @@ pub async fn append_audit_entries(
     // up to 512 of them would evict the hot paths' prepared statements.
     query.build().persistent(false).execute(executor).await?;
     Ok(())
-}
-
-/// What `GET /admin/audit?query=<scope>:<text>` filters on.
-#[derive(Debug, Clone)]
-pub enum AuditFilter {
-    All,
-    /// Part of the actor's email (GoTrue's `author` scope).
-    Author(String),
-    Action(String),
-    LogType(String),
-    /// Entries about one user: as actor or as the target named in the traits.
-    User(UserId),
-    /// Part of the actor's email and an action, both optional (the console's filters).
-    Combined {
-        author: Option<String>,
-        action: Option<String>,
-        user: Option<UserId>,
-    },
 }
 
 struct Row {

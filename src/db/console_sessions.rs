@@ -3,15 +3,9 @@
 use sqlx::SqliteExecutor;
 
 use crate::domain::one_time_token::TokenDigest;
+pub use crate::domain::store::ConsoleSessionRecord;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::UserId;
-
-#[derive(Debug, Clone)]
-pub struct ConsoleSessionRecord {
-    pub user_id: UserId,
-    pub created_at: Timestamp,
-    pub last_seen_at: Timestamp,
-}
 
 pub async fn insert_console_session(
     executor: impl SqliteExecutor<'_>,

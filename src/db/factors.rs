@@ -5,6 +5,7 @@ use sqlx::SqliteExecutor;
 use uuid::Uuid;
 
 use crate::domain::mfa::{Aal, Assurance, Factor, FactorStatus};
+pub use crate::domain::store::Challenge;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::UserId;
 
@@ -199,16 +200,6 @@ pub async fn delete_expired_factors(
     .execute(executor)
     .await?;
     Ok(())
-}
-
-/// One row of `mfa_challenges`.
-#[derive(Debug, Clone)]
-pub struct Challenge {
-    pub id: Uuid,
-    pub factor_id: Uuid,
-    pub ip_address: String,
-    pub created_at: Timestamp,
-    pub verified_at: Option<Timestamp>,
 }
 
 /// Stores a challenge, and sweeps the factor's challenges older than `expired_before` so the

@@ -4,18 +4,9 @@ use sqlx::{SqliteConnection, SqliteExecutor};
 
 use crate::domain::one_time_token::{TokenDigest, TokenPurpose};
 use crate::domain::password::PasswordHash;
+pub use crate::domain::store::ConsumedToken;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::UserId;
-
-#[derive(Debug, Clone)]
-pub struct ConsumedToken {
-    pub user_id: UserId,
-    pub purpose: TokenPurpose,
-    pub new_email: Option<String>,
-    pub expires_at: Timestamp,
-    /// The signup's password bound to a confirmation link; `None` for other links.
-    pub password_hash: Option<PasswordHash>,
-}
 
 /// Stores one more confirmation link for the user, bound to the password `hash` of the signup
 /// that asked for it, beside the links already mailed; only the newest `keep` links stay (the

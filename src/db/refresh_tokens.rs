@@ -4,18 +4,9 @@ use sqlx::SqliteExecutor;
 use uuid::Uuid;
 
 use crate::domain::one_time_token::TokenDigest;
+pub use crate::domain::store::{OwnerVersions, RefreshTokenRecord};
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::UserId;
-
-#[derive(Debug, Clone)]
-pub struct RefreshTokenRecord {
-    pub id: i64,
-    pub user_id: UserId,
-    pub session_id: Uuid,
-    pub rotated_at: Option<Timestamp>,
-    pub revoked_at: Option<Timestamp>,
-    pub created_at: Timestamp,
-}
 
 struct Row {
     id: i64,
@@ -159,14 +150,6 @@ pub async fn rotate_refresh_token(
 /// The rows `rotate_refresh_token` changes when it rotates: the mark, the successor, the
 /// session and the audit entry.
 const ROTATION_WRITES: u64 = 4;
-
-/// The versions of a refresh token's user and session rows as one read saw them (migration
-/// 20261201000050_row_versions: every update of either row adds one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OwnerVersions {
-    pub user: i64,
-    pub session: i64,
-}
 
 /// `rotate_refresh_token` in a transaction of its own, in one round trip, applied only while
 /// the user and session rows are still at the versions `seen` (the refresh grant read them

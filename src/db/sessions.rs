@@ -4,6 +4,7 @@ use sqlx::SqliteExecutor;
 use uuid::Uuid;
 
 use crate::domain::session::{EndReason, Session};
+pub use crate::domain::store::RefreshTokenWithOwner;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::UserId;
 
@@ -190,21 +191,6 @@ pub async fn count_unended_sessions(executor: impl SqliteExecutor<'_>) -> sqlx::
     sqlx::query_scalar!(r#"select count(*) as "n!: i64" from sessions where ended_at is null"#)
         .fetch_one(executor)
         .await
-}
-
-/// A refresh token with its session, the session's assurance and the token's user: all the
-/// refresh grant decides on, read in one statement (each statement is a round trip to the
-/// connection's thread, and the grant reads it twice, once holding the write gate).
-#[derive(Clone)]
-pub struct RefreshTokenWithOwner {
-    pub token: super::refresh_tokens::RefreshTokenRecord,
-    /// `None` when the session row is gone.
-    pub session: Option<(Session, crate::domain::mfa::Assurance)>,
-    /// `None` when the user row is gone.
-    pub user: Option<crate::domain::user::User>,
-    /// The versions of the user and session rows as read (migration
-    /// 20261201000050_row_versions); `None` when either row is gone.
-    pub versions: Option<super::refresh_tokens::OwnerVersions>,
 }
 
 /// The refresh token stored under `digest`, joined with its session and its user (see

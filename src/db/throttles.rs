@@ -1,5 +1,6 @@
 //! The `throttles` table: GCRA state (one theoretical arrival time per key), updated atomically.
 
+pub use crate::domain::store::LimitedKey;
 use sqlx::SqliteExecutor;
 
 /// One GCRA step for `key`, atomic in one statement: with `tat = max(stored, now)`, the request
@@ -80,13 +81,6 @@ pub async fn delete_expired_throttles(
     .execute(executor)
     .await?;
     Ok(done.rows_affected())
-}
-
-/// A key that is currently limited: its next request would be refused.
-#[derive(Debug, Clone)]
-pub struct LimitedKey {
-    pub key: String,
-    pub tat_ms: i64,
 }
 
 /// Keys starting with `prefix` whose TAT is beyond `threshold_ms` (= now + limit − emission:

@@ -6,6 +6,9 @@ use sqlx::{SqliteConnection, SqliteExecutor};
 use crate::domain::email_address::mailbox_key;
 use crate::domain::metadata::Metadata;
 use crate::domain::password::PasswordHash;
+pub use crate::domain::store::{
+    ListPosition, MailboxCollision, PageStart, UserListPage, UserListQuery, UserStatus,
+};
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::{User, UserId};
 
@@ -265,79 +268,6 @@ pub async fn delete_user(executor: impl SqliteExecutor<'_>, id: UserId) -> sqlx:
         .execute(executor)
         .await?;
     Ok(done.rows_affected() == 1)
-}
-
-/// Which users a list shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserStatus {
-    All,
-    Unconfirmed,
-    /// Banned now: `banned_until` in the future or a `^banned` role
-    /// (`domain::user::User::is_banned`; the role half is the `has_banned_role` column, which
-    /// migration 20261201000030's triggers keep from `app_metadata`).
-    Banned,
-    /// `role` equals the admin group.
-    Admins,
-}
-
-/// One user's place in list order (`created_at`, then `id`): where a keyset page starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListPosition {
-    pub created_at: Timestamp,
-    pub id: UserId,
-}
-
-impl ListPosition {
-    /// The position of `user` in the list.
-    pub fn of(user: &User) -> Self {
-        ListPosition {
-            created_at: user.created_at,
-            id: user.id,
-        }
-    }
-}
-
-/// Where a page starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PageStart {
-    /// After this many users of the list (page numbers: the admin API, a typed `?page=N`).
-    /// Costs one index step per skipped user.
-    Offset(i64),
-    /// The users that follow this position in list order (keyset pagination: an index seek,
-    /// whatever the depth).
-    After(ListPosition),
-    /// The users that precede this position, the nearest last (the page before a keyset page).
-    Before(ListPosition),
-}
-
-/// A page of users in one audience; shared by the admin API and the console.
-#[derive(Debug, Clone)]
-pub struct UserListQuery<'a> {
-    pub aud: &'a str,
-    /// Part of the email (compared by mailbox key, so any spelling finds it) or of
-    /// `user_metadata.full_name` (ASCII case-insensitively).
-    pub search: Option<&'a str>,
-    pub status: UserStatus,
-    pub admin_group: &'a str,
-    pub now: Timestamp,
-    /// Newest first unless set.
-    pub ascending: bool,
-    /// Users per page.
-    pub limit: i64,
-    pub start: PageStart,
-}
-
-/// One page of a list and the list's size.
-#[derive(Debug)]
-pub struct UserListPage {
-    /// In list order.
-    pub users: Vec<User>,
-    /// Whether more users lie beyond the page in the direction it was read: after it, or before
-    /// it for [`PageStart::Before`].
-    pub more: bool,
-    /// How many users the whole list holds (start and limit ignored), counted no further than
-    /// the cap: `cap + 1` means "more than `cap`".
-    pub total: i64,
 }
 
 /// Up to this many FTS5 candidates, a search reads them all by rowid, keeps the exact matches
@@ -785,15 +715,6 @@ mod tests {
             }
         }
     }
-}
-
-/// Accounts that would share a mailbox key once keyed: one audience, one key, two or more rows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MailboxCollision {
-    pub aud: String,
-    pub email_key: String,
-    /// `(id, email as stored)`, oldest account first.
-    pub accounts: Vec<(String, String)>,
 }
 
 /// Rows keyed per batch of the backfill: bounds its memory whatever the table's size.

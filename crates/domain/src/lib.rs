@@ -7,6 +7,7 @@ pub mod mfa;
 pub mod one_time_token;
 pub mod password;
 pub mod session;
+pub mod store;
 pub mod timestamp;
 pub mod user;
 
