@@ -1,0 +1,1 @@
+//! PostgreSQL twin of `src/db/sessions.rs`.
