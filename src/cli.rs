@@ -114,11 +114,12 @@ impl Cli {
         match self.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(settings).await,
             Command::Migrate => {
+                crate::store::Store::open(
+                    &settings.database,
+                    std::sync::Arc::new(crate::store::WriteEpoch::new()),
+                )
+                .await?;
                 let path = settings.database.path.display();
-                let pool = crate::db::connect_pool(&settings.database)
-                    .await
-                    .with_context(|| format!("opening the database {path}"))?;
-                crate::db::migrate(&pool).await?;
                 write_line(&format!("database {path} is up to date"))
             }
             Command::Users { command } => users(settings, command).await,

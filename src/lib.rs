@@ -13,7 +13,7 @@ pub mod cli;
 pub mod clock;
 /// Settings from the environment (GoTrue's names), validated at start.
 pub mod config;
-/// Every SQL statement: users, refresh tokens, one-time tokens, audit log.
+/// The SQLite backend of the store: its pool, write gate, migrations and every SQLite statement.
 pub mod db;
 /// Pure types that parse once: email, password, tokens, durations, the user and its rules.
 pub use chipflap_domain as domain;
@@ -29,5 +29,7 @@ pub mod services;
 pub mod startup;
 /// What handlers share.
 pub mod state;
+/// The store seam: the handles services reach the database through (`docs/store.md`).
+pub mod store;
 /// Logging setup.
 pub mod telemetry;

@@ -17,10 +17,11 @@ use crate::auth::refresh_rotation::RotationKey;
 use crate::auth::session_cookie::SessionCookieKey;
 use crate::clock::Clock;
 use crate::config::{JwtSettings, Settings};
-use crate::db;
 use crate::mail::Mailer;
 use crate::routes;
 use crate::state::AppState;
+use crate::store::Store;
+use crate::store::prelude::*;
 
 pub struct Application {
     port: u16,
@@ -108,16 +109,14 @@ impl Application {
     /// revocations) finish, for at most 30 seconds.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         // Changes other processes make reach the auth cache through this watcher.
-        let watcher = tokio::spawn(crate::services::auth_cache::watch_other_writers(
-            self.state.db.clone(),
-            self.state.write_epoch.clone(),
-        ));
-        let checkpointer = tokio::spawn(db::checkpoint::checkpoint_in_background(
-            self.state.db.clone(),
-        ));
+        let maintenance = self
+            .state
+            .store
+            .spawn_maintenance(self.state.write_epoch.clone());
         let served = self.server.await;
-        watcher.abort();
-        checkpointer.abort();
+        for task in maintenance {
+            task.abort();
+        }
         served?;
         drain_background(&self.state).await;
         Ok(())
@@ -143,10 +142,13 @@ pub async fn drain_background(state: &AppState) {
 /// process stored but never mailed are forgotten with their throttle stamps, so those users can
 /// ask again at once. Only the server does this (a CLI command may run beside a live server).
 async fn forget_links_never_mailed(state: &AppState) -> anyhow::Result<()> {
-    let mut tx = db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let forgotten = db::one_time_tokens::forget_links_never_mailed(&mut tx)
+    let forgotten = tx
+        .forget_links_never_mailed()
         .await
         .context("forgetting links whose mail never went out")?;
     tx.commit().await.context("committing")?;
@@ -165,23 +167,20 @@ pub async fn build_state(
     mailer: Mailer,
     clock: Clock,
 ) -> anyhow::Result<AppState> {
-    let db = db::connect_pool(&settings.database)
-        .await
-        .with_context(|| format!("opening the database {}", settings.database.path.display()))?;
-    db::migrate(&db).await?;
-    warn_about_unserved_audiences(&db, &settings).await?;
+    let write_epoch = Arc::new(crate::store::WriteEpoch::new());
+    let store = Store::open(&settings.database, write_epoch.clone()).await?;
+    warn_about_unserved_audiences(&store, &settings).await?;
     let hasher = PasswordHasher::new(&settings.hashing).context("configuring argon2")?;
     let jwt = &settings.jwt;
     let secret = jwt.secret_bytes();
-    let write_epoch = Arc::new(db::WriteEpoch::new());
     Ok(AppState {
         auth_cache: Arc::new(crate::services::auth_cache::AuthSnapshotCache::new(
             settings.database.auth_cache_bytes,
             write_epoch.clone(),
         )),
-        audit: crate::services::audit_queue::AuditQueue::start(db.clone(), write_epoch.clone()),
+        audit: crate::services::audit_queue::AuditQueue::start(store.clone()),
         write_epoch,
-        db,
+        store,
         mailer,
         jwt: jwt_keys(jwt),
         rotation: RotationKey::from_secret(secret).with_previous(jwt.previous_secret_bytes()),
@@ -223,11 +222,10 @@ pub fn jwt_keys(jwt: &JwtSettings) -> JwtKeys {
 
 /// Accounts an older version let in under audiences that are not configured can no longer log
 /// in or use their tokens, and the console does not list them: say so at every start.
-async fn warn_about_unserved_audiences(
-    db: &sqlx::SqlitePool,
-    settings: &Settings,
-) -> anyhow::Result<()> {
-    let counts = db::users::count_by_audience(db)
+async fn warn_about_unserved_audiences(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    let counts = store
+        .pool()
+        .count_by_audience()
         .await
         .context("counting accounts per audience")?;
     for (aud, accounts) in counts {

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use sqlx::SqlitePool;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::jwt::JwtKeys;
@@ -15,9 +14,10 @@ use crate::mail::Mailer;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub db: SqlitePool,
+    /// The database, through the store seam (`store`).
+    pub store: crate::store::Store,
     /// Moves at every committed write (`db::begin_write`), invalidating `auth_cache`.
-    pub write_epoch: Arc<crate::db::WriteEpoch>,
+    pub write_epoch: Arc<crate::store::WriteEpoch>,
     /// The rows the session and aal2 rules read, kept while no write has committed since.
     pub auth_cache: Arc<crate::services::auth_cache::AuthSnapshotCache>,
     pub mailer: Mailer,
@@ -46,10 +46,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// A connection for autocommit writes, once this process's write gate is ours
-    /// (`db::writer`): every write outside `db::begin_write` goes through it.
-    pub async fn writer(&self) -> sqlx::Result<crate::db::Writer> {
-        crate::db::writer(&self.db, &self.write_epoch).await
+    /// A connection for autocommit writes (`store::Store::writer`): every write outside a
+    /// write transaction goes through it.
+    pub async fn writer(&self) -> Result<crate::store::Writer, crate::store::StoreError> {
+        self.store.writer().await
     }
 
     /// Runs `work` on `store_runtime` and answers its output.

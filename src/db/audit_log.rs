@@ -40,9 +40,10 @@ pub async fn append_audit_entry(
     Ok(())
 }
 
-/// The most entries `append_audit_entries` takes in one call: 8 bound values each stay far
-/// below SQLite's 32,766-variable limit.
-pub const MAX_ENTRIES_PER_INSERT: usize = 1024;
+/// The most entries `append_audit_entries` takes in one call (the store contract's
+/// `MAX_AUDIT_ENTRIES_PER_INSERT`): 8 bound values each stay far below SQLite's 32,766-variable
+/// limit.
+pub const MAX_ENTRIES_PER_INSERT: usize = crate::domain::store::MAX_AUDIT_ENTRIES_PER_INSERT;
 
 /// Appends `entries` in their order (their rowids follow it, so entries of the same second
 /// list in queue order) with ONE multi-row insert: one statement, so one transaction and one

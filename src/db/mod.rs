@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod console_sessions;
 pub mod factors;
 pub mod one_time_tokens;
+pub mod other_writers;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod throttles;
@@ -369,7 +370,7 @@ impl std::ops::DerefMut for WriteTx {
 
 /// Every change to one database this process knows of (`AppState::write_epoch`): each
 /// `WriteTx::commit`, each autocommit write of the tables the auth rules read (they call `bump`
-/// themselves), and each change another connection or process made (`services::auth_cache::watch_other_writers`, which polls
+/// themselves), and each change another connection or process made (`other_writers::watch_other_writers`, which polls
 /// `PRAGMA data_version`). `services::auth_cache` answers an entry only when it was read under
 /// the current value.
 ///

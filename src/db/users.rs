@@ -639,84 +639,6 @@ impl<'q, 'a> ListStatement<'q, 'a> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sqlx::Connection;
-
-    /// Every list statement, in every combination of status, search, direction and start,
-    /// walks its index in list order and reads nothing else: no table row, no table scan and
-    /// no sort of the matches (SQLite would
-    /// refuse `indexed by` an index it cannot use at all, but would still sort after using it).
-    /// The plans come from the bundled SQLite the server runs.
-    #[tokio::test]
-    async fn list_statements_walk_their_index_in_list_order() {
-        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
-        crate::db::MIGRATOR.run(&mut conn).await.unwrap();
-        let search = Search::new("nakamura");
-        let position = ListPosition {
-            created_at: Timestamp::from_unix(1_000),
-            id: UserId::from(uuid::Uuid::nil()),
-        };
-        let statuses = [
-            UserStatus::All,
-            UserStatus::Unconfirmed,
-            UserStatus::Banned,
-            UserStatus::Admins,
-        ];
-        let starts = [
-            PageStart::Offset(100),
-            PageStart::After(position),
-            PageStart::Before(position),
-        ];
-        for status in statuses {
-            for searching in [false, true] {
-                for ascending in [false, true] {
-                    for start in starts {
-                        let q = UserListQuery {
-                            aud: "",
-                            search: None,
-                            status,
-                            admin_group: "admin",
-                            now: Timestamp::from_unix(1_000),
-                            ascending,
-                            limit: 50,
-                            start,
-                        };
-                        let statement = ListStatement::new(&q, searching.then_some(&search));
-                        let label =
-                            format!("{status:?} search {searching} asc {ascending} {start:?}");
-                        for mut sql in [
-                            statement.page_sql("explain query plan "),
-                            statement.count_sql("explain query plan ", 10_001),
-                        ] {
-                            let plan: Vec<(i64, i64, i64, String)> =
-                                sql.build_query_as().fetch_all(&mut conn).await.unwrap();
-                            let plan: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
-                            let index = statement.index();
-                            assert!(
-                                plan.iter().any(|step| step.starts_with(&format!(
-                                    "SEARCH users USING COVERING INDEX {index} (aud=?"
-                                ))),
-                                "{label}: {plan:?}"
-                            );
-                            assert!(
-                                !plan.iter().any(|step| step.contains("TEMP B-TREE")
-                                    || step.starts_with("SCAN users")),
-                                "{label}: {plan:?}"
-                            );
-                            if !matches!(start, PageStart::Offset(_)) && plan.len() == 1 {
-                                // The page seeks its position: a range of the index.
-                                assert!(plan[0].contains("(created_at,id)"), "{label}: {plan:?}");
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// Rows keyed per batch of the backfill: bounds its memory whatever the table's size.
 const BACKFILL_BATCH: i64 = 500;
 
@@ -829,4 +751,82 @@ pub async fn count_by_audience(
     .fetch_all(executor)
     .await?;
     Ok(rows.into_iter().map(|r| (r.aud, r.n)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection;
+
+    /// Every list statement, in every combination of status, search, direction and start,
+    /// walks its index in list order and reads nothing else: no table row, no table scan and
+    /// no sort of the matches (SQLite would
+    /// refuse `indexed by` an index it cannot use at all, but would still sort after using it).
+    /// The plans come from the bundled SQLite the server runs.
+    #[tokio::test]
+    async fn list_statements_walk_their_index_in_list_order() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        crate::db::MIGRATOR.run(&mut conn).await.unwrap();
+        let search = Search::new("nakamura");
+        let position = ListPosition {
+            created_at: Timestamp::from_unix(1_000),
+            id: UserId::from(uuid::Uuid::nil()),
+        };
+        let statuses = [
+            UserStatus::All,
+            UserStatus::Unconfirmed,
+            UserStatus::Banned,
+            UserStatus::Admins,
+        ];
+        let starts = [
+            PageStart::Offset(100),
+            PageStart::After(position),
+            PageStart::Before(position),
+        ];
+        for status in statuses {
+            for searching in [false, true] {
+                for ascending in [false, true] {
+                    for start in starts {
+                        let q = UserListQuery {
+                            aud: "",
+                            search: None,
+                            status,
+                            admin_group: "admin",
+                            now: Timestamp::from_unix(1_000),
+                            ascending,
+                            limit: 50,
+                            start,
+                        };
+                        let statement = ListStatement::new(&q, searching.then_some(&search));
+                        let label =
+                            format!("{status:?} search {searching} asc {ascending} {start:?}");
+                        for mut sql in [
+                            statement.page_sql("explain query plan "),
+                            statement.count_sql("explain query plan ", 10_001),
+                        ] {
+                            let plan: Vec<(i64, i64, i64, String)> =
+                                sql.build_query_as().fetch_all(&mut conn).await.unwrap();
+                            let plan: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
+                            let index = statement.index();
+                            assert!(
+                                plan.iter().any(|step| step.starts_with(&format!(
+                                    "SEARCH users USING COVERING INDEX {index} (aud=?"
+                                ))),
+                                "{label}: {plan:?}"
+                            );
+                            assert!(
+                                !plan.iter().any(|step| step.contains("TEMP B-TREE")
+                                    || step.starts_with("SCAN users")),
+                                "{label}: {plan:?}"
+                            );
+                            if !matches!(start, PageStart::Offset(_)) && plan.len() == 1 {
+                                // The page seeks its position: a range of the index.
+                                assert!(plan[0].contains("(created_at,id)"), "{label}: {plan:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -9,11 +9,11 @@ use super::errors::HttpError;
 use super::json_body::{object, parse_json};
 use super::pagination::{Pagination, link_header};
 use super::user_json::UserJson;
-use crate::db::audit_log::AuditFilter;
 use crate::domain::user::UserId;
 use crate::routes::extractors::AdminUser;
 use crate::services::admin_users::{self, BanChange, NewUser, UserChanges, UserQuery};
 use crate::state::AppState;
+use crate::store::AuditFilter;
 
 #[derive(Serialize)]
 struct UserList<'a> {

@@ -174,10 +174,10 @@ async fn authorize_admin(request: HttpRequest) -> Result<AdminUser, HttpError> {
     }
     let id =
         UserId::parse(&claims.sub).map_err(|_| HttpError::unauthorized("Invalid admin user"))?;
-    let mut conn = state.db.acquire().await.map_err(HttpError::internal)?;
+    let mut conn = state.store.read().await.map_err(HttpError::internal)?;
     let now = state.clock.now();
     let user = match session_user(
-        &mut conn,
+        &mut conn.conn(),
         id,
         claims.session_id(),
         now,
@@ -202,7 +202,7 @@ async fn authorize_admin(request: HttpRequest) -> Result<AdminUser, HttpError> {
     }
     crate::services::mfa::require_assurance(
         &state,
-        &mut conn,
+        &mut conn.conn(),
         user.id,
         claims.session_id(),
         Some(claims.aal()),

@@ -24,9 +24,9 @@ use serde_json::json;
 
 use super::Actor;
 use super::audit::{self, Action};
-use crate::db::audit_log::AuditEntry;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::UserId;
+use crate::store::AuditEntry;
 
 /// How often the writer turns the counts into audit entries: the most a `kill -9` loses.
 pub const TALLY_PERIOD: Duration = Duration::from_secs(1);

@@ -35,7 +35,7 @@ pub fn revoke_in_background(state: &AppState, actor: &Actor, user: &User) {
             }
         };
         let recorded = match state.writer().await {
-            Ok(mut conn) => audit::record(&mut *conn, &actor, action, traits, now).await,
+            Ok(mut conn) => audit::record(&mut conn.conn(), &actor, action, traits, now).await,
             Err(e) => Err(e),
         };
         if let Err(e) = recorded {

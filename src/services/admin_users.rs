@@ -7,9 +7,6 @@ use super::Actor;
 use super::ably_revocation;
 use super::audit::{self, Action};
 use super::signup::provider_email;
-use crate::db::users::UserListQuery;
-pub use crate::db::users::{ListPosition, PageStart, UserStatus};
-use crate::db::{UniqueViolationExt, console_sessions, sessions, users};
 use crate::domain::ValidationError;
 use crate::domain::email_address::EmailAddress;
 use crate::domain::metadata::{self, Metadata};
@@ -18,6 +15,9 @@ use crate::domain::session::{EndReason, Session};
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::{User, UserId};
 use crate::state::AppState;
+use crate::store::UserListQuery;
+use crate::store::prelude::*;
+pub use crate::store::{ListPosition, PageStart, UserStatus};
 
 /// How an update changes a ban; defined with the user's other transitions.
 pub use crate::domain::user::BanChange;
@@ -122,10 +122,8 @@ pub async fn list_users(state: &AppState, query: &UserQuery) -> Result<UserPage,
         start,
     };
     let cap = query.count_cap.map(i64::from);
-    let mut conn = state.db.acquire().await.context("listing users")?;
-    let page = users::list_users(&mut conn, &q, cap)
-        .await
-        .context("listing users")?;
+    let mut conn = state.store.read().await.context("listing users")?;
+    let page = conn.list_users(&q, cap).await.context("listing users")?;
     let total = match cap {
         Some(cap) if page.total > cap => UserTotal::MoreThan(cap),
         _ => UserTotal::Exact(page.total),
@@ -145,7 +143,10 @@ pub async fn list_users(state: &AppState, query: &UserQuery) -> Result<UserPage,
 }
 
 pub async fn get_user(state: &AppState, id: UserId) -> Result<User, AdminUserError> {
-    users::find_user_by_id(&state.db, id)
+    state
+        .store
+        .pool()
+        .find_user_by_id(id)
         .await
         .context("loading the user")?
         .ok_or(AdminUserError::NotFound)
@@ -220,16 +221,24 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    users::insert_user(&mut *tx, &user)
+    tx.insert_user(&user)
         .await
-        .on_unique_violation(|| AdminUserError::EmailTaken)
+        .on_conflict(|| AdminUserError::EmailTaken)
         .context("inserting the user")??;
-    audit::record(&mut *tx, actor, Action::UserSignedUp, target(&user), now)
-        .await
-        .context("auditing the creation")?;
+    audit::record(
+        &mut tx.conn(),
+        actor,
+        Action::UserSignedUp,
+        target(&user),
+        now,
+    )
+    .await
+    .context("auditing the creation")?;
     tx.commit().await.context("committing the creation")?;
     Ok(user)
 }
@@ -269,7 +278,10 @@ pub async fn update_user(
     let password = match changes.password.as_deref().filter(|p| !p.is_empty()) {
         Some(p) => {
             // Checked against the account's address as stored and as it will be.
-            let stored = users::find_user_by_id(&state.db, id)
+            let stored = state
+                .store
+                .pool()
+                .find_user_by_id(id)
                 .await
                 .context("loading the user")?
                 .ok_or(AdminUserError::NotFound)?;
@@ -297,10 +309,13 @@ pub async fn update_user(
         None => None,
     };
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let mut user = users::find_user_by_id(&mut *tx, id)
+    let mut user = tx
+        .find_user_by_id(id)
         .await
         .context("loading the user")?
         .ok_or(AdminUserError::NotFound)?;
@@ -314,8 +329,7 @@ pub async fn update_user(
     if changes.confirm && user.confirm(now) {
         // The admin vouches for the account as it stands: its password stays, and the
         // signups' pending confirmation links (each bound to a password) die.
-        crate::db::one_time_tokens::delete_user_tokens(
-            &mut *tx,
+        tx.delete_user_tokens(
             id,
             crate::domain::one_time_token::TokenPurpose::Confirmation,
         )
@@ -325,7 +339,7 @@ pub async fn update_user(
     let password_changed = hash.is_some();
     if let Some(hash) = hash {
         user.set_password(Some(hash));
-        super::mail_links::forget_password_links(&mut tx, id)
+        super::mail_links::forget_password_links(&mut tx.conn(), id)
             .await
             .context("dropping stale links")?;
     }
@@ -334,16 +348,12 @@ pub async fn update_user(
         user.email = email.into_string();
         user.new_email = None;
         user.email_change_sent_at = None;
-        super::mail_links::forget_password_links(&mut tx, id)
+        super::mail_links::forget_password_links(&mut tx.conn(), id)
             .await
             .context("dropping stale links")?;
-        crate::db::one_time_tokens::delete_user_tokens(
-            &mut *tx,
-            id,
-            crate::domain::one_time_token::TokenPurpose::EmailChange,
-        )
-        .await
-        .context("dropping the pending email change")?;
+        tx.delete_user_tokens(id, crate::domain::one_time_token::TokenPurpose::EmailChange)
+            .await
+            .context("dropping the pending email change")?;
     }
     if let Some(app) = changes.app_metadata {
         crate::domain::user::merge_app_metadata(&mut user.app_metadata, app)?;
@@ -358,25 +368,25 @@ pub async fn update_user(
         user.apply_ban(change, now);
     }
     user.updated_at = now;
-    users::update_user(&mut *tx, &user)
+    tx.update_user(&user)
         .await
-        .on_unique_violation(|| AdminUserError::EmailTaken)
+        .on_conflict(|| AdminUserError::EmailTaken)
         .context("saving the user")??;
 
     let banned = user.is_banned(now);
     let ban_changed = banned != was_banned || (banned && changes.ban.is_some());
     if banned && ban_changed {
-        sessions::end_user_sessions(&mut tx, id, None, EndReason::Ban, now)
+        tx.end_user_sessions(id, None, EndReason::Ban, now)
             .await
             .context("ending the user's sessions")?;
     } else if password_changed {
-        sessions::end_user_sessions(&mut tx, id, None, EndReason::PasswordChange, now)
+        tx.end_user_sessions(id, None, EndReason::PasswordChange, now)
             .await
             .context("ending the user's sessions")?;
     }
     // A console session must not outlive the password, the role or the standing it began with.
     if password_changed || (banned && ban_changed) || user.role != old_role {
-        console_sessions::delete_user_console_sessions(&mut *tx, id)
+        tx.delete_user_console_sessions(id)
             .await
             .context("ending the user's console sessions")?;
     }
@@ -390,9 +400,15 @@ pub async fn update_user(
     {
         traits["reason"] = json!(reason);
     }
-    audit::record(&mut *tx, actor, Action::UserModified, traits.clone(), now)
-        .await
-        .context("auditing the update")?;
+    audit::record(
+        &mut tx.conn(),
+        actor,
+        Action::UserModified,
+        traits.clone(),
+        now,
+    )
+    .await
+    .context("auditing the update")?;
     if ban_changed {
         if let Some(until) = user.banned_until.filter(|_| banned) {
             traits["banned_until"] = json!(until.to_rfc3339());
@@ -402,7 +418,7 @@ pub async fn update_user(
         } else {
             Action::UserUnbanned
         };
-        audit::record(&mut *tx, actor, action, traits, now)
+        audit::record(&mut tx.conn(), actor, action, traits, now)
             .await
             .context("auditing the ban")?;
     }
@@ -435,19 +451,26 @@ pub async fn delete_user(
     id: UserId,
 ) -> Result<(), AdminUserError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let user = users::find_user_by_id(&mut *tx, id)
+    let user = tx
+        .find_user_by_id(id)
         .await
         .context("loading the user")?
         .ok_or(AdminUserError::NotFound)?;
-    users::delete_user(&mut *tx, id)
-        .await
-        .context("deleting the user")?;
-    audit::record(&mut *tx, actor, Action::UserDeleted, target(&user), now)
-        .await
-        .context("auditing the deletion")?;
+    tx.delete_user(id).await.context("deleting the user")?;
+    audit::record(
+        &mut tx.conn(),
+        actor,
+        Action::UserDeleted,
+        target(&user),
+        now,
+    )
+    .await
+    .context("auditing the deletion")?;
     tx.commit().await.context("committing the deletion")?;
     // A deleted user's live Ably connections end too, as a banned user's do.
     ably_revocation::revoke_in_background(state, actor, &user);
@@ -456,7 +479,10 @@ pub async fn delete_user(
 
 /// Finds a user by email in the default audience (for the command line).
 pub async fn find_by_email(state: &AppState, email: &str) -> Result<User, AdminUserError> {
-    users::find_user_by_email(&state.db, &state.settings.jwt.aud, email)
+    state
+        .store
+        .pool()
+        .find_user_by_email(&state.settings.jwt.aud, email)
         .await
         .context("looking up the user")?
         .ok_or(AdminUserError::NotFound)
@@ -473,22 +499,32 @@ pub async fn end_sessions(
     id: UserId,
 ) -> Result<u64, AdminUserError> {
     let now: Timestamp = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let user = users::find_user_by_id(&mut *tx, id)
+    let user = tx
+        .find_user_by_id(id)
         .await
         .context("loading the user")?
         .ok_or(AdminUserError::NotFound)?;
-    let ended = sessions::end_user_sessions(&mut tx, id, None, EndReason::Admin, now)
+    let ended = tx
+        .end_user_sessions(id, None, EndReason::Admin, now)
         .await
         .context("ending sessions")?;
-    console_sessions::delete_user_console_sessions(&mut *tx, id)
+    tx.delete_user_console_sessions(id)
         .await
         .context("ending console sessions")?;
-    audit::record(&mut *tx, actor, Action::TokenRevoked, target(&user), now)
-        .await
-        .context("auditing the revocation")?;
+    audit::record(
+        &mut tx.conn(),
+        actor,
+        Action::TokenRevoked,
+        target(&user),
+        now,
+    )
+    .await
+    .context("auditing the revocation")?;
     tx.commit().await.context("committing")?;
     Ok(ended)
 }
@@ -512,19 +548,23 @@ pub async fn end_every_session(
     keep_console: Option<&crate::domain::one_time_token::TokenDigest>,
 ) -> anyhow::Result<EveryoneLoggedOut> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
     let ended = EveryoneLoggedOut {
-        sessions: sessions::end_every_session(&mut tx, EndReason::Admin, now)
+        sessions: tx
+            .end_every_session(EndReason::Admin, now)
             .await
             .context("ending every session")?,
-        console_sessions: console_sessions::delete_console_sessions_except(&mut *tx, keep_console)
+        console_sessions: tx
+            .delete_console_sessions_except(keep_console)
             .await
             .context("ending console sessions")?,
     };
     audit::record(
-        &mut *tx,
+        &mut tx.conn(),
         actor,
         Action::TokenRevoked,
         json!({
@@ -547,7 +587,10 @@ pub async fn end_every_session(
 
 /// How many sessions have not been ended (the console's "end every session" page).
 pub async fn count_unended_sessions(state: &AppState) -> anyhow::Result<i64> {
-    sessions::count_unended_sessions(&state.db)
+    state
+        .store
+        .pool()
+        .count_unended_sessions()
         .await
         .context("counting sessions")
 }
@@ -556,7 +599,7 @@ pub async fn count_unended_sessions(state: &AppState) -> anyhow::Result<i64> {
 /// Ably revocation of the latest ban went.
 pub struct UserDetails {
     pub sessions: Vec<Session>,
-    pub recent_activity: Vec<crate::db::audit_log::AuditEntry>,
+    pub recent_activity: Vec<crate::store::AuditEntry>,
     pub ably_revocation: AblyRevocation,
 }
 
@@ -572,9 +615,12 @@ pub enum AblyRevocation {
 }
 
 pub async fn user_details(state: &AppState, id: UserId) -> Result<UserDetails, AdminUserError> {
-    use crate::db::audit_log::{self, AuditFilter};
+    use crate::store::AuditFilter;
     let now = state.clock.now();
-    let mut sessions = sessions::list_live_sessions(&state.db, id)
+    let mut sessions = state
+        .store
+        .pool()
+        .list_live_sessions(id)
         .await
         .context("listing sessions")?;
     // Past the timebox or the inactivity timeout a session is dead although never ended.
@@ -582,7 +628,10 @@ pub async fn user_details(state: &AppState, id: UserId) -> Result<UserDetails, A
     let filter = AuditFilter::User(id);
     // Entries still queued (tokens just issued, refused logins) are committed first.
     state.audit.flush().await;
-    let recent_activity = audit_log::list_audit_entries(&state.db, &filter, 20, 0)
+    let recent_activity = state
+        .store
+        .pool()
+        .list_audit_entries(&filter, 20, 0)
         .await
         .context("listing recent activity")?;
     // Only a revocation recorded since the latest ban speaks for the current one.
@@ -593,7 +642,10 @@ pub async fn user_details(state: &AppState, id: UserId) -> Result<UserDetails, A
             user: Some(id),
         };
         async move {
-            audit_log::list_audit_entries(&state.db, &filter, 1, 0)
+            state
+                .store
+                .pool()
+                .list_audit_entries(&filter, 1, 0)
                 .await
                 .map(|entries| entries.into_iter().next())
         }
@@ -657,12 +709,13 @@ pub async fn resend_confirmation(
     }
     let now = state.clock.now();
     let max_age = state.settings.mailer.confirmation_max_age;
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
     let token = crate::domain::one_time_token::SecretToken::generate();
-    crate::db::one_time_tokens::add_confirmation_token(
-        &mut tx,
+    tx.add_confirmation_token(
         id,
         &token.digest(),
         None,
@@ -672,11 +725,11 @@ pub async fn resend_confirmation(
     )
     .await
     .context("storing the confirmation token")?;
-    users::set_confirmation_sent_at(&mut *tx, id, Some(now))
+    tx.set_confirmation_sent_at(id, Some(now))
         .await
         .context("recording the mail")?;
     audit::record(
-        &mut *tx,
+        &mut tx.conn(),
         actor,
         Action::ConfirmationSent,
         target(&user),
@@ -692,12 +745,13 @@ pub async fn resend_confirmation(
         valid_for: super::mail_links::human_duration(max_age),
     };
     if let Err(e) = state.mailer.send(&user.email, &mail).await {
-        crate::db::one_time_tokens::delete_token(
-            &mut *state.writer().await.context("waiting to write")?,
-            &token.digest(),
-        )
-        .await
-        .context("forgetting an unsent confirmation link")?;
+        state
+            .writer()
+            .await
+            .context("waiting to write")?
+            .delete_token(&token.digest())
+            .await
+            .context("forgetting an unsent confirmation link")?;
         super::mail_links::forget_unsent_mail(
             state,
             id,
@@ -711,12 +765,13 @@ pub async fn resend_confirmation(
             anyhow::Error::new(e).context("sending the confirmation mail"),
         ));
     }
-    crate::db::one_time_tokens::mark_token_mailed(
-        &mut *state.writer().await.context("waiting to write")?,
-        &token.digest(),
-    )
-    .await
-    .context("recording a sent mail")?;
+    state
+        .writer()
+        .await
+        .context("waiting to write")?
+        .mark_token_mailed(&token.digest())
+        .await
+        .context("recording a sent mail")?;
     Ok(())
 }
 

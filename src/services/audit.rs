@@ -1,12 +1,14 @@
 //! Appends audit entries; every service that changes an account calls `record` in its transaction.
 
 use serde_json::Value;
-use sqlx::SqliteExecutor;
 use uuid::Uuid;
 
 use super::Actor;
-use crate::db::audit_log::{self, AuditEntry};
 use crate::domain::timestamp::Timestamp;
+use crate::store::AuditEntry;
+use crate::store::Conn;
+use crate::store::StoreError;
+use crate::store::prelude::*;
 
 /// GoTrue's actions, plus chipflap's ban actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,13 +134,14 @@ impl Origin {
 /// group-commit queue, `audit_queue`) instead.
 /// `traits` should name the target (`user_id`, `user_email`) when the actor is someone else.
 pub async fn record(
-    executor: impl SqliteExecutor<'_>,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     action: Action,
     traits: Value,
     now: Timestamp,
-) -> sqlx::Result<()> {
-    audit_log::append_audit_entry(executor, &entry(actor, action, traits, now)).await
+) -> Result<(), StoreError> {
+    conn.append_audit_entry(&entry(actor, action, traits, now))
+        .await
 }
 
 /// A new entry (fresh id) made at `now`.
@@ -155,7 +158,7 @@ pub fn entry(actor: &Actor, action: Action, traits: Value, now: Timestamp) -> Au
 }
 
 pub struct AuditPage {
-    pub entries: Vec<audit_log::AuditEntry>,
+    pub entries: Vec<crate::store::AuditEntry>,
     pub total: i64,
 }
 
@@ -163,7 +166,7 @@ pub struct AuditPage {
 /// first, so a reader sees every token issued before they asked.
 pub async fn list(
     state: &crate::state::AppState,
-    filter: &audit_log::AuditFilter,
+    filter: &crate::store::AuditFilter,
     page: u32,
     per_page: u32,
 ) -> anyhow::Result<AuditPage> {
@@ -171,10 +174,16 @@ pub async fn list(
     let limit = i64::from(per_page);
     let offset = i64::from(page.saturating_sub(1)) * limit;
     state.audit.flush().await;
-    let entries = audit_log::list_audit_entries(&state.db, filter, limit, offset)
+    let entries = state
+        .store
+        .pool()
+        .list_audit_entries(filter, limit, offset)
         .await
         .context("listing audit entries")?;
-    let total = audit_log::count_audit_entries(&state.db, filter)
+    let total = state
+        .store
+        .pool()
+        .count_audit_entries(filter)
         .await
         .context("counting audit entries")?;
     Ok(AuditPage { entries, total })

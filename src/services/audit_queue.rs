@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -27,9 +26,10 @@ use tokio_util::task::TaskTracker;
 use super::Actor;
 use super::ably_issuance_tally::{AblyIssuanceTally, Added, Issued, TALLY_PERIOD};
 use super::audit::{self, Action};
-use crate::db::WriteEpoch;
-use crate::db::audit_log::{self, AuditEntry};
 use crate::domain::timestamp::Timestamp;
+use crate::store::AuditEntry;
+use crate::store::StoreError;
+use crate::store::prelude::*;
 
 /// How many entries may wait for the writer. When it is full, `record` waits for a free slot
 /// (backpressure): the queue never drops an entry and never grows. About 0.5 KiB per entry,
@@ -46,7 +46,7 @@ const WRITE_ATTEMPTS: u32 = 5;
 /// 0.8 s: a batch is given up after about 1.5 s).
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 
-const _: () = assert!(AUDIT_BATCH_MAX <= audit_log::MAX_ENTRIES_PER_INSERT);
+const _: () = assert!(AUDIT_BATCH_MAX <= crate::store::MAX_AUDIT_ENTRIES_PER_INSERT);
 
 enum Queued {
     Entry(AuditEntry),
@@ -59,9 +59,7 @@ enum Queued {
 pub struct AuditQueue {
     sender: mpsc::Sender<Queued>,
     /// Entries sent after `close` are written here directly.
-    db: SqlitePool,
-    /// Every write waits for this process's write gate (`db::WriteEpoch::enter`).
-    epoch: Arc<WriteEpoch>,
+    store: crate::store::Store,
     closing: CancellationToken,
     writer: TaskTracker,
     batches: Arc<AtomicU64>,
@@ -72,18 +70,17 @@ pub struct AuditQueue {
 
 impl AuditQueue {
     /// Starts the writer on the current tokio runtime, with `AUDIT_QUEUE_CAPACITY` slots.
-    /// `epoch` is the store's (`AppState::write_epoch`): the writer passes its gate.
-    pub fn start(db: SqlitePool, epoch: Arc<WriteEpoch>) -> Self {
-        Self::start_with_capacity(db, epoch, AUDIT_QUEUE_CAPACITY)
+    /// Every write goes through `store`'s writer (on SQLite, past the write gate).
+    pub fn start(store: crate::store::Store) -> Self {
+        Self::start_with_capacity(store, AUDIT_QUEUE_CAPACITY)
     }
 
     /// As `start`, with `capacity` slots (at least 1).
-    pub fn start_with_capacity(db: SqlitePool, epoch: Arc<WriteEpoch>, capacity: usize) -> Self {
+    pub fn start_with_capacity(store: crate::store::Store, capacity: usize) -> Self {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let queue = AuditQueue {
             sender,
-            db: db.clone(),
-            epoch: epoch.clone(),
+            store: store.clone(),
             closing: CancellationToken::new(),
             writer: TaskTracker::new(),
             batches: Arc::new(AtomicU64::new(0)),
@@ -91,9 +88,8 @@ impl AuditQueue {
             in_flight: Arc::new(AtomicU64::new(0)),
         };
         queue.writer.spawn(write_queued(
-            Store {
-                db,
-                epoch,
+            Target {
+                store,
                 in_flight: queue.in_flight.clone(),
             },
             receiver,
@@ -113,14 +109,14 @@ impl AuditQueue {
         action: Action,
         traits: Value,
         now: Timestamp,
-    ) -> sqlx::Result<()> {
+    ) -> Result<(), StoreError> {
         self.push(audit::entry(actor, action, traits, now)).await
     }
 
     /// Records one issued Ably token: counted in memory (`ably_issuance_tally`), committed with
     /// its user's other tokens of the period. Waits only when the tally is full and the queue
     /// too; after `close` the token's entry is written directly.
-    pub async fn record_ably_token(&self, token: Issued<'_>) -> sqlx::Result<()> {
+    pub async fn record_ably_token(&self, token: Issued<'_>) -> Result<(), StoreError> {
         match self.tally.add(token) {
             Added::Counted => Ok(()),
             Added::Entry(entry) => self.push(entry).await,
@@ -128,12 +124,12 @@ impl AuditQueue {
     }
 
     /// Queues `entry` (see `record`).
-    pub async fn push(&self, entry: AuditEntry) -> sqlx::Result<()> {
+    pub async fn push(&self, entry: AuditEntry) -> Result<(), StoreError> {
         match self.sender.send(Queued::Entry(entry)).await {
             Ok(()) => Ok(()),
             Err(mpsc::error::SendError(Queued::Entry(entry))) => {
-                let mut conn = crate::db::writer(&self.db, &self.epoch).await?;
-                audit_log::append_audit_entry(&mut *conn, &entry).await
+                let mut conn = self.store.writer().await?;
+                conn.append_audit_entry(&entry).await
             }
             Err(mpsc::error::SendError(Queued::Flush(_))) => Ok(()),
         }
@@ -178,7 +174,7 @@ impl AuditQueue {
 /// `AUDIT_BATCH_MAX`, commits them together, and repeats until the queue is closed and empty.
 /// Every `TALLY_PERIOD`, on each flush and at the end it also commits the Ably token counts.
 async fn write_queued(
-    db: Store,
+    db: Target,
     mut receiver: mpsc::Receiver<Queued>,
     closing: CancellationToken,
     batches: Arc<AtomicU64>,
@@ -227,15 +223,14 @@ async fn write_queued(
     }
 }
 
-/// Where the writer commits: the pool and its write gate.
-struct Store {
-    db: SqlitePool,
-    epoch: Arc<WriteEpoch>,
+/// Where the writer commits, and how much it holds.
+struct Target {
+    store: crate::store::Store,
     in_flight: Arc<AtomicU64>,
 }
 
 /// Commits `entries` in transactions of at most `AUDIT_BATCH_MAX`.
-async fn write_all(db: &Store, entries: &[AuditEntry], batches: &AtomicU64) {
+async fn write_all(db: &Target, entries: &[AuditEntry], batches: &AtomicU64) {
     for (n, batch) in entries.chunks(AUDIT_BATCH_MAX).enumerate() {
         let left = entries.len() - n * AUDIT_BATCH_MAX;
         db.in_flight
@@ -251,13 +246,13 @@ async fn write_all(db: &Store, entries: &[AuditEntry], batches: &AtomicU64) {
 /// the queue fills up. After `WRITE_ATTEMPTS` failures the batch is given up so the queue
 /// cannot stall for good: each of its entries goes to the error log as JSON (no secrets:
 /// audit traits never hold passwords or tokens), which is the only record left of them.
-async fn write_batch(db: &Store, entries: &[AuditEntry]) {
+async fn write_batch(db: &Target, entries: &[AuditEntry]) {
     let mut delay = FIRST_RETRY_DELAY;
     for attempt in 1..=WRITE_ATTEMPTS {
-        let written = match crate::db::writer(&db.db, &db.epoch).await {
+        let written = match db.store.writer().await {
             // One multi-row insert: one implicit transaction. The audit log is never cached,
             // so the epoch stays.
-            Ok(mut conn) => audit_log::append_audit_entries(&mut *conn, entries).await,
+            Ok(mut conn) => conn.append_audit_entries(entries).await,
             Err(e) => Err(e),
         };
         match written {
@@ -305,16 +300,17 @@ mod tests {
 
     use super::*;
     use crate::config::DatabaseSettings;
-    use crate::db::audit_log::AuditFilter;
+    use crate::store::WriteEpoch;
+    use crate::store::{AuditFilter, Store};
 
-    async fn store(dir: &tempfile::TempDir) -> SqlitePool {
+    async fn store(dir: &tempfile::TempDir) -> Store {
         let settings = DatabaseSettings {
             path: dir.path().join("audit.db"),
             auth_cache_bytes: 0,
         };
-        let db = crate::db::connect_pool(&settings).await.unwrap();
-        crate::db::migrate(&db).await.unwrap();
-        db
+        Store::open(&settings, Arc::new(WriteEpoch::new()))
+            .await
+            .unwrap()
     }
 
     fn entry(i: usize) -> AuditEntry {
@@ -332,10 +328,9 @@ mod tests {
     async fn queued_entries_are_committed_in_few_transactions_in_queue_order() {
         let dir = tempfile::tempdir().unwrap();
         let db = store(&dir).await;
-        let epoch = Arc::new(WriteEpoch::new());
-        let queue = AuditQueue::start(db.clone(), epoch.clone());
+        let queue = AuditQueue::start(db.clone());
         // Another writer holds the write lock, so entries pile up behind the first batch.
-        let lock = crate::db::begin_write(&db, &epoch).await.unwrap();
+        let lock = db.begin_write().await.unwrap();
         let n = 2000;
         let sent: Vec<AuditEntry> = (0..n).map(entry).collect();
         for e in &sent {
@@ -350,10 +345,11 @@ mod tests {
             (2..=u64::try_from(most).unwrap()).contains(&batches),
             "{n} entries took {batches} transactions"
         );
-        let listed =
-            audit_log::list_audit_entries(&db, &AuditFilter::All, i64::try_from(n).unwrap() + 1, 0)
-                .await
-                .unwrap();
+        let listed = db
+            .pool()
+            .list_audit_entries(&AuditFilter::All, i64::try_from(n).unwrap() + 1, 0)
+            .await
+            .unwrap();
         // Newest first: the queue's order reversed, each with its own `created_at`.
         let listed: Vec<_> = listed
             .iter()
@@ -371,9 +367,8 @@ mod tests {
     async fn a_full_queue_makes_senders_wait_and_loses_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let db = store(&dir).await;
-        let epoch = Arc::new(WriteEpoch::new());
-        let queue = AuditQueue::start_with_capacity(db.clone(), epoch.clone(), 4);
-        let lock = crate::db::begin_write(&db, &epoch).await.unwrap();
+        let queue = AuditQueue::start_with_capacity(db.clone(), 4);
+        let lock = db.begin_write().await.unwrap();
         let senders: Vec<_> = (0..8)
             .map(|task| {
                 let queue = queue.clone();
@@ -392,14 +387,18 @@ mod tests {
             s.await.unwrap();
         }
         queue.flush().await;
-        let count = audit_log::count_audit_entries(&db, &AuditFilter::All)
+        let count = db
+            .pool()
+            .count_audit_entries(&AuditFilter::All)
             .await
             .unwrap();
         assert_eq!(count, 400);
         queue.close().await;
         // After close an entry is written directly.
         queue.push(entry(9999)).await.unwrap();
-        let count = audit_log::count_audit_entries(&db, &AuditFilter::All)
+        let count = db
+            .pool()
+            .count_audit_entries(&AuditFilter::All)
             .await
             .unwrap();
         assert_eq!(count, 401);

@@ -9,21 +9,19 @@
 // `OTHER_WRITERS_POLL`. A hit makes no database round trip.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use quick_cache::Weighter;
-use sqlx::{Connection, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
-use crate::db::{WriteEpoch, factors, sessions, users};
 use crate::domain::mfa::Aal;
 use crate::domain::session::Session;
 use crate::domain::user::{User, UserId};
+use crate::store::Conn;
+use crate::store::WriteEpoch;
+use crate::store::prelude::*;
 
-/// How often the database is asked whether another process (the command line, a sqlite3
-/// shell) changed it: such a change takes effect here within this long.
-pub const OTHER_WRITERS_POLL: Duration = Duration::from_millis(100);
+pub use crate::store::OTHER_WRITERS_POLL;
 
 /// What a request presents: an access token's subject and `session_id` claim, or the seed
 /// page's session cookie (a session known only by its id).
@@ -157,7 +155,7 @@ fn approximate_bytes(snapshot: &AuthSnapshot) -> u64 {
 /// the database (then kept). A hit makes no database round trip.
 pub async fn snapshot(
     cache: &AuthSnapshotCache,
-    pool: &SqlitePool,
+    store: &crate::store::Store,
     key: SnapshotKey,
 ) -> anyhow::Result<Arc<AuthSnapshot>> {
     if let Some(hit) = cache.get(&key) {
@@ -165,18 +163,15 @@ pub async fn snapshot(
     }
     // Before reading: an entry is tagged with the epoch its rows are at least as new as.
     let epoch = cache.epoch();
-    let mut conn = pool.acquire().await.context("connecting")?;
-    let read = Arc::new(read_snapshot(&mut conn, key).await?);
+    let mut conn = store.read().await.context("connecting")?;
+    let read = Arc::new(read_snapshot(&mut conn.conn(), key).await?);
     cache.insert(key, read.clone(), epoch);
     Ok(read)
 }
 
 /// Reads what the rules need for `key` from the database (the reads `services::sessions` and
 /// `services::mfa::require_assurance` make).
-pub async fn read_snapshot(
-    conn: &mut SqliteConnection,
-    key: SnapshotKey,
-) -> anyhow::Result<AuthSnapshot> {
+pub async fn read_snapshot(conn: &mut Conn<'_>, key: SnapshotKey) -> anyhow::Result<AuthSnapshot> {
     let (user_id, session_id) = match key {
         SnapshotKey::Token {
             user_id,
@@ -185,9 +180,7 @@ pub async fn read_snapshot(
         SnapshotKey::SessionCookie(id) => (None, Some(id)),
     };
     let session = match session_id {
-        Some(id) => sessions::find_session(&mut *conn, id)
-            .await
-            .context("loading the session")?,
+        Some(id) => conn.find_session(id).await.context("loading the session")?,
         None => None,
     };
     let Some(user_id) = user_id.or(session.as_ref().map(|s| s.user_id)) else {
@@ -198,14 +191,17 @@ pub async fn read_snapshot(
             session_aal: Aal::Aal1,
         });
     };
-    let user = users::find_user_by_id(&mut *conn, user_id)
+    let user = conn
+        .find_user_by_id(user_id)
         .await
         .context("loading the user")?;
-    let has_verified_factor = factors::has_verified_factor(&mut *conn, user_id)
+    let has_verified_factor = conn
+        .has_verified_factor(user_id)
         .await
         .context("looking for verified factors")?;
     let session_aal = match session_id {
-        Some(id) => factors::session_assurance(&mut *conn, id)
+        Some(id) => conn
+            .session_assurance(id)
             .await
             .context("loading the session's assurance")?
             .map_or(Aal::Aal1, |a| a.aal),
@@ -217,50 +213,6 @@ pub async fn read_snapshot(
         has_verified_factor,
         session_aal,
     })
-}
-
-/// Bumps `epoch` whenever another connection (another process: `chipflap sessions end`, a
-/// sqlite3 shell) has committed to the database, asking `PRAGMA data_version` on one dedicated
-/// connection every `OTHER_WRITERS_POLL`. Runs until aborted; a failing connection is reopened
-/// (and the epoch bumped, since changes may have been missed).
-pub async fn watch_other_writers(pool: SqlitePool, epoch: Arc<WriteEpoch>) {
-    let options = pool.connect_options();
-    let mut ticks = tokio::time::interval(OTHER_WRITERS_POLL);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut conn: Option<SqliteConnection> = None;
-    let mut seen: Option<i64> = None;
-    loop {
-        ticks.tick().await;
-        if conn.is_none() {
-            match SqliteConnection::connect_with(&options).await {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot open the connection that watches for other writers");
-                    epoch.bump();
-                    continue;
-                }
-            }
-        }
-        let Some(c) = conn.as_mut() else { continue };
-        match sqlx::query_scalar::<_, i64>("pragma data_version")
-            .fetch_one(&mut *c)
-            .await
-        {
-            Ok(version) => {
-                // The first reading too: changes made before it may not have been seen.
-                if seen != Some(version) {
-                    epoch.bump();
-                    seen = Some(version);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "asking the database for other writers failed");
-                epoch.bump();
-                conn = None;
-                seen = None;
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -10,10 +10,10 @@ use subtle::ConstantTimeEq;
 use super::Actor;
 use super::audit::{self, Action, Origin};
 use super::credentials::{LoginFailure, record_failed_login};
-use crate::db::{console_sessions, users};
 use crate::domain::one_time_token::SecretToken;
 use crate::domain::user::User;
 use crate::state::AppState;
+use crate::store::prelude::*;
 
 /// A session unused this long ends.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -74,14 +74,16 @@ pub async fn authenticate(
 pub async fn start(state: &AppState, user: &User, origin: &Origin) -> anyhow::Result<SecretToken> {
     let now = state.clock.now();
     let token = SecretToken::generate();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    console_sessions::insert_console_session(&mut *tx, &token.digest(), user.id, now)
+    tx.insert_console_session(&token.digest(), user.id, now)
         .await
         .context("storing the console session")?;
     audit::record(
-        &mut *tx,
+        &mut tx.conn(),
         &Actor::user(user),
         Action::Login,
         origin.with(json!({"provider": "console"})),
@@ -97,7 +99,10 @@ pub async fn start(state: &AppState, user: &User, origin: &Origin) -> anyhow::Re
 /// user is no longer a confirmed, unbanned admin.
 pub async fn session_admin(state: &AppState, token: &SecretToken) -> anyhow::Result<Option<User>> {
     let digest = token.digest();
-    let Some(session) = console_sessions::find_console_session(&state.db, &digest)
+    let Some(session) = state
+        .store
+        .pool()
+        .find_console_session(&digest)
         .await
         .context("looking up the console session")?
     else {
@@ -106,40 +111,45 @@ pub async fn session_admin(state: &AppState, token: &SecretToken) -> anyhow::Res
     let now = state.clock.now();
     let expired = session.last_seen_at.plus(IDLE_TIMEOUT) <= now
         || session.created_at.plus(ABSOLUTE_TIMEOUT) <= now;
-    let user = users::find_user_by_id(&state.db, session.user_id)
+    let user = state
+        .store
+        .pool()
+        .find_user_by_id(session.user_id)
         .await
         .context("loading the admin")?
         .filter(|u| {
             u.is_confirmed() && !u.is_banned(now) && u.is_admin(&state.settings.jwt.admin_group)
         });
     if expired || user.is_none() {
-        console_sessions::delete_console_session(
-            &mut *state.writer().await.context("waiting to write")?,
-            &digest,
-        )
-        .await
-        .context("ending a dead console session")?;
+        state
+            .writer()
+            .await
+            .context("waiting to write")?
+            .delete_console_session(&digest)
+            .await
+            .context("ending a dead console session")?;
         return Ok(None);
     }
     if session.last_seen_at.plus(TOUCH_EVERY) <= now {
-        console_sessions::touch_console_session(
-            &mut *state.writer().await.context("waiting to write")?,
-            &digest,
-            now,
-        )
-        .await
-        .context("recording console activity")?;
+        state
+            .writer()
+            .await
+            .context("waiting to write")?
+            .touch_console_session(&digest, now)
+            .await
+            .context("recording console activity")?;
     }
     Ok(user)
 }
 
 pub async fn logout(state: &AppState, token: &SecretToken) -> anyhow::Result<()> {
-    console_sessions::delete_console_session(
-        &mut *state.writer().await.context("waiting to write")?,
-        &token.digest(),
-    )
-    .await
-    .context("ending the console session")
+    state
+        .writer()
+        .await
+        .context("waiting to write")?
+        .delete_console_session(&token.digest())
+        .await
+        .context("ending the console session")
 }
 
 /// The CSRF token of a session: an HMAC of the session cookie, so it needs no storage and

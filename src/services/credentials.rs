@@ -10,11 +10,11 @@ use super::Actor;
 use super::audit::{Action, Origin};
 use super::throttle::{self, Limit, ThrottleError};
 use crate::auth::password_hasher::{HashError, HashSlot};
-use crate::db::users;
 use crate::domain::email_address::mailbox_key;
 use crate::domain::password::{Password, PasswordHash};
 use crate::domain::user::User;
 use crate::state::AppState;
+use crate::store::prelude::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
@@ -79,7 +79,10 @@ pub async fn check_password(
         }
         return Err(e.into());
     }
-    let user = users::find_user_by_email(&state.db, aud, email.trim())
+    let user = state
+        .store
+        .pool()
+        .find_user_by_email(aud, email.trim())
         .await
         .context("looking up the user")?;
     // Over-long input is refused before hashing, so a huge body cannot buy a long hash.
@@ -118,14 +121,13 @@ async fn upgrade_hash(
     let Some(old) = user.password_hash.as_ref() else {
         return Ok(());
     };
-    let upgraded = users::upgrade_password_hash(
-        &mut *state.writer().await.context("waiting to write")?,
-        user.id,
-        old,
-        &stronger,
-    )
-    .await
-    .context("upgrading a password hash")?;
+    let upgraded = state
+        .writer()
+        .await
+        .context("waiting to write")?
+        .upgrade_password_hash(user.id, old, &stronger)
+        .await
+        .context("upgrading a password hash")?;
     // An autocommit write to `users`: cached auth snapshots must not outlive it.
     state.write_epoch.bump();
     if upgraded {

@@ -7,7 +7,6 @@ use super::Actor;
 use super::audit::{self, Action};
 use super::mail_links::{self, human_duration, store_link_token};
 use super::signup::provider_email;
-use crate::db::{UniqueViolationExt, users};
 use crate::domain::ValidationError;
 use crate::domain::email_address::EmailAddress;
 use crate::domain::metadata::{self, Metadata};
@@ -15,6 +14,7 @@ use crate::domain::one_time_token::TokenPurpose;
 use crate::domain::user::{User, UserId};
 use crate::mail::InviteEmail;
 use crate::state::AppState;
+use crate::store::prelude::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InviteError {
@@ -62,18 +62,27 @@ pub async fn invite(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    users::insert_user(&mut *tx, &user)
+    tx.insert_user(&user)
         .await
-        .on_unique_violation(|| InviteError::EmailTaken)
+        .on_conflict(|| InviteError::EmailTaken)
         .context("inserting the user")??;
-    let token = store_link_token(&mut tx, user.id, TokenPurpose::Invite, None, now, max_age)
-        .await
-        .context("storing the invite token")?;
+    let token = store_link_token(
+        &mut tx.conn(),
+        user.id,
+        TokenPurpose::Invite,
+        None,
+        now,
+        max_age,
+    )
+    .await
+    .context("storing the invite token")?;
     audit::record(
-        &mut *tx,
+        &mut tx.conn(),
         actor,
         Action::UserInvited,
         json!({"user_id": user.id, "user_email": user.email}),
@@ -90,12 +99,13 @@ pub async fn invite(
         valid_for: human_duration(max_age),
     };
     if let Err(e) = state.mailer.send(&user.email, &mail).await {
-        users::delete_user(
-            &mut *state.writer().await.context("waiting to write")?,
-            user.id,
-        )
-        .await
-        .context("undoing an invite whose mail failed")?;
+        state
+            .writer()
+            .await
+            .context("waiting to write")?
+            .delete_user(user.id)
+            .await
+            .context("undoing an invite whose mail failed")?;
         // An autocommit write to `users`: cached auth snapshots must not outlive it.
         state.write_epoch.bump();
         return Err(InviteError::Mail(e));

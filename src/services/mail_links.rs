@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use sqlx::SqliteConnection;
-
-use crate::db::one_time_tokens;
 use crate::domain::one_time_token::{SecretToken, TokenPurpose};
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::UserId;
 use crate::state::AppState;
+use crate::store::Conn;
+use crate::store::StoreError;
+use crate::store::prelude::*;
 
 /// `fragment_key` is `confirmation_token`, `recovery_token`, `invite_token` or `email_change_token`.
 pub fn link(state: &AppState, fragment_key: &str, token: &SecretToken) -> String {
@@ -28,16 +28,15 @@ pub fn site_url(state: &AppState) -> String {
 /// Creates the token a mailed link carries and stores its digest, replacing any earlier link of
 /// the same purpose for this user.
 pub async fn store_link_token(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     user_id: UserId,
     purpose: TokenPurpose,
     new_email: Option<&str>,
     now: Timestamp,
     max_age: Duration,
-) -> sqlx::Result<SecretToken> {
+) -> Result<SecretToken, StoreError> {
     let token = SecretToken::generate();
-    one_time_tokens::replace_token(
-        conn,
+    conn.replace_token(
         user_id,
         purpose,
         &token.digest(),
@@ -51,9 +50,9 @@ pub async fn store_link_token(
 
 /// Once the password or the address changes, links mailed earlier must stop working: an old
 /// invite or recovery link would otherwise reset the new password.
-pub async fn forget_password_links(conn: &mut SqliteConnection, id: UserId) -> sqlx::Result<()> {
+pub async fn forget_password_links(conn: &mut Conn<'_>, id: UserId) -> Result<(), StoreError> {
     for purpose in [TokenPurpose::Recovery, TokenPurpose::Invite] {
-        one_time_tokens::delete_user_tokens(&mut *conn, id, purpose).await?;
+        conn.delete_user_tokens(id, purpose).await?;
     }
     Ok(())
 }
@@ -75,18 +74,17 @@ pub async fn forget_unsent_mail(
     link: Option<TokenPurpose>,
     stamp: SentStamp,
     previous_sent_at: Option<Timestamp>,
-) -> sqlx::Result<()> {
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch).await?;
+) -> Result<(), StoreError> {
+    let mut tx = state.store.begin_write().await?;
     if let Some(purpose) = link {
-        one_time_tokens::delete_user_tokens(&mut *tx, user_id, purpose).await?;
+        tx.delete_user_tokens(user_id, purpose).await?;
     }
     match stamp {
         SentStamp::Confirmation => {
-            crate::db::users::set_confirmation_sent_at(&mut *tx, user_id, previous_sent_at).await?
+            tx.set_confirmation_sent_at(user_id, previous_sent_at)
+                .await?
         }
-        SentStamp::Recovery => {
-            crate::db::users::set_recovery_sent_at(&mut *tx, user_id, previous_sent_at).await?
-        }
+        SentStamp::Recovery => tx.set_recovery_sent_at(user_id, previous_sent_at).await?,
     }
     tx.commit().await
 }
@@ -99,13 +97,13 @@ pub async fn record_mailed(
     purpose: TokenPurpose,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
-    one_time_tokens::mark_mailed(
-        &mut *state.writer().await.context("waiting to write")?,
-        user_id,
-        purpose,
-    )
-    .await
-    .context("recording a sent mail")
+    state
+        .writer()
+        .await
+        .context("waiting to write")?
+        .mark_mailed(user_id, purpose)
+        .await
+        .context("recording a sent mail")
 }
 
 /// True when a mail of this kind went out less than the throttle interval ago.

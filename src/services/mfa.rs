@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::json;
-use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use super::Actor;
@@ -15,12 +14,13 @@ use super::sessions::{SessionError, session_user};
 use super::throttle::{self, Limit, ThrottleError};
 use super::token::{TokenResponse, token_response};
 use crate::auth::totp::{self, TotpKey};
-use crate::db::{console_sessions, factors};
 use crate::domain::mfa::{Aal, Factor, FactorStatus, InsufficientAal, TOTP, check_assurance};
 use crate::domain::one_time_token::SecretToken;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::{User, UserId};
 use crate::state::AppState;
+use crate::store::Conn;
+use crate::store::prelude::*;
 
 /// An enrollment not verified this long is dropped at the user's next enrollment (supabase/auth's
 /// `GOTRUE_MFA_FACTOR_EXPIRY_DURATION` default).
@@ -93,17 +93,21 @@ pub struct Enrollment {
 
 /// A user's factors (the `factors` list of the user object; no secrets).
 pub async fn list_factors(state: &AppState, user_id: UserId) -> anyhow::Result<Vec<Factor>> {
-    factors::list_factors(&state.db, user_id)
+    state
+        .store
+        .pool()
+        .list_factors(user_id)
         .await
         .context("listing factors")
 }
 
 /// The session's level; aal1 for an unknown session.
-async fn session_aal(conn: &mut SqliteConnection, session_id: Option<Uuid>) -> anyhow::Result<Aal> {
+async fn session_aal(conn: &mut Conn<'_>, session_id: Option<Uuid>) -> anyhow::Result<Aal> {
     let Some(id) = session_id else {
         return Ok(Aal::Aal1);
     };
-    Ok(factors::session_assurance(&mut *conn, id)
+    Ok(conn
+        .session_assurance(id)
         .await
         .context("loading the session's assurance")?
         .map_or(Aal::Aal1, |a| a.aal))
@@ -116,13 +120,14 @@ async fn session_aal(conn: &mut SqliteConnection, session_id: Option<Uuid>) -> a
 /// With `CHIPFLAP_MFA_REQUIRED`, every user needs aal2 there, factor or not.
 pub async fn require_assurance(
     state: &AppState,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     user_id: UserId,
     session_id: Option<Uuid>,
     token_aal: Option<Aal>,
 ) -> Result<(), RequireAssuranceError> {
     let needs_aal2 = state.settings.mfa.required
-        || factors::has_verified_factor(&mut *conn, user_id)
+        || conn
+            .has_verified_factor(user_id)
             .await
             .context("looking for verified factors")?;
     if !needs_aal2 {
@@ -153,8 +158,8 @@ pub async fn require_assurance_of(
     session_id: Option<Uuid>,
     token_aal: Option<Aal>,
 ) -> Result<(), RequireAssuranceError> {
-    let mut conn = state.db.acquire().await.context("connecting")?;
-    require_assurance(state, &mut conn, user_id, session_id, token_aal).await
+    let mut conn = state.store.read().await.context("connecting")?;
+    require_assurance(state, &mut conn.conn(), user_id, session_id, token_aal).await
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -197,16 +202,23 @@ pub async fn enroll(
             "friendly_name is longer than 100 characters",
         ));
     }
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let user = session_user(&mut tx, user_id, session_id, now, &state.settings.sessions).await?;
-    factors::delete_expired_factors(&mut *tx, user.id, now.minus(FACTOR_EXPIRY))
+    let user = session_user(
+        &mut tx.conn(),
+        user_id,
+        session_id,
+        now,
+        &state.settings.sessions,
+    )
+    .await?;
+    tx.delete_expired_factors(user.id, now.minus(FACTOR_EXPIRY))
         .await
         .context("dropping expired enrollments")?;
-    let existing = factors::list_factors(&mut *tx, user.id)
-        .await
-        .context("listing factors")?;
+    let existing = tx.list_factors(user.id).await.context("listing factors")?;
     if friendly_name.is_some() && existing.iter().any(|f| f.friendly_name == friendly_name) {
         return Err(MfaError::FriendlyNameTaken);
     }
@@ -214,20 +226,27 @@ pub async fn enroll(
         return Err(MfaError::TooManyFactors);
     }
     let verified = existing.iter().any(Factor::is_verified);
-    if check_assurance(session_aal(&mut tx, session_id).await?, verified).is_err() {
+    if check_assurance(session_aal(&mut tx.conn(), session_id).await?, verified).is_err() {
         return Err(MfaError::InsufficientAal(
             "AAL2 required to enroll a new factor",
         ));
     }
-    let enrollment =
-        create_factor(state, &mut tx, &user, friendly_name, requested_issuer, now).await?;
+    let enrollment = create_factor(
+        state,
+        &mut tx.conn(),
+        &user,
+        friendly_name,
+        requested_issuer,
+        now,
+    )
+    .await?;
     tx.commit().await.context("committing the enrollment")?;
     Ok(enrollment)
 }
 
 async fn create_factor(
     state: &AppState,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     user: &User,
     friendly_name: Option<String>,
     requested_issuer: Option<&str>,
@@ -250,7 +269,7 @@ async fn create_factor(
         .context("building the otpauth URI")?;
     let secret = key.base32().context("encoding the secret")?;
     let sealed = state.factor_secret.seal(factor.id, key.as_bytes())?;
-    factors::insert_factor(&mut *conn, &factor, &sealed)
+    conn.insert_factor(&factor, &sealed)
         .await
         .context("storing the factor")?;
     audit::record(
@@ -274,14 +293,15 @@ async fn create_factor(
 /// factor is not found), read inside the caller's write transaction.
 async fn caller_and_factor(
     state: &AppState,
-    tx: &mut SqliteConnection,
+    tx: &mut Conn<'_>,
     user_id: UserId,
     session_id: Option<Uuid>,
     factor_id: Uuid,
 ) -> Result<(User, Factor), MfaError> {
     let now = state.clock.now();
     let user = session_user(&mut *tx, user_id, session_id, now, &state.settings.sessions).await?;
-    let (factor, _) = factors::find_factor(&mut *tx, user.id, factor_id)
+    let (factor, _) = tx
+        .find_factor(user.id, factor_id)
         .await
         .context("loading the factor")?
         .ok_or(MfaError::FactorNotFound)?;
@@ -299,23 +319,26 @@ pub async fn challenge(
 ) -> Result<(Uuid, Timestamp), MfaError> {
     throttle::check(state, Limit::MfaChallengeAndVerify, ip).await?;
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let (user, factor) = caller_and_factor(state, &mut tx, user_id, session_id, factor_id).await?;
+    let (user, factor) =
+        caller_and_factor(state, &mut tx.conn(), user_id, session_id, factor_id).await?;
     let expiry = state.settings.mfa.challenge_expiry;
-    let challenge = factors::Challenge {
+    let challenge = crate::store::Challenge {
         id: Uuid::new_v4(),
         factor_id: factor.id,
         ip_address: ip.to_owned(),
         created_at: now,
         verified_at: None,
     };
-    factors::insert_challenge(&mut tx, &challenge, now.minus(expiry))
+    tx.insert_challenge(&challenge, now.minus(expiry))
         .await
         .context("storing the challenge")?;
     audit::record(
-        &mut *tx,
+        &mut tx.conn(),
         &Actor::user(&user),
         Action::ChallengeCreated,
         json!({"factor_id": factor.id, "factor_status": factor.status.as_str()}),
@@ -332,13 +355,14 @@ pub async fn challenge(
 /// user before any is checked (V6.6.3). Answers the factor as it was.
 async fn accept_code(
     state: &AppState,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     user_id: UserId,
     factor_id: Uuid,
     code: &str,
     now: Timestamp,
 ) -> Result<Factor, MfaError> {
-    let (factor, sealed) = factors::find_factor(&mut *conn, user_id, factor_id)
+    let (factor, sealed) = conn
+        .find_factor(user_id, factor_id)
         .await
         .context("loading the factor")?
         .ok_or(MfaError::FactorNotFound)?;
@@ -360,7 +384,8 @@ async fn accept_code(
         .matching_step(code, now.unix())
         .context("checking the code")?
         .ok_or_else(|| refused("wrong or outside its window"))?;
-    if !factors::use_factor_step(&mut *conn, factor.id, step, now)
+    if !conn
+        .use_factor_step(factor.id, step, now)
         .await
         .context("recording the code's use")?
     {
@@ -384,12 +409,22 @@ pub async fn verify(
     throttle::check(state, Limit::MfaChallengeAndVerify, ip).await?;
     throttle::check(state, Limit::MfaVerify, &user_id.to_string()).await?;
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let user = session_user(&mut tx, user_id, session_id, now, &state.settings.sessions).await?;
+    let user = session_user(
+        &mut tx.conn(),
+        user_id,
+        session_id,
+        now,
+        &state.settings.sessions,
+    )
+    .await?;
     let session_id = session_id.ok_or_else(|| anyhow::anyhow!("a live session has an id"))?;
-    let challenge = factors::find_challenge(&mut *tx, challenge_id)
+    let challenge = tx
+        .find_challenge(challenge_id)
         .await
         .context("loading the challenge")?
         .filter(|c| c.factor_id == factor_id && c.verified_at.is_none())
@@ -404,21 +439,22 @@ pub async fn verify(
     {
         return Err(MfaError::ChallengeExpired(challenge.id));
     }
-    let factor = accept_code(state, &mut tx, user.id, factor_id, code, now).await?;
-    if !factors::verify_challenge(&mut *tx, challenge.id, now)
+    let factor = accept_code(state, &mut tx.conn(), user.id, factor_id, code, now).await?;
+    if !tx
+        .verify_challenge(challenge.id, now)
         .await
         .context("answering the challenge")?
     {
         return Err(MfaError::ChallengeNotFound);
     }
-    factors::raise_session_to_aal2(&mut *tx, session_id, factor.id, now)
+    tx.raise_session_to_aal2(session_id, factor.id, now)
         .await
         .context("raising the session to aal2")?;
-    factors::delete_unverified_factors(&mut *tx, user.id)
+    tx.delete_unverified_factors(user.id)
         .await
         .context("dropping abandoned enrollments")?;
     audit::record(
-        &mut *tx,
+        &mut tx.conn(),
         &Actor::user(&user),
         Action::VerificationAttempted,
         json!({"factor_id": factor.id, "challenge_id": challenge.id, "factor_type": TOTP}),
@@ -426,8 +462,10 @@ pub async fn verify(
     )
     .await
     .context("auditing the verification")?;
-    let refresh = super::token::first_refresh_token(&mut tx, user.id, session_id, now).await?;
-    let assurance = factors::session_assurance(&mut *tx, session_id)
+    let refresh =
+        super::token::first_refresh_token(&mut tx.conn(), user.id, session_id, now).await?;
+    let assurance = tx
+        .session_assurance(session_id)
         .await
         .context("reloading the session")?
         .ok_or_else(|| anyhow::anyhow!("the session vanished"))?;
@@ -446,33 +484,37 @@ pub async fn unenroll(
     factor_id: Uuid,
 ) -> Result<Uuid, MfaError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let (user, factor) = caller_and_factor(state, &mut tx, user_id, session_id, factor_id).await?;
-    let verified = factors::has_verified_factor(&mut *tx, user.id)
+    let (user, factor) =
+        caller_and_factor(state, &mut tx.conn(), user_id, session_id, factor_id).await?;
+    let verified = tx
+        .has_verified_factor(user.id)
         .await
         .context("looking for verified factors")?;
-    if check_assurance(session_aal(&mut tx, session_id).await?, verified).is_err() {
+    if check_assurance(session_aal(&mut tx.conn(), session_id).await?, verified).is_err() {
         return Err(MfaError::InsufficientAal(
             "AAL2 required to unenroll verified factor",
         ));
     }
-    remove_factor(&mut tx, &Actor::user(&user), &factor, now).await?;
+    remove_factor(&mut tx.conn(), &Actor::user(&user), &factor, now).await?;
     tx.commit().await.context("committing the unenrollment")?;
     Ok(factor.id)
 }
 
 async fn remove_factor(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     factor: &Factor,
     now: Timestamp,
 ) -> anyhow::Result<()> {
-    factors::downgrade_sessions_of_factor(&mut *conn, factor.id, now)
+    conn.downgrade_sessions_of_factor(factor.id, now)
         .await
         .context("downgrading sessions")?;
-    factors::delete_factor(&mut *conn, factor.id)
+    conn.delete_factor(factor.id)
         .await
         .context("deleting the factor")?;
     audit::record(
@@ -494,7 +536,10 @@ pub async fn admin_list_factors(
     state: &AppState,
     user_id: UserId,
 ) -> Result<Vec<Factor>, MfaError> {
-    crate::db::users::find_user_by_id(&state.db, user_id)
+    state
+        .store
+        .pool()
+        .find_user_by_id(user_id)
         .await
         .context("loading the user")?
         .ok_or(MfaError::UserNotFound)?;
@@ -510,18 +555,21 @@ pub async fn admin_delete_factor(
     factor_id: Uuid,
 ) -> Result<Factor, MfaError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    crate::db::users::find_user_by_id(&mut *tx, user_id)
+    tx.find_user_by_id(user_id)
         .await
         .context("loading the user")?
         .ok_or(MfaError::UserNotFound)?;
-    let (factor, _) = factors::find_factor(&mut *tx, user_id, factor_id)
+    let (factor, _) = tx
+        .find_factor(user_id, factor_id)
         .await
         .context("loading the factor")?
         .ok_or(MfaError::FactorNotFound)?;
-    remove_factor(&mut tx, actor, &factor, now).await?;
+    remove_factor(&mut tx.conn(), actor, &factor, now).await?;
     tx.commit().await.context("committing the removal")?;
     Ok(factor)
 }
@@ -533,14 +581,14 @@ pub async fn admin_reset_factors(
     user_id: UserId,
 ) -> Result<usize, MfaError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let all = factors::list_factors(&mut *tx, user_id)
-        .await
-        .context("listing factors")?;
+    let all = tx.list_factors(user_id).await.context("listing factors")?;
     for factor in &all {
-        remove_factor(&mut tx, actor, factor, now).await?;
+        remove_factor(&mut tx.conn(), actor, factor, now).await?;
     }
     tx.commit().await.context("committing the removal")?;
     Ok(all.len())
@@ -550,7 +598,10 @@ pub async fn admin_reset_factors(
 
 /// Whether the console must ask this admin for a code (they have a verified factor).
 pub async fn has_verified_factor(state: &AppState, user_id: UserId) -> anyhow::Result<bool> {
-    factors::has_verified_factor(&state.db, user_id)
+    state
+        .store
+        .pool()
+        .has_verified_factor(user_id)
         .await
         .context("looking for verified factors")
 }
@@ -559,14 +610,12 @@ pub async fn has_verified_factor(state: &AppState, user_id: UserId) -> anyhow::R
 /// session starts only when `console_second_step` accepts a code.
 pub async fn console_first_step(state: &AppState, admin: &User) -> anyhow::Result<SecretToken> {
     let token = SecretToken::generate();
-    factors::insert_console_mfa_login(
-        &state.db,
-        token.digest().as_bytes(),
-        admin.id,
-        state.clock.now(),
-    )
-    .await
-    .context("storing the pending console login")?;
+    state
+        .store
+        .pool()
+        .insert_console_mfa_login(token.digest().as_bytes(), admin.id, state.clock.now())
+        .await
+        .context("storing the pending console login")?;
     Ok(token)
 }
 
@@ -576,13 +625,15 @@ pub async fn console_pending_admin(
     pending: &SecretToken,
 ) -> anyhow::Result<Option<UserId>> {
     let now = state.clock.now();
-    factors::find_console_mfa_login(
-        &state.db,
-        pending.digest().as_bytes(),
-        now.minus(CONSOLE_SECOND_STEP_TIMEOUT),
-    )
-    .await
-    .context("loading the pending console login")
+    state
+        .store
+        .pool()
+        .find_console_mfa_login(
+            pending.digest().as_bytes(),
+            now.minus(CONSOLE_SECOND_STEP_TIMEOUT),
+        )
+        .await
+        .context("loading the pending console login")
 }
 
 /// The console's second step: a code from any of the admin's verified factors starts the
@@ -598,17 +649,21 @@ pub async fn console_second_step(
         .ok_or(MfaError::ChallengeNotFound)?;
     throttle::check(state, Limit::MfaVerify, &admin_id.to_string()).await?;
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let admin = crate::db::users::find_user_by_id(&mut *tx, admin_id)
+    let admin = tx
+        .find_user_by_id(admin_id)
         .await
         .context("loading the admin")?
         .filter(|u| {
             u.is_confirmed() && !u.is_banned(now) && u.is_admin(&state.settings.jwt.admin_group)
         })
         .ok_or(MfaError::ChallengeNotFound)?;
-    let verified: Vec<Factor> = factors::list_factors(&mut *tx, admin.id)
+    let verified: Vec<Factor> = tx
+        .list_factors(admin.id)
         .await
         .context("listing factors")?
         .into_iter()
@@ -616,7 +671,7 @@ pub async fn console_second_step(
         .collect();
     let mut accepted = None;
     for factor in &verified {
-        match accept_code(state, &mut tx, admin.id, factor.id, code, now).await {
+        match accept_code(state, &mut tx.conn(), admin.id, factor.id, code, now).await {
             Ok(f) => {
                 accepted = Some(f);
                 break;
@@ -626,19 +681,18 @@ pub async fn console_second_step(
         }
     }
     let factor = accepted.ok_or(MfaError::InvalidCode)?;
-    factors::delete_console_mfa_login(
-        &mut *tx,
+    tx.delete_console_mfa_login(
         pending.digest().as_bytes(),
         now.minus(CONSOLE_SECOND_STEP_TIMEOUT),
     )
     .await
     .context("ending the pending login")?;
     let token = SecretToken::generate();
-    console_sessions::insert_console_session(&mut *tx, &token.digest(), admin.id, now)
+    tx.insert_console_session(&token.digest(), admin.id, now)
         .await
         .context("storing the console session")?;
     audit::record(
-        &mut *tx,
+        &mut tx.conn(),
         &Actor::user(&admin),
         Action::Login,
         origin.with(
@@ -656,21 +710,21 @@ pub async fn console_second_step(
 /// session already proves every factor the admin has).
 pub async fn console_enroll(state: &AppState, admin: &User) -> Result<Enrollment, MfaError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    factors::delete_expired_factors(&mut *tx, admin.id, now.minus(FACTOR_EXPIRY))
+    tx.delete_expired_factors(admin.id, now.minus(FACTOR_EXPIRY))
         .await
         .context("dropping expired enrollments")?;
-    let existing = factors::list_factors(&mut *tx, admin.id)
-        .await
-        .context("listing factors")?;
+    let existing = tx.list_factors(admin.id).await.context("listing factors")?;
     if existing.len() >= state.settings.mfa.max_enrolled_factors as usize {
         return Err(MfaError::TooManyFactors);
     }
     let enrollment = create_factor(
         state,
-        &mut tx,
+        &mut tx.conn(),
         admin,
         Some(format!("console {}", existing.len() + 1)),
         None,
@@ -690,15 +744,17 @@ pub async fn console_confirm(
 ) -> Result<(), MfaError> {
     throttle::check(state, Limit::MfaVerify, &admin.id.to_string()).await?;
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let factor = accept_code(state, &mut tx, admin.id, factor_id, code, now).await?;
-    factors::delete_unverified_factors(&mut *tx, admin.id)
+    let factor = accept_code(state, &mut tx.conn(), admin.id, factor_id, code, now).await?;
+    tx.delete_unverified_factors(admin.id)
         .await
         .context("dropping abandoned enrollments")?;
     audit::record(
-        &mut *tx,
+        &mut tx.conn(),
         &Actor::user(admin),
         Action::VerificationAttempted,
         json!({"factor_id": factor.id, "factor_type": TOTP, "provider": "console"}),
@@ -717,14 +773,17 @@ pub async fn console_unenroll(
     factor_id: Uuid,
 ) -> Result<(), MfaError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let (factor, _) = factors::find_factor(&mut *tx, admin.id, factor_id)
+    let (factor, _) = tx
+        .find_factor(admin.id, factor_id)
         .await
         .context("loading the factor")?
         .ok_or(MfaError::FactorNotFound)?;
-    remove_factor(&mut tx, &Actor::user(admin), &factor, now).await?;
+    remove_factor(&mut tx.conn(), &Actor::user(admin), &factor, now).await?;
     tx.commit().await.context("committing the unenrollment")?;
     Ok(())
 }

@@ -10,11 +10,11 @@ use super::audit::{self, Action};
 use super::mail_links::{
     self, SentStamp, forget_unsent_mail, human_duration, store_link_token, throttled,
 };
-use crate::db::users;
 use crate::domain::one_time_token::TokenPurpose;
 use crate::domain::user::User;
 use crate::mail::RecoveryEmail;
 use crate::state::AppState;
+use crate::store::prelude::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecoverError {
@@ -43,7 +43,10 @@ pub async fn recover(state: &AppState, aud: &str, email: &str) -> Result<(), Rec
 }
 
 async fn send_recovery(state: &AppState, aud: &str, email: &str) -> anyhow::Result<()> {
-    let Some(user) = users::find_user_by_email(&state.db, aud, email)
+    let Some(user) = state
+        .store
+        .pool()
+        .find_user_by_email(aud, email)
         .await
         .context("looking up the user")?
     else {
@@ -69,11 +72,14 @@ pub async fn deliver_recovery(
 ) -> anyhow::Result<()> {
     let now = state.clock.now();
     let max_age = state.settings.mailer.recovery_max_age;
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
     // Checked inside the write transaction, so concurrent requests cannot both pass.
-    let Some(user) = users::find_user_by_id(&mut *tx, user.id)
+    let Some(user) = tx
+        .find_user_by_id(user.id)
         .await
         .context("reloading the user")?
     else {
@@ -82,14 +88,21 @@ pub async fn deliver_recovery(
     if throttle == Throttle::Apply && throttled(state, user.recovery_sent_at, now) {
         return Ok(());
     }
-    let token = store_link_token(&mut tx, user.id, TokenPurpose::Recovery, None, now, max_age)
-        .await
-        .context("storing the recovery token")?;
-    users::set_recovery_sent_at(&mut *tx, user.id, Some(now))
+    let token = store_link_token(
+        &mut tx.conn(),
+        user.id,
+        TokenPurpose::Recovery,
+        None,
+        now,
+        max_age,
+    )
+    .await
+    .context("storing the recovery token")?;
+    tx.set_recovery_sent_at(user.id, Some(now))
         .await
         .context("recording the recovery mail")?;
     audit::record(
-        &mut *tx,
+        &mut tx.conn(),
         actor,
         Action::UserRecoveryRequested,
         json!({"user_id": user.id, "user_email": user.email}),

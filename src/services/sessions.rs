@@ -5,16 +5,16 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use super::auth_cache::{self, AuthSnapshot, SnapshotKey};
-use crate::db::{sessions, users};
 use crate::domain::mfa::{Aal, InsufficientAal};
 use crate::domain::session::{SessionLimits, SessionRefusal, check_session};
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::{User, UserId};
 use crate::state::AppState;
+use crate::store::Conn;
+use crate::store::prelude::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -28,19 +28,18 @@ pub enum SessionError {
 /// is theirs and live under `limits` (`settings.sessions`) and they are not banned. Pass the
 /// caller's transaction when the answer must hold for the writes that follow.
 pub async fn session_user(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     user_id: UserId,
     session_id: Option<Uuid>,
     now: Timestamp,
     limits: &SessionLimits,
 ) -> Result<User, SessionError> {
-    let user = users::find_user_by_id(&mut *conn, user_id)
+    let user = conn
+        .find_user_by_id(user_id)
         .await
         .context("loading the user")?;
     let session = match session_id {
-        Some(id) => sessions::find_session(&mut *conn, id)
-            .await
-            .context("loading the session")?,
+        Some(id) => conn.find_session(id).await.context("loading the session")?,
         None => None,
     };
     check_session(user.as_ref(), session.as_ref(), now, limits)?;
@@ -80,7 +79,7 @@ pub async fn cached_session_user(
     state: &AppState,
     key: SnapshotKey,
 ) -> Result<CheckedSession, SessionError> {
-    let snapshot = auth_cache::snapshot(&state.auth_cache, &state.db, key).await?;
+    let snapshot = auth_cache::snapshot(&state.auth_cache, &state.store, key).await?;
     if matches!(key, SnapshotKey::SessionCookie(_)) && snapshot.session.is_none() {
         return Err(SessionRefusal::Ended.into());
     }

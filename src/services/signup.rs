@@ -8,7 +8,6 @@ use super::audit::{self, Action};
 use super::mail_links::{
     self, SentStamp, forget_unsent_mail, human_duration, store_link_token, throttled,
 };
-use crate::db::{UniqueViolationExt, one_time_tokens, users};
 use crate::domain::ValidationError;
 use crate::domain::email_address::EmailAddress;
 use crate::domain::metadata::{self, Metadata};
@@ -18,6 +17,8 @@ use crate::domain::timestamp::Timestamp;
 use crate::domain::user::{User, UserId};
 use crate::mail::{AccountExistsEmail, ConfirmationEmail, EmailMessage, InviteEmail};
 use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::prelude::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignupError {
@@ -94,19 +95,22 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
         updated_at: now,
     };
 
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let inserted = users::insert_user(&mut *tx, &candidate)
+    let inserted = tx
+        .insert_user(&candidate)
         .await
-        .on_unique_violation(|| ())
+        .on_conflict(|| ())
         .context("inserting the user")?;
     if inserted.is_err() {
         tx.rollback().await.context("rolling back")?;
         return existing_account(state, candidate, now).await;
     }
     audit::record(
-        &mut *tx,
+        &mut tx.conn(),
         &Actor::user(&candidate),
         Action::UserSignedUp,
         json!({"provider": "email"}),
@@ -123,8 +127,7 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
     // password bound to the link that was clicked.
     let mut user = candidate;
     let token = SecretToken::generate();
-    one_time_tokens::add_confirmation_token(
-        &mut tx,
+    tx.add_confirmation_token(
         user.id,
         &token.digest(),
         user.password_hash.as_ref(),
@@ -135,13 +138,13 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
     .await
     .context("storing the confirmation token")?;
     user.confirmation_sent_at = Some(now);
-    users::update_user(&mut *tx, &user)
+    tx.update_user(&user)
         .await
         .context("recording the confirmation mail")?;
     // Counted in the same transaction: over the address's mail limit, nothing is stored and the
     // answer is as usual. (Counted after the commit, a signup over the limit had to undo an
     // account that racing signups of the same address had meanwhile mailed links for.)
-    if !super::throttle::mail_allowed_in(&mut tx, state, &user.email).await? {
+    if !super::throttle::mail_allowed_in(&mut tx.conn(), state, &user.email).await? {
         tx.rollback().await.context("rolling back")?;
         return Ok(user);
     }
@@ -160,23 +163,24 @@ pub async fn signup(state: &AppState, request: SignupRequest<'_>) -> Result<User
             .context("undoing a signup whose mail failed")?;
         return Err(SignupError::Mail(e));
     }
-    one_time_tokens::mark_token_mailed(
-        &mut *state.writer().await.context("waiting to write")?,
-        &token.digest(),
-    )
-    .await
-    .context("recording a sent mail")?;
+    state
+        .writer()
+        .await
+        .context("waiting to write")?
+        .mark_token_mailed(&token.digest())
+        .await
+        .context("recording a sent mail")?;
     Ok(user)
 }
 
 /// Undoes a new account whose confirmation mail did not go out: forgets its link, and the
 /// account too unless a later signup of the same address (racing this one) has added a link of
 /// its own meanwhile; that one's mail stands, so the account must stay for it.
-async fn undo_signup(state: &AppState, id: UserId, token: &SecretToken) -> sqlx::Result<()> {
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch).await?;
-    one_time_tokens::delete_token(&mut *tx, &token.digest()).await?;
-    if one_time_tokens::count_user_tokens(&mut *tx, id, TokenPurpose::Confirmation).await? == 0 {
-        users::delete_user(&mut *tx, id).await?;
+async fn undo_signup(state: &AppState, id: UserId, token: &SecretToken) -> Result<(), StoreError> {
+    let mut tx = state.store.begin_write().await?;
+    tx.delete_token(&token.digest()).await?;
+    if tx.count_user_tokens(id, TokenPurpose::Confirmation).await? == 0 {
+        tx.delete_user(id).await?;
     }
     tx.commit().await
 }
@@ -210,10 +214,13 @@ async fn existing_account(
         response.confirmation_sent_at = Some(now);
     }
 
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let Some(owner) = users::find_user_by_email(&mut *tx, &response.aud, &response.email)
+    let Some(owner) = tx
+        .find_user_by_email(&response.aud, &response.email)
         .await
         .context("loading the existing account")?
     else {
@@ -234,14 +241,20 @@ async fn existing_account(
         None
     } else if invited {
         let max_age = settings.mailer.invite_max_age;
-        let token = store_link_token(&mut tx, owner.id, TokenPurpose::Invite, None, now, max_age)
-            .await
-            .context("storing the invite token")?;
+        let token = store_link_token(
+            &mut tx.conn(),
+            owner.id,
+            TokenPurpose::Invite,
+            None,
+            now,
+            max_age,
+        )
+        .await
+        .context("storing the invite token")?;
         Some(OwnerLink::Invite(token))
     } else {
         let token = SecretToken::generate();
-        one_time_tokens::add_confirmation_token(
-            &mut tx,
+        tx.add_confirmation_token(
             owner.id,
             &token.digest(),
             hash.as_ref(),
@@ -253,7 +266,7 @@ async fn existing_account(
         .context("storing the confirmation token")?;
         Some(OwnerLink::Confirmation(token))
     };
-    users::set_confirmation_sent_at(&mut *tx, owner.id, Some(now))
+    tx.set_confirmation_sent_at(owner.id, Some(now))
         .await
         .context("recording the mail")?;
     tx.commit().await.context("committing")?;
@@ -344,12 +357,13 @@ impl SentLink {
     async fn record_mailed(&self, state: &AppState, user_id: UserId) -> anyhow::Result<()> {
         match self {
             SentLink::Purpose(purpose) => mail_links::record_mailed(state, user_id, *purpose).await,
-            SentLink::One(digest) => one_time_tokens::mark_token_mailed(
-                &mut *state.writer().await.context("waiting to write")?,
-                digest,
-            )
-            .await
-            .context("recording a sent mail"),
+            SentLink::One(digest) => state
+                .writer()
+                .await
+                .context("waiting to write")?
+                .mark_token_mailed(digest)
+                .await
+                .context("recording a sent mail"),
         }
     }
 }
@@ -361,10 +375,10 @@ async fn forget_unsent(
     user_id: UserId,
     link: Option<&SentLink>,
     previous_sent_at: Option<Timestamp>,
-) -> sqlx::Result<()> {
+) -> Result<(), StoreError> {
     match link {
         Some(SentLink::One(digest)) => {
-            one_time_tokens::delete_token(&mut *state.writer().await?, digest).await?;
+            state.writer().await?.delete_token(digest).await?;
             forget_unsent_mail(
                 state,
                 user_id,

@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::json;
-use sqlx::SqliteConnection;
 
 use super::Actor;
 use super::audit::{self, Action};
 use crate::config::Rate;
-use crate::db::throttles;
 use crate::domain::email_address::mailbox_key;
 use crate::state::AppState;
+use crate::store::Conn;
+use crate::store::prelude::*;
 
 /// Expired rows deleted by one sweep (see `SweepSchedule`).
 const SWEEP_BATCH: i64 = 256;
@@ -176,16 +176,14 @@ fn now_ms(state: &AppState) -> i64 {
 /// is not counted, so the wait never grows past one interval once the requests stop.
 pub async fn check(state: &AppState, limit: Limit, subject: &str) -> Result<(), ThrottleError> {
     // Throttles are never cached: their writes leave the auth cache's epoch alone.
-    let mut conn = crate::db::writer(&state.db, &state.write_epoch)
-        .await
-        .context("waiting to write")?;
-    check_in(&mut conn, state, limit, subject).await
+    let mut conn = state.store.writer().await.context("waiting to write")?;
+    check_in(&mut conn.conn(), state, limit, subject).await
 }
 
 /// `check` on the caller's connection: inside its transaction, the count stands or falls with
 /// the caller's writes.
 pub async fn check_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     state: &AppState,
     limit: Limit,
     subject: &str,
@@ -195,7 +193,8 @@ pub async fn check_in(
     let now = now_ms(state);
     let emission = millis(rate.interval);
     let window = millis(rate.window());
-    if let Some(tat) = throttles::take_throttle(&mut *conn, &key, now, emission, window)
+    if let Some(tat) = conn
+        .take_throttle(&key, now, emission, window)
         .await
         .context("counting a throttled request")?
     {
@@ -203,13 +202,14 @@ pub async fn check_in(
         // ones (`SweepSchedule`), so the table stays bounded by the keys active within one
         // window. Busy keys skip the extra write.
         if tat == now + emission && state.throttle_sweeps.due(now) {
-            throttles::delete_expired_throttles(&mut *conn, now, SWEEP_BATCH)
+            conn.delete_expired_throttles(now, SWEEP_BATCH)
                 .await
                 .context("sweeping expired throttles")?;
         }
         return Ok(());
     }
-    let tat = throttles::find_throttle(&mut *conn, &key)
+    let tat = conn
+        .find_throttle(&key)
         .await
         .context("reading a throttle")?
         .unwrap_or(now);
@@ -223,10 +223,8 @@ pub async fn check_in(
 /// owner logging in often never throttles themselves.
 pub async fn refund(state: &AppState, limit: Limit, subject: &str) -> anyhow::Result<()> {
     let emission = millis(limit.rate(state).interval);
-    let mut conn = crate::db::writer(&state.db, &state.write_epoch)
-        .await
-        .context("waiting to write")?;
-    throttles::refund_throttle(&mut *conn, &limit.key(subject), emission)
+    let mut conn = state.store.writer().await.context("waiting to write")?;
+    conn.refund_throttle(&limit.key(subject), emission)
         .await
         .context("refunding a throttled request")
 }
@@ -235,16 +233,14 @@ pub async fn refund(state: &AppState, limit: Limit, subject: &str) -> anyhow::Re
 /// when it may. Callers skip the mail silently otherwise, and answer as usual: the limit
 /// depends on the address, never on whether it has an account.
 pub async fn mail_allowed(state: &AppState, address: &str) -> anyhow::Result<bool> {
-    let mut conn = crate::db::writer(&state.db, &state.write_epoch)
-        .await
-        .context("waiting to write")?;
-    mail_allowed_in(&mut conn, state, address).await
+    let mut conn = state.store.writer().await.context("waiting to write")?;
+    mail_allowed_in(&mut conn.conn(), state, address).await
 }
 
 /// `mail_allowed` inside the caller's transaction (a new account and its first mail's count are
 /// stored together, or neither is).
 pub async fn mail_allowed_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     state: &AppState,
     address: &str,
 ) -> anyhow::Result<bool> {
@@ -279,7 +275,10 @@ pub async fn list_limited(state: &AppState, max: i64) -> anyhow::Result<Vec<Limi
         let emission = millis(rate.interval);
         let threshold = now + millis(rate.window()) - emission;
         let prefix = format!("{}:", limit.scope());
-        let rows = throttles::list_limited_throttles(&state.db, &prefix, threshold, max)
+        let rows = state
+            .store
+            .pool()
+            .list_limited_throttles(&prefix, threshold, max)
             .await
             .context("listing throttled keys")?;
         out.extend(rows.into_iter().map(|row| {
@@ -305,15 +304,18 @@ pub async fn clear(state: &AppState, actor: &Actor, key: &str) -> anyhow::Result
         return Ok(false);
     };
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let existed = throttles::delete_throttle(&mut *tx, key)
+    let existed = tx
+        .delete_throttle(key)
         .await
         .context("clearing a throttle")?;
     if existed {
         audit::record(
-            &mut *tx,
+            &mut tx.conn(),
             actor,
             Action::ThrottleCleared,
             json!({"throttle": limit.scope(), "subject": &key[limit.scope().len() + 1..]}),

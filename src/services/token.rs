@@ -5,7 +5,6 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use super::Actor;
@@ -14,7 +13,6 @@ use super::credentials::{LoginFailure, record_failed_login};
 use super::sessions::SessionError;
 use super::throttle::{self, Limit, ThrottleError};
 use crate::auth::jwt::AccessClaims;
-use crate::db::{refresh_tokens, sessions, users};
 use crate::domain::metadata::Metadata;
 use crate::domain::mfa::Assurance;
 use crate::domain::one_time_token::SecretToken;
@@ -22,6 +20,8 @@ use crate::domain::session::{EndReason, SessionRefusal, check_session};
 use crate::domain::timestamp::Timestamp;
 use crate::domain::user::{User, UserId};
 use crate::state::AppState;
+use crate::store::Conn;
+use crate::store::prelude::*;
 
 /// DESIGN §4.3: a rotated refresh token presented again this soon answers with its successor
 /// (two tabs refreshing at once both survive); later, the whole family is revoked.
@@ -70,7 +70,7 @@ pub const BANNED: &str = "User is banned";
 /// token naming it.
 pub async fn start_session(
     state: &AppState,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     user: &User,
     now: Timestamp,
 ) -> anyhow::Result<TokenResponse> {
@@ -81,17 +81,17 @@ pub async fn start_session(
 /// supabase/auth's `email/signup`, `invite`, `recovery`, `email_change`).
 pub async fn start_session_by(
     state: &AppState,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     user: &User,
     method: &str,
     now: Timestamp,
 ) -> anyhow::Result<TokenResponse> {
     let session_id = Uuid::new_v4();
-    sessions::insert_session(&mut *conn, session_id, user.id, now)
+    conn.insert_session(session_id, user.id, now)
         .await
         .context("storing the session")?;
     if method != "password" {
-        crate::db::factors::set_sign_in_method(&mut *conn, session_id, method)
+        conn.set_sign_in_method(session_id, method)
             .await
             .context("recording how the session started")?;
     }
@@ -103,22 +103,15 @@ pub async fn start_session_by(
 /// A fresh refresh token opening a chain in `session_id` (a login, or a second factor raising
 /// the session): stored as a digest, answered once.
 pub(super) async fn first_refresh_token(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     user_id: UserId,
     session_id: Uuid,
     now: Timestamp,
 ) -> anyhow::Result<SecretToken> {
     let refresh = SecretToken::generate();
-    refresh_tokens::insert_refresh_token(
-        &mut *conn,
-        &refresh.digest(),
-        user_id,
-        session_id,
-        None,
-        now,
-    )
-    .await
-    .context("storing a refresh token")?;
+    conn.insert_refresh_token(&refresh.digest(), user_id, session_id, None, now)
+        .await
+        .context("storing a refresh token")?;
     Ok(refresh)
 }
 
@@ -260,12 +253,15 @@ pub async fn password_grant(
         return Err(TokenError::InvalidGrant(BAD_CREDENTIALS));
     };
     let refuse = |user, failure, answer| refuse_login(state, origin, email, user, failure, answer);
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
     // Decide on the row as it is now: a ban or a password change may have landed while the
     // password was being hashed, and that must win.
-    let Some(user) = users::find_user_by_id(&mut *tx, user.id)
+    let Some(user) = tx
+        .find_user_by_id(user.id)
         .await
         .context("reloading the user")?
         .filter(|fresh| fresh.password_hash == user.password_hash)
@@ -297,12 +293,12 @@ pub async fn password_grant(
         )
         .await;
     }
-    users::record_sign_in(&mut *tx, user.id, now)
+    tx.record_sign_in(user.id, now)
         .await
         .context("recording the sign-in")?;
-    let response = start_session(state, &mut tx, &user, now).await?;
+    let response = start_session(state, &mut tx.conn(), &user, now).await?;
     audit::record(
-        &mut *tx,
+        &mut tx.conn(),
         &Actor::user(&user),
         Action::Login,
         origin.with(json!({"provider": "email"})),
@@ -358,11 +354,11 @@ pub async fn refresh_grant(
     let presented = SecretToken::presented(presented);
     let found = {
         let mut conn = state
-            .db
-            .acquire()
+            .store
+            .read()
             .await
             .context("reading a refresh token")?;
-        sessions::find_refresh_token_with_owner(&mut *conn, &presented.digest())
+        conn.find_refresh_token_with_owner(&presented.digest())
             .await
             .context("looking up a refresh token")?
     };
@@ -374,10 +370,8 @@ pub async fn refresh_grant(
         RefreshState::Live(_) => true,
         RefreshState::Rotated(_) => false,
     };
-    let mut writer = crate::db::writer(&state.db, &state.write_epoch)
-        .await
-        .context("waiting to write")?;
-    throttle::check_in(&mut writer, state, Limit::Token, client)
+    let mut writer = state.store.writer().await.context("waiting to write")?;
+    throttle::check_in(&mut writer.conn(), state, Limit::Token, client)
         .await
         .map_err(throttled)?;
     // The time the gate was taken: a session that timed out while this waited is over.
@@ -398,7 +392,7 @@ pub async fn refresh_grant(
         )?);
     }
     let mut tx = writer.begin().await.context("starting a transaction")?;
-    let result = refresh_in(state, &mut tx, &presented, now).await;
+    let result = refresh_in(state, &mut tx.conn(), &presented, now).await;
     // A refusal still commits: a reuse's revocation stands.
     match result {
         Err(TokenError::Unexpected(e)) => Err(TokenError::Unexpected(e)),
@@ -416,9 +410,9 @@ pub async fn refresh_grant(
 /// as they are.
 async fn rotate_as_read(
     state: &AppState,
-    writer: &mut crate::db::Writer,
+    writer: &mut crate::store::Writer,
     presented: &SecretToken,
-    found: Option<sessions::RefreshTokenWithOwner>,
+    found: Option<crate::store::RefreshTokenWithOwner>,
     now: Timestamp,
 ) -> Result<Option<(LiveRefresh, SecretToken)>, TokenError> {
     let Some(seen) = found.as_ref().and_then(|found| found.versions) else {
@@ -434,17 +428,17 @@ async fn rotate_as_read(
         json!({}),
         now,
     );
-    let rotated = refresh_tokens::rotate_in_own_transaction(
-        writer,
-        live.record.id,
-        &successor.digest(),
-        live.user.id,
-        live.record.session_id,
-        seen,
-        &audit,
-        now,
-    )
-    .await;
+    let rotated = writer
+        .rotate_if_unchanged(
+            live.record.id,
+            &successor.digest(),
+            live.user.id,
+            live.record.session_id,
+            seen,
+            &audit,
+            now,
+        )
+        .await;
     // Whatever the outcome, it may have committed: cached auth rules must read again.
     state.write_epoch.bump();
     if !rotated.context("rotating a refresh token")? {
@@ -466,7 +460,7 @@ enum RefreshState {
 
 /// A presented token whose session and user may refresh.
 struct LiveRefresh {
-    record: refresh_tokens::RefreshTokenRecord,
+    record: crate::store::RefreshTokenRecord,
     user: User,
     assurance: Assurance,
 }
@@ -475,11 +469,12 @@ struct LiveRefresh {
 /// statement), and decides what they allow at `now`.
 async fn refresh_state(
     state: &AppState,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     presented: &SecretToken,
     now: Timestamp,
 ) -> anyhow::Result<RefreshState> {
-    let found = sessions::find_refresh_token_with_owner(&mut *conn, &presented.digest())
+    let found = conn
+        .find_refresh_token_with_owner(&presented.digest())
         .await
         .context("looking up a refresh token")?;
     Ok(decide_refresh(state, found, now))
@@ -488,7 +483,7 @@ async fn refresh_state(
 /// What the rows of a presented token allow at `now` (`None`: no such token).
 fn decide_refresh(
     state: &AppState,
-    found: Option<sessions::RefreshTokenWithOwner>,
+    found: Option<crate::store::RefreshTokenWithOwner>,
     now: Timestamp,
 ) -> RefreshState {
     let refused = |reason| RefreshState::Refused(TokenError::InvalidGrant(reason));
@@ -544,7 +539,7 @@ fn decide_refresh(
 /// nothing, when another request rotated or revoked it first.
 async fn rotate(
     state: &AppState,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     presented: &SecretToken,
     live: &LiveRefresh,
     now: Timestamp,
@@ -556,17 +551,17 @@ async fn rotate(
     } = live;
     let successor = state.rotation.successor_of(presented);
     let audit = audit::entry(&Actor::user(user), Action::TokenRefreshed, json!({}), now);
-    let rotated = refresh_tokens::rotate_refresh_token(
-        conn,
-        record.id,
-        &successor.digest(),
-        user.id,
-        record.session_id,
-        &audit,
-        now,
-    )
-    .await
-    .context("rotating a refresh token")?;
+    let rotated = conn
+        .rotate_refresh_token(
+            record.id,
+            &successor.digest(),
+            user.id,
+            record.session_id,
+            &audit,
+            now,
+        )
+        .await
+        .context("rotating a refresh token")?;
     if !rotated {
         return Ok(None);
     }
@@ -583,7 +578,7 @@ async fn rotate(
 /// The refresh grant decided inside the write transaction `tx`, on the rows as they are.
 async fn refresh_in(
     state: &AppState,
-    tx: &mut SqliteConnection,
+    tx: &mut Conn<'_>,
     presented: &SecretToken,
     now: Timestamp,
 ) -> Result<TokenResponse, TokenError> {
@@ -626,14 +621,9 @@ async fn refresh_in(
             now,
         )?);
     }
-    sessions::end_session(
-        &mut *tx,
-        record.session_id,
-        EndReason::RefreshTokenReuse,
-        now,
-    )
-    .await
-    .context("ending a session whose refresh token was reused")?;
+    tx.end_session(record.session_id, EndReason::RefreshTokenReuse, now)
+        .await
+        .context("ending a session whose refresh token was reused")?;
     audit::record(
         &mut *tx,
         &Actor::user(&user),
@@ -665,7 +655,7 @@ fn throttled(e: ThrottleError) -> TokenError {
 /// the live, unrotated token at the end of the chain (two tabs may each have refreshed more than once inside the window).
 async fn live_head(
     state: &AppState,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     first: Vec<SecretToken>,
 ) -> anyhow::Result<Option<SecretToken>> {
     let mut candidates = first;
@@ -673,10 +663,10 @@ async fn live_head(
         // Links made before a JWT secret rotation were derived with a previous secret.
         let mut found = None;
         for candidate in candidates {
-            if let Some(record) =
-                refresh_tokens::find_refresh_token(&mut *conn, &candidate.digest())
-                    .await
-                    .context("following the rotation chain")?
+            if let Some(record) = conn
+                .find_refresh_token(&candidate.digest())
+                .await
+                .context("following the rotation chain")?
             {
                 found = Some((candidate, record));
                 break;
@@ -714,11 +704,13 @@ pub async fn logout(
     session_id: Option<Uuid>,
 ) -> Result<(), LogoutError> {
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
     let user = match super::sessions::session_user(
-        &mut tx,
+        &mut tx.conn(),
         user_id,
         session_id,
         now,
@@ -731,11 +723,11 @@ pub async fn logout(
         Err(SessionError::Refused(refusal)) => return Err(LogoutError::Refused(refusal)),
         Err(SessionError::Unexpected(e)) => return Err(e.into()),
     };
-    sessions::end_user_sessions(&mut tx, user.id, None, EndReason::Logout, now)
+    tx.end_user_sessions(user.id, None, EndReason::Logout, now)
         .await
         .context("ending the sessions")?;
     audit::record(
-        &mut *tx,
+        &mut tx.conn(),
         &Actor::user(&user),
         Action::Logout,
         json!({}),

@@ -11,7 +11,6 @@ use super::audit::{self, Action};
 use super::auth_cache::SnapshotKey;
 use super::mail_links::{self, human_duration};
 use super::sessions::{SessionError, cached_session_user, session_user};
-use crate::db::{UniqueViolationExt, one_time_tokens, sessions, users};
 use crate::domain::ValidationError;
 use crate::domain::email_address::EmailAddress;
 use crate::domain::metadata::{self, Metadata};
@@ -21,6 +20,7 @@ use crate::domain::session::{EndReason, SessionRefusal};
 use crate::domain::user::{User, UserId};
 use crate::mail::{AddressInUseEmail, EmailChangeEmail};
 use crate::state::AppState;
+use crate::store::prelude::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
@@ -105,9 +105,9 @@ pub async fn get_user(
 
 /// `get_user` read from the database now (for a use case about to write).
 async fn read_user(state: &AppState, id: UserId, session: Option<Uuid>) -> Result<User, UserError> {
-    let mut conn = state.db.acquire().await.context("connecting")?;
+    let mut conn = state.store.read().await.context("connecting")?;
     Ok(session_user(
-        &mut conn,
+        &mut conn.conn(),
         id,
         session,
         state.clock.now(),
@@ -204,22 +204,24 @@ pub async fn update_user(
     };
 
     let now = state.clock.now();
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let mut user = session_user(&mut tx, id, session, now, &state.settings.sessions).await?;
+    let mut user = session_user(&mut tx.conn(), id, session, now, &state.settings.sessions).await?;
     let before = user.clone();
     let old_email = user.email.clone();
     let password_changed = hash.is_some();
     if let Some(hash) = hash {
         user.set_password(Some(hash));
-        sessions::end_user_sessions(&mut tx, id, session, EndReason::PasswordChange, now)
+        tx.end_user_sessions(id, session, EndReason::PasswordChange, now)
             .await
             .context("ending other sessions")?;
-        crate::db::console_sessions::delete_user_console_sessions(&mut *tx, id)
+        tx.delete_user_console_sessions(id)
             .await
             .context("ending console sessions")?;
-        mail_links::forget_password_links(&mut tx, id)
+        mail_links::forget_password_links(&mut tx.conn(), id)
             .await
             .context("dropping stale links")?;
     }
@@ -236,16 +238,16 @@ pub async fn update_user(
 
     if let Some(token) = change_token {
         let digest = SecretToken::presented(token).digest();
-        let consumed = one_time_tokens::consume_token(
-            &mut *tx,
-            &digest,
-            (TokenPurpose::EmailChange, TokenPurpose::EmailChange),
-            Some(id),
-            now,
-        )
-        .await
-        .context("consuming the email change token")?
-        .ok_or(UserError::EmailChangeTokenMismatch)?;
+        let consumed = tx
+            .consume_token(
+                &digest,
+                (TokenPurpose::EmailChange, TokenPurpose::EmailChange),
+                Some(id),
+                now,
+            )
+            .await
+            .context("consuming the email change token")?
+            .ok_or(UserError::EmailChangeTokenMismatch)?;
         if consumed.expires_at <= now {
             return Err(UserError::EmailChangeTokenExpired);
         }
@@ -254,12 +256,11 @@ pub async fn update_user(
             .ok_or_else(|| anyhow::anyhow!("email change token without an address"))?;
         user.new_email = None;
         user.email_change_sent_at = None;
-        mail_links::forget_password_links(&mut tx, id)
+        mail_links::forget_password_links(&mut tx.conn(), id)
             .await
             .context("dropping stale links")?;
     } else if let Some((token, new_email)) = &pending_change {
-        one_time_tokens::replace_token(
-            &mut tx,
+        tx.replace_token(
             id,
             TokenPurpose::EmailChange,
             &token.digest(),
@@ -270,7 +271,7 @@ pub async fn update_user(
         .await
         .context("storing the email change token")?;
         // Mailed before it was stored (DESIGN: an email change mails first).
-        one_time_tokens::mark_mailed(&mut *tx, id, TokenPurpose::EmailChange)
+        tx.mark_mailed(id, TokenPurpose::EmailChange)
             .await
             .context("recording the email change mail")?;
         user.new_email = Some(new_email.clone());
@@ -278,12 +279,12 @@ pub async fn update_user(
     }
 
     user.updated_at = now;
-    users::update_user(&mut *tx, &user)
+    tx.update_user(&user)
         .await
-        .on_unique_violation(|| UserError::EmailTaken)
+        .on_conflict(|| UserError::EmailTaken)
         .context("saving the user")??;
     audit::record(
-        &mut *tx,
+        &mut tx.conn(),
         &Actor::user(&user),
         Action::UserModified,
         json!({"fields": before.changed_fields(&user)}),
@@ -359,7 +360,10 @@ async fn check_reauthentication(
         return Ok(());
     }
     let created = match session {
-        Some(id) => sessions::find_session(&state.db, id)
+        Some(id) => state
+            .store
+            .pool()
+            .find_session(id)
             .await
             .context("loading the session")?
             .map(|s| s.created_at),
@@ -402,7 +406,10 @@ async fn mail_email_change(
     user: &User,
     new_email: EmailAddress,
 ) -> Result<(SecretToken, String), UserError> {
-    let holder = users::find_user_by_email(&state.db, &user.aud, new_email.as_str())
+    let holder = state
+        .store
+        .pool()
+        .find_user_by_email(&user.aud, new_email.as_str())
         .await
         .context("checking the new address")?
         .filter(|other| other.id != user.id);

@@ -10,10 +10,10 @@ use super::Actor;
 use super::audit::{self, Action, Origin};
 use super::credentials::{self, CredentialsError};
 use super::sessions::{SessionError, session_user};
-use crate::db::sessions;
 use crate::domain::session::{EndReason, Session, SessionRefusal};
 use crate::domain::user::UserId;
 use crate::state::AppState;
+use crate::store::prelude::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserSessionsError {
@@ -67,9 +67,10 @@ pub async fn list_sessions(
 ) -> Result<Vec<SessionView>, UserSessionsError> {
     let now = state.clock.now();
     let limits = &state.settings.sessions;
-    let mut conn = state.db.acquire().await.context("connecting")?;
-    session_user(&mut conn, user_id, current, now, limits).await?;
-    let live = sessions::list_live_sessions(&mut *conn, user_id)
+    let mut conn = state.store.read().await.context("connecting")?;
+    session_user(&mut conn.conn(), user_id, current, now, limits).await?;
+    let live = conn
+        .list_live_sessions(user_id)
         .await
         .context("listing sessions")?;
     Ok(live
@@ -101,8 +102,8 @@ pub async fn end_session(
     let now = state.clock.now();
     let limits = &state.settings.sessions;
     let user = {
-        let mut conn = state.db.acquire().await.context("connecting")?;
-        session_user(&mut conn, user_id, current, now, limits).await?
+        let mut conn = state.store.read().await.context("connecting")?;
+        session_user(&mut conn.conn(), user_id, current, now, limits).await?
     };
     if Some(target) != current {
         let password = current_password
@@ -130,21 +131,24 @@ pub async fn end_session(
             return Err(UserSessionsError::WrongPassword);
         }
     }
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let owned = sessions::find_session(&mut *tx, target)
+    let owned = tx
+        .find_session(target)
         .await
         .context("loading the session")?
         .filter(|s| s.user_id == user.id && s.is_live(now, limits));
     if owned.is_none() {
         return Err(UserSessionsError::NotFound);
     }
-    sessions::end_session(&mut tx, target, EndReason::Logout, now)
+    tx.end_session(target, EndReason::Logout, now)
         .await
         .context("ending the session")?;
     audit::record(
-        &mut *tx,
+        &mut tx.conn(),
         &Actor::user(&user),
         Action::Logout,
         origin.with(json!({"session_id": target.to_string(), "scope": "one"})),

@@ -6,12 +6,12 @@ use serde_json::json;
 use super::Actor;
 use super::audit::{self, Action, Origin};
 use super::token::{TokenResponse, start_session_by};
-use crate::db::{one_time_tokens, sessions, users};
 use crate::domain::ValidationError;
 use crate::domain::one_time_token::{SecretToken, TokenPurpose};
 use crate::domain::password::Password;
 use crate::domain::session::EndReason;
 use crate::state::AppState;
+use crate::store::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifyType {
@@ -70,11 +70,17 @@ pub async fn verify(
     // it is is read without consuming it; the consume below decides.
     let hash = match password.filter(|p| !p.is_empty()) {
         Some(p) if kind == VerifyType::Signup => {
-            let owner = match one_time_tokens::find_token_user(&state.db, &digest, purposes)
+            let owner = match state
+                .store
+                .pool()
+                .find_token_user(&digest, purposes)
                 .await
                 .context("looking up the token")?
             {
-                Some(id) => users::find_user_by_id(&state.db, id)
+                Some(id) => state
+                    .store
+                    .pool()
+                    .find_user_by_id(id)
                     .await
                     .context("loading the user")?,
                 None => None,
@@ -87,10 +93,13 @@ pub async fn verify(
     };
     let now = state.clock.now();
 
-    let mut tx = crate::db::begin_write(&state.db, &state.write_epoch)
+    let mut tx = state
+        .store
+        .begin_write()
         .await
         .context("starting a transaction")?;
-    let consumed = one_time_tokens::consume_token(&mut *tx, &digest, purposes, None, now)
+    let consumed = tx
+        .consume_token(&digest, purposes, None, now)
         .await
         .context("consuming the token")?
         .ok_or(VerifyError::NotFound)?;
@@ -98,7 +107,8 @@ pub async fn verify(
     if consumed.expires_at <= now {
         return Err(VerifyError::Expired(kind));
     }
-    let mut user = users::find_user_by_id(&mut *tx, consumed.user_id)
+    let mut user = tx
+        .find_user_by_id(consumed.user_id)
         .await
         .context("loading the user")?
         .ok_or(VerifyError::NotFound)?;
@@ -113,7 +123,7 @@ pub async fn verify(
                 return Err(VerifyError::NotFound);
             }
             user.set_password(Some(hash.ok_or(VerifyError::PasswordRequired)?));
-            super::mail_links::forget_password_links(&mut tx, user.id)
+            super::mail_links::forget_password_links(&mut tx.conn(), user.id)
                 .await
                 .context("dropping stale links")?;
             Action::InviteAccepted
@@ -131,22 +141,20 @@ pub async fn verify(
             TokenPurpose::Recovery => user.set_password(None),
             TokenPurpose::Invite | TokenPurpose::EmailChange => {}
         }
-        one_time_tokens::delete_user_tokens(&mut *tx, user.id, TokenPurpose::Confirmation)
+        tx.delete_user_tokens(user.id, TokenPurpose::Confirmation)
             .await
             .context("dropping the other confirmation links")?;
-        sessions::end_user_sessions(&mut tx, user.id, None, EndReason::PasswordChange, now)
+        tx.end_user_sessions(user.id, None, EndReason::PasswordChange, now)
             .await
             .context("ending other sessions")?;
-        crate::db::console_sessions::delete_user_console_sessions(&mut *tx, user.id)
+        tx.delete_user_console_sessions(user.id)
             .await
             .context("ending console sessions")?;
     }
     user.confirm(now);
     user.last_sign_in_at = Some(now);
     user.updated_at = now;
-    users::update_user(&mut *tx, &user)
-        .await
-        .context("confirming the user")?;
+    tx.update_user(&user).await.context("confirming the user")?;
     // The `amr` method, in supabase/auth's names.
     let method = match consumed.purpose {
         TokenPurpose::Confirmation => "email/signup",
@@ -154,9 +162,9 @@ pub async fn verify(
         TokenPurpose::Recovery => "recovery",
         TokenPurpose::EmailChange => "email_change",
     };
-    let response = start_session_by(state, &mut tx, &user, method, now).await?;
+    let response = start_session_by(state, &mut tx.conn(), &user, method, now).await?;
     audit::record(
-        &mut *tx,
+        &mut tx.conn(),
         &Actor::user(&user),
         action,
         origin.with(json!({"provider": "email", "via": consumed.purpose.as_str()})),

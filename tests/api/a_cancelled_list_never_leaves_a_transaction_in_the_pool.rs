@@ -11,7 +11,7 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn a_list_cancelled_inside_its_transaction_closes_its_connection() {
     let app = spawn_app().await;
-    let mut writer = chipflap::db::writer(&app.state.db, &app.state.write_epoch)
+    let mut writer = chipflap::db::writer(app.db(), &app.state.write_epoch)
         .await
         .unwrap();
     // The list takes the write lock and never finishes; the caller gives up on it.
@@ -30,8 +30,8 @@ async fn a_list_cancelled_inside_its_transaction_closes_its_connection() {
     // Every connection the pool lends can write at once (well inside SQLite's 10 s busy
     // timeout); one still inside the cancelled transaction could not begin another.
     let writes = async {
-        for _ in 0..app.state.db.size() + 1 {
-            let mut writer = chipflap::db::writer(&app.state.db, &app.state.write_epoch)
+        for _ in 0..app.db().size() + 1 {
+            let mut writer = chipflap::db::writer(app.db(), &app.state.write_epoch)
                 .await
                 .unwrap();
             let mut tx = writer.begin().await.unwrap();

@@ -111,7 +111,7 @@ async fn password_grants_beyond_the_hashing_queue_get_503_and_write_nothing() {
     // now + counted × interval).
     let password_rows: i64 =
         sqlx::query_scalar("select count(*) from throttles where key like 'password:%'")
-            .fetch_one(&app.state.db)
+            .fetch_one(app.db())
             .await
             .unwrap();
     assert_eq!(
@@ -120,7 +120,7 @@ async fn password_grants_beyond_the_hashing_queue_get_503_and_write_nothing() {
     );
     let ip_tat: i64 =
         sqlx::query_scalar("select tat_ms from throttles where key like 'ip.token:%'")
-            .fetch_one(&app.state.db)
+            .fetch_one(app.db())
             .await
             .unwrap();
     let interval =

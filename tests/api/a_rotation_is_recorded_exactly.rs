@@ -66,7 +66,7 @@ async fn rotate_and_check_the_records(rows_move_meanwhile: bool) {
     let (old_id, rotated_at): (i64, Option<i64>) =
         sqlx::query_as("select id, rotated_at from refresh_tokens where digest = ?")
             .bind(first_digest.as_bytes().to_vec())
-            .fetch_one(&app.state.db)
+            .fetch_one(app.db())
             .await
             .unwrap();
     assert_eq!(rotated_at, Some(now));
@@ -86,7 +86,7 @@ async fn rotate_and_check_the_records(rows_move_meanwhile: bool) {
          from refresh_tokens where digest = ?",
     )
     .bind(successor.as_bytes().to_vec())
-    .fetch_one(&app.state.db)
+    .fetch_one(app.db())
     .await
     .unwrap();
     assert_eq!(
@@ -111,7 +111,7 @@ async fn rotate_and_check_the_records(rows_move_meanwhile: bool) {
     let (refreshed_at, updated_at): (i64, i64) =
         sqlx::query_as("select refreshed_at, updated_at from sessions where id = ?")
             .bind(&session_id)
-            .fetch_one(&app.state.db)
+            .fetch_one(app.db())
             .await
             .unwrap();
     assert_eq!((refreshed_at, updated_at), (now, now));
@@ -121,7 +121,7 @@ async fn rotate_and_check_the_records(rows_move_meanwhile: bool) {
         "select actor_id, actor_email, log_type, coalesce(subject_id, ''), created_at
          from audit_log_entries where action = 'token_refreshed'",
     )
-    .fetch_all(&app.state.db)
+    .fetch_all(app.db())
     .await
     .unwrap();
     assert_eq!(entries.len(), 1, "{entries:?}");
@@ -145,7 +145,7 @@ async fn a_rotation_of_a_token_already_rotated_writes_nothing() {
     assert_eq!(app.post_token_refresh(&first).await.status(), 200);
     let user_id: chipflap::domain::user::UserId = app.user_id(&access).await.parse().unwrap();
     let digest = chipflap::domain::one_time_token::SecretToken::presented(&first).digest();
-    let record = chipflap::db::refresh_tokens::find_refresh_token(&app.state.db, &digest)
+    let record = chipflap::db::refresh_tokens::find_refresh_token(app.db(), &digest)
         .await
         .unwrap()
         .unwrap();
@@ -160,7 +160,7 @@ async fn a_rotation_of_a_token_already_rotated_writes_nothing() {
     let refreshed_before: i64 =
         sqlx::query_scalar("select refreshed_at from sessions where id = ?")
             .bind(record.session_id.to_string())
-            .fetch_one(&app.state.db)
+            .fetch_one(app.db())
             .await
             .unwrap();
 
@@ -171,7 +171,7 @@ async fn a_rotation_of_a_token_already_rotated_writes_nothing() {
         now,
     );
     let successor = chipflap::domain::one_time_token::SecretToken::generate();
-    let mut conn = app.state.db.acquire().await.unwrap();
+    let mut conn = app.db().acquire().await.unwrap();
     let rotated = chipflap::db::refresh_tokens::rotate_refresh_token(
         &mut conn,
         record.id,
@@ -190,7 +190,7 @@ async fn a_rotation_of_a_token_already_rotated_writes_nothing() {
     }
     let refreshed_after: i64 = sqlx::query_scalar("select refreshed_at from sessions where id = ?")
         .bind(record.session_id.to_string())
-        .fetch_one(&app.state.db)
+        .fetch_one(app.db())
         .await
         .unwrap();
     assert_eq!(refreshed_after, refreshed_before);
@@ -212,7 +212,7 @@ async fn a_rotation_list_that_fails_midway_leaves_nothing_and_no_open_transactio
         audit,
     } = live_token().await;
     let tokens_before = app.count("refresh_tokens").await;
-    let mut writer = chipflap::db::writer(&app.state.db, &app.state.write_epoch)
+    let mut writer = chipflap::db::writer(app.db(), &app.state.write_epoch)
         .await
         .unwrap();
     let failed = chipflap::db::refresh_tokens::rotate_in_own_transaction(
@@ -275,7 +275,7 @@ async fn a_rotation_whose_rows_moved_writes_nothing() {
             ..seen
         },
     ] {
-        let mut writer = chipflap::db::writer(&app.state.db, &app.state.write_epoch)
+        let mut writer = chipflap::db::writer(app.db(), &app.state.write_epoch)
             .await
             .unwrap();
         let successor = chipflap::domain::one_time_token::SecretToken::generate();
@@ -294,7 +294,7 @@ async fn a_rotation_whose_rows_moved_writes_nothing() {
         assert!(!rotated, "{stale:?}");
     }
     assert_eq!(counts().await, before);
-    let again = chipflap::db::sessions::find_refresh_token_with_owner(&app.state.db, &digest)
+    let again = chipflap::db::sessions::find_refresh_token_with_owner(app.db(), &digest)
         .await
         .unwrap()
         .unwrap();
@@ -319,7 +319,7 @@ async fn live_token() -> Live {
     let session = app.confirmed_user("ada@example.org").await;
     let first = session["refresh_token"].as_str().unwrap().to_owned();
     let digest = chipflap::domain::one_time_token::SecretToken::presented(&first).digest();
-    let found = chipflap::db::sessions::find_refresh_token_with_owner(&app.state.db, &digest)
+    let found = chipflap::db::sessions::find_refresh_token_with_owner(app.db(), &digest)
         .await
         .unwrap()
         .unwrap();

@@ -262,7 +262,7 @@ async fn banned_unconfirmed_and_deleted_users_get_403() {
         .unwrap();
     // Unconfirmed users cannot log in, so the live session is made in the store directly.
     let session_id = uuid::Uuid::new_v4();
-    chipflap::db::sessions::insert_session(&app.state.db, session_id, user.id, app.clock.now())
+    chipflap::db::sessions::insert_session(app.db(), session_id, user.id, app.clock.now())
         .await
         .unwrap();
     let unconfirmed_token = app

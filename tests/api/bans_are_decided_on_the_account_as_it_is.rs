@@ -21,7 +21,7 @@ fn admin() -> Actor {
 async fn roles(app: &TestApp, id: UserId) -> Vec<String> {
     let app_metadata: String = sqlx::query_scalar("select app_metadata from users where id = ?")
         .bind(id.to_string())
-        .fetch_one(&app.state.db)
+        .fetch_one(app.db())
         .await
         .unwrap();
     let value: serde_json::Value = serde_json::from_str(&app_metadata).unwrap();
@@ -66,7 +66,7 @@ async fn user_with_roles(app: &TestApp, roles: &[&str]) -> UserId {
     sqlx::query("update users set app_metadata = ? where id = ?")
         .bind(json!({"provider": "email", "roles": roles}).to_string())
         .bind(id.to_string())
-        .execute(&app.state.db)
+        .execute(app.db())
         .await
         .unwrap();
     id

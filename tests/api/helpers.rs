@@ -85,6 +85,14 @@ pub async fn spawn_in(dir: tempfile::TempDir, settings: Settings, mailer: Mailer
 }
 
 impl TestApp {
+    /// The SQLite pool behind the app, for tests that check rows directly.
+    pub fn db(&self) -> &sqlx::SqlitePool {
+        self.state
+            .store
+            .sqlite_pool()
+            .expect("these tests run on a SQLite store")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}/.netlify/identity{path}", self.base)
     }
@@ -256,7 +264,7 @@ impl TestApp {
     pub async fn count(&self, table: &str) -> i64 {
         let sql = format!("select count(*) from {table}");
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&self.state.db)
+            .fetch_one(self.db())
             .await
             .unwrap()
     }
@@ -304,7 +312,7 @@ pub async fn committed_while<T>(
     change: impl AsyncFnOnce(&mut sqlx::SqliteConnection),
     during: impl std::future::Future<Output = T>,
 ) -> T {
-    let mut tx = chipflap::db::begin_write(&app.state.db, &app.state.write_epoch)
+    let mut tx = chipflap::db::begin_write(app.db(), &app.state.write_epoch)
         .await
         .unwrap();
     change(&mut tx).await;

@@ -16,7 +16,7 @@ async fn accounts_of(app: &TestApp, email: &str) -> Vec<(String, String)> {
     let key = chipflap::domain::email_address::mailbox_key(email);
     sqlx::query_as("select aud, email from users where email_key = ? order by created_at")
         .bind(key)
-        .fetch_all(&app.state.db)
+        .fetch_all(app.db())
         .await
         .unwrap()
 }
@@ -432,7 +432,7 @@ async fn colliding_accounts_stop_the_start(later_too: bool) {
     let app = spawn_in(dir, settings, Mailer::memory(test_from())).await;
     let keys: Vec<(String, Option<String>)> =
         sqlx::query_as("select id, email_key from users order by id")
-            .fetch_all(&app.state.db)
+            .fetch_all(app.db())
             .await
             .unwrap();
     assert_eq!(

@@ -72,7 +72,7 @@ async fn roles_taken_away_while_a_refresh_waits_are_not_in_the_new_token() {
             .unwrap();
         }
     };
-    let mut tx = chipflap::db::begin_write(&app.state.db, &app.state.write_epoch)
+    let mut tx = chipflap::db::begin_write(app.db(), &app.state.write_epoch)
         .await
         .unwrap();
     set_roles(json!(["editor"]))(&mut tx).await;
@@ -95,9 +95,7 @@ async fn a_token_that_expires_while_its_refresh_waits_is_refused_and_rotates_not
     let refresh = session["refresh_token"].as_str().unwrap().to_owned();
     let lifetime = app.state.settings.jwt.refresh_token_lifetime;
     let tokens_before = app.count("refresh_tokens").await;
-    let tx = chipflap::db::begin_write(&app.state.db, &app.state.write_epoch)
-        .await
-        .unwrap();
+    let tx = app.state.store.begin_write().await.unwrap();
     let (_, result) = tokio::join!(
         async {
             // The refresh has read the token live and waits for the lock; time passes.

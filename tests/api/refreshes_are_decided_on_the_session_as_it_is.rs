@@ -20,7 +20,7 @@ async fn signed_in(app: &TestApp) -> (Uuid, Uuid, String) {
     let user: Uuid = app.user_id(access).await.parse().unwrap();
     let session: String = sqlx::query_scalar("select id from sessions where user_id = ?")
         .bind(user.to_string())
-        .fetch_one(&app.state.db)
+        .fetch_one(app.db())
         .await
         .unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();

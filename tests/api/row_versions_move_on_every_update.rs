@@ -11,7 +11,7 @@ async fn version(app: &crate::helpers::TestApp, table: &str, id: &str) -> i64 {
     let sql = format!("select version from {table} where id = ?");
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(id)
-        .fetch_one(&app.state.db)
+        .fetch_one(app.db())
         .await
         .unwrap()
 }
@@ -48,7 +48,7 @@ async fn every_update_of_a_user_or_session_row_moves_its_version_once() {
         let before = version(&app, table, id).await;
         sqlx::query(sqlx::AssertSqlSafe(update))
             .bind(id)
-            .execute(&app.state.db)
+            .execute(app.db())
             .await
             .unwrap();
         assert_eq!(version(&app, table, id).await, before + 1, "{update}");

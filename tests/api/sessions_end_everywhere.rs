@@ -375,7 +375,7 @@ async fn sessions_of_an_existing_database_migrate_and_end_like_new_ones() {
     .await;
     let sessions: Vec<(String, Option<String>)> =
         sqlx::query_as("select id, ended_reason from sessions order by id")
-            .fetch_all(&app.state.db)
+            .fetch_all(app.db())
             .await
             .unwrap();
     assert_eq!(

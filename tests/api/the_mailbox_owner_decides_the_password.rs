@@ -243,7 +243,7 @@ async fn confirming_ends_every_other_session_of_the_account() {
         .await
         .unwrap();
     let earlier = uuid::Uuid::new_v4();
-    chipflap::db::sessions::insert_session(&app.state.db, earlier, user.id, app.clock.now())
+    chipflap::db::sessions::insert_session(app.db(), earlier, user.id, app.clock.now())
         .await
         .unwrap();
 
@@ -253,7 +253,7 @@ async fn confirming_ends_every_other_session_of_the_account() {
         .await;
     let r = app.post_verify("signup", &victims_link, None).await;
     assert_eq!(r.status(), 200);
-    let session = chipflap::db::sessions::find_session(&app.state.db, earlier)
+    let session = chipflap::db::sessions::find_session(app.db(), earlier)
         .await
         .unwrap()
         .unwrap();

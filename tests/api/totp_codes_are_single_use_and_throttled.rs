@@ -227,14 +227,14 @@ async fn factor_secrets_are_not_readable_from_the_store_or_later_answers() {
 
     // The store holds neither the key nor its base32 form, in any column of any table.
     let stored: Vec<Vec<u8>> = sqlx::query_scalar("select secret from mfa_factors")
-        .fetch_all(&app.state.db)
+        .fetch_all(app.db())
         .await
         .unwrap();
     assert_eq!(stored.len(), 1);
     assert!(!stored[0].windows(raw.len()).any(|w| w == raw.as_slice()));
     let dump: Vec<String> =
         sqlx::query_scalar("select quote(secret) || coalesce(friendly_name, '') from mfa_factors")
-            .fetch_all(&app.state.db)
+            .fetch_all(app.db())
             .await
             .unwrap();
     assert!(
@@ -266,7 +266,7 @@ async fn factor_secrets_are_not_readable_from_the_store_or_later_answers() {
         assert!(!answer.contains(&secret), "{answer}");
     }
     let audit: Vec<String> = sqlx::query_scalar("select traits from audit_log_entries")
-        .fetch_all(&app.state.db)
+        .fetch_all(app.db())
         .await
         .unwrap();
     assert!(audit.iter().any(|t| t.contains("factor_id")));

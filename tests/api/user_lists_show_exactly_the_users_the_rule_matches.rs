@@ -357,7 +357,7 @@ async fn searches_and_filters_list_exactly_the_users_of_the_rule() {
 #[tokio::test]
 async fn common_searches_walk_the_list_order_and_cap_their_count() {
     let app = spawn_app().await;
-    let mut tx = app.state.db.begin().await.unwrap();
+    let mut tx = app.db().begin().await.unwrap();
     let mut ids = Vec::new();
     for i in 0..10_100u32 {
         let id = UserId::new_random();

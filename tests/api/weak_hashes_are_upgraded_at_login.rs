@@ -24,7 +24,7 @@ async fn server(dir: &std::path::Path, memory_kib: u32, iterations: u32) -> Test
 async fn stored_hash(app: &TestApp, email: &str) -> String {
     sqlx::query_scalar::<_, String>("select password_hash from users where email = ?")
         .bind(email)
-        .fetch_one(&app.state.db)
+        .fetch_one(app.db())
         .await
         .unwrap()
 }

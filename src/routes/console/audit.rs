@@ -5,11 +5,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{Chrome, Pager, query, render, when};
-use crate::db::audit_log::{AuditEntry, AuditFilter};
 use crate::domain::user::UserId;
 use crate::routes::errors::PageError;
 use crate::routes::extractors::ConsoleSession;
 use crate::state::AppState;
+use crate::store::{AuditEntry, AuditFilter};
 
 const PER_PAGE: u32 = 50;
 

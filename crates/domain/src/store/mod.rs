@@ -23,6 +23,10 @@ use crate::user::{User, UserId};
 // service can run store work on any runtime thread. Errors: `StoreError` (a unique violation is
 // `Conflict`, a lock or connection not had in time is `Busy`).
 
+/// The most entries `AuditLog::append_audit_entries` takes in one call (one statement per
+/// batch on every backend; SQLite's bound-variable limit is what caps it).
+pub const MAX_AUDIT_ENTRIES_PER_INSERT: usize = 1024;
+
 /// Why a store call failed, whatever the backend.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -542,4 +546,28 @@ pub trait ConsoleSessions: Send {
         &mut self,
         keep: Option<&TokenDigest>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Every store trait, for `use …::store::prelude::*` in code that calls the store (as
+/// `std::io::prelude` brings `Read` and `Write`).
+pub mod prelude {
+    pub use super::{
+        AuditLog, ConsoleSessions, Factors, OnConflict, OneTimeTokens, Sessions, Throttles, Users,
+    };
+}
+
+/// Turns a unique violation into a typed outcome (rw's `on_constraint`): `Ok(Err(f()))` on
+/// `StoreError::Conflict`, other errors unchanged.
+pub trait OnConflict<T> {
+    fn on_conflict<E>(self, f: impl FnOnce() -> E) -> Result<Result<T, E>, StoreError>;
+}
+
+impl<T> OnConflict<T> for Result<T, StoreError> {
+    fn on_conflict<E>(self, f: impl FnOnce() -> E) -> Result<Result<T, E>, StoreError> {
+        match self {
+            Ok(v) => Ok(Ok(v)),
+            Err(StoreError::Conflict { .. }) => Ok(Err(f())),
+            Err(e) => Err(e),
+        }
+    }
 }
