@@ -119,8 +119,8 @@ impl Cli {
                     std::sync::Arc::new(crate::store::WriteEpoch::new()),
                 )
                 .await?;
-                let path = settings.database.path.display();
-                write_line(&format!("database {path} is up to date"))
+                let what = settings.database.describe();
+                write_line(&format!("database {what} is up to date"))
             }
             Command::Users { command } => users(settings, command).await,
             Command::Sessions {

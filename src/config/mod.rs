@@ -21,7 +21,7 @@ mod sessions;
 mod signup;
 
 pub use ably::AblySettings;
-pub use database::DatabaseSettings;
+pub use database::{DatabaseBackend, DatabaseSettings};
 pub use hashing::PasswordHashingSettings;
 pub use http::{DEFAULT_MAX_CONNECTIONS_PER_CORE, HttpSettings};
 pub use jwt::JwtSettings;
@@ -181,8 +181,8 @@ impl Settings {
         let environment = environment(&env)?;
         let production = environment == Environment::Production;
         let site = http::site(&env, production, &mut warnings)?;
-        let db_path = database::sqlite_path_from_source(&env)?;
-        let data_dir = database::data_dir(&db_path);
+        let backend = database::backend_from_source(&env)?;
+        let data_dir = database::data_dir(&backend);
         let jwt = jwt::from_source(&env, production, &data_dir, &mut warnings)?;
         let sessions = sessions::from_source(&env)?;
         let signup = signup::from_source(&env, production, &site.site_url)?;
@@ -193,7 +193,7 @@ impl Settings {
         let rate_limits = rate_limits::from_source(&env)?;
         let http = http::from_source(&env, site, cores)?;
         let mfa = mfa::from_source(&env)?;
-        let database = database::from_source(&env, db_path)?;
+        let database = database::from_source(&env, backend)?;
         Ok(Settings {
             environment,
             http,
@@ -211,7 +211,7 @@ impl Settings {
     }
 
     /// Settings for an in-process test server: port 0, cheapest argon2, one worker, fixed secret.
-    /// The caller sets `database.path` and `mailer.mail_dir` inside its temporary directory.
+    /// The caller sets `database.backend` and `mailer.mail_dir` inside its temporary directory.
     pub fn for_tests() -> Settings {
         let mut settings = Settings::from_lookup(|name| match name {
             "PORT" => Some("0".into()),
@@ -351,6 +351,39 @@ mod tests {
     use secrecy::ExposeSecret;
 
     #[test]
+    fn the_database_url_scheme_picks_the_store_and_its_password_is_never_echoed() {
+        let s = settings(&[
+            (
+                "DATABASE_URL",
+                "postgres://chipflap:hunter2@db.internal:6543/identity",
+            ),
+            ("GOTRUE_JWT_SECRET", "test-secret-test-secret-test-secret!"),
+        ])
+        .unwrap();
+        let DatabaseBackend::Postgres(url) = &s.database.backend else {
+            panic!(
+                "a postgres:// URL picks PostgreSQL: {:?}",
+                s.database.backend
+            );
+        };
+        assert_eq!(
+            url.expose_secret(),
+            "postgres://chipflap:hunter2@db.internal:6543/identity"
+        );
+        assert_eq!(
+            s.database.describe(),
+            "PostgreSQL at db.internal:6543/identity"
+        );
+        assert!(!format!("{:?}", s.database).contains("hunter2"));
+        assert!(s.database.sqlite_path().is_none());
+        let refused = error_names(&[("DATABASE_URL", "postgres://chipflap:hunter2@/")]);
+        assert!(refused.contains("DATABASE_URL"), "{refused}");
+        assert!(!refused.contains("hunter2"), "{refused}");
+        let refused = error_names(&[("DATABASE_URL", "mysql://chipflap@db/identity")]);
+        assert!(refused.contains("expected sqlite://"), "{refused}");
+    }
+
+    #[test]
     fn defaults_follow_the_design() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/x.db", dir.path().display());
@@ -419,7 +452,7 @@ mod tests {
             ("GOTRUE_JWT_EXP", "1h"),
             ("GOTRUE_SMTP_MAX_FREQUENCY", "often"),
             ("GOTRUE_DISABLE_SIGNUP", "maybe"),
-            ("DATABASE_URL", "postgres://x"),
+            ("DATABASE_URL", "mysql://x"),
             ("CHIPFLAP_ARGON2_ITERATIONS", "0"),
             ("CHIPFLAP_CORS_ORIGINS", "nope"),
             ("CHIPFLAP_ENV", "staging"),

@@ -18,7 +18,6 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::config::DatabaseSettings;
 use crate::domain::user::UserId;
 
 /// A user id read back from a `TEXT` column (hyphenated UUID); anything else is a decode error,
@@ -92,12 +91,12 @@ fn collision_report(collisions: &[users::MailboxCollision]) -> String {
 
 /// Opens (creating if missing) the SQLite file: WAL so readers never wait for the writer,
 /// a busy timeout so concurrent writers queue instead of failing, foreign keys on.
-pub async fn connect_pool(settings: &DatabaseSettings) -> Result<SqlitePool, sqlx::Error> {
-    if let Some(dir) = settings.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+pub async fn connect_pool(path: &std::path::Path) -> Result<SqlitePool, sqlx::Error> {
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
     let options = SqliteConnectOptions::new()
-        .filename(&settings.path)
+        .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)

@@ -305,7 +305,7 @@ mod tests {
 
     async fn store(dir: &tempfile::TempDir) -> Store {
         let settings = DatabaseSettings {
-            path: dir.path().join("audit.db"),
+            backend: crate::config::DatabaseBackend::Sqlite(dir.path().join("audit.db")),
             auth_cache_bytes: 0,
         };
         Store::open(&settings, Arc::new(WriteEpoch::new()))

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use sqlx::SqliteConnection;
 use uuid::Uuid;
 
+use crate::config::DatabaseBackend;
 pub use crate::db::WriteEpoch;
 use crate::domain::mfa::{Assurance, Factor};
 use crate::domain::one_time_token::{TokenDigest, TokenPurpose};
@@ -60,11 +61,19 @@ impl Store {
         epoch: Arc<crate::store::WriteEpoch>,
     ) -> anyhow::Result<Store> {
         use anyhow::Context;
-        let pool = crate::db::connect_pool(settings)
-            .await
-            .with_context(|| format!("opening the database {}", settings.path.display()))?;
-        crate::db::migrate(&pool).await?;
-        Ok(Store::sqlite(pool, epoch))
+        let what = settings.describe();
+        match &settings.backend {
+            DatabaseBackend::Sqlite(path) => {
+                let pool = crate::db::connect_pool(path)
+                    .await
+                    .with_context(|| format!("opening the database {what}"))?;
+                crate::db::migrate(&pool).await?;
+                Ok(Store::sqlite(pool, epoch))
+            }
+            DatabaseBackend::Postgres(_) => {
+                anyhow::bail!("opening the database {what}: PostgreSQL is not wired in yet")
+            }
+        }
     }
 
     /// Starts what the store needs while a server runs; abort the tasks when it stops.

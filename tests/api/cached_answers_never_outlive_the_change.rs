@@ -290,7 +290,13 @@ async fn sessions_ended_by_the_command_line_are_refused_within_the_poll() {
     let held = held_login(&app).await;
     let url = format!(
         "sqlite://{}",
-        app.state.settings.database.path.to_str().unwrap()
+        app.state
+            .settings
+            .database
+            .sqlite_path()
+            .unwrap()
+            .to_str()
+            .unwrap()
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_chipflap"))
         .args(["sessions", "end", "--all"])
@@ -316,7 +322,7 @@ async fn a_ban_written_by_another_connection_is_refused_within_the_poll() {
     let app = spawn_app_with_ably().await;
     let held = held_login(&app).await;
     // As a sqlite3 shell would: a connection of its own, outside the server's pool.
-    let path = &app.state.settings.database.path;
+    let path = app.state.settings.database.sqlite_path().unwrap();
     let mut shell = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();

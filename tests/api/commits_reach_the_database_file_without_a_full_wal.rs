@@ -30,7 +30,13 @@ async fn users_in_the_file(path: &std::path::Path) -> Option<i64> {
 #[tokio::test]
 async fn committed_rows_reach_the_database_file_without_waiting_for_the_wal_to_fill() {
     let app = spawn_app().await;
-    let path = app.state.settings.database.path.clone();
+    let path = app
+        .state
+        .settings
+        .database
+        .sqlite_path()
+        .unwrap()
+        .to_path_buf();
     // The migrations and one signup: a few hundred pages of WAL, far below
     // `WAL_AUTOCHECKPOINT_PAGES`, so only the background checkpointer copies them.
     app.confirmed_user("ada@example.org").await;

@@ -39,7 +39,7 @@ pub struct TestApp {
 
 pub fn test_settings(dir: &std::path::Path) -> Settings {
     let mut settings = Settings::for_tests();
-    settings.database.path = dir.join("chipflap.db");
+    settings.database.backend = chipflap::config::DatabaseBackend::Sqlite(dir.join("chipflap.db"));
     settings.mailer.mail_dir = dir.join("outbox");
     settings
 }

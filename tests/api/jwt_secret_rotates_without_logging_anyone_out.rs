@@ -23,11 +23,18 @@ const NEW_SECRET: &str = "the new secret, at least 32 bytes long";
 
 /// A server on `database` (a fresh one when `None`) signing with `secret`.
 async fn server(database: Option<&TestApp>, secret: &str, previous: &[&str]) -> TestApp {
-    let database = database.map(|app| app.state.settings.database.path.clone());
+    let database = database.map(|app| {
+        app.state
+            .settings
+            .database
+            .sqlite_path()
+            .unwrap()
+            .to_path_buf()
+    });
     spawn_app_with(
         |s| {
             if let Some(path) = database {
-                s.database.path = path;
+                s.database.backend = chipflap::config::DatabaseBackend::Sqlite(path);
             }
             s.jwt.secret = SecretString::from(secret.to_owned());
             s.jwt.previous_secrets = previous

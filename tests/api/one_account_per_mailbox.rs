@@ -279,7 +279,7 @@ async fn an_address_keeps_its_spelling_and_can_be_respelled_by_its_owner() {
 /// A database written without the mailbox-key migration, holding `rows` (id, aud, email).
 async fn old_database(dir: &std::path::Path, later_too: bool, rows: &[(&str, &str, &str)]) {
     let settings = test_settings(dir);
-    let pool = chipflap::db::connect_pool(&settings.database)
+    let pool = chipflap::db::connect_pool(settings.database.sqlite_path().unwrap())
         .await
         .unwrap();
     // Migrations as files: sqlx records them exactly as the server's embedded copies, so the
@@ -393,7 +393,7 @@ async fn colliding_accounts_stop_the_start(later_too: bool) {
     assert!(!report.contains(C1), "only colliding accounts are listed");
 
     // Nothing was merged or keyed; `chipflap migrate` reports the same and fails.
-    let pool = chipflap::db::connect_pool(&settings.database)
+    let pool = chipflap::db::connect_pool(settings.database.sqlite_path().unwrap())
         .await
         .unwrap();
     let rows: Vec<(String, Option<String>)> =
@@ -409,7 +409,10 @@ async fn colliding_accounts_stop_the_start(later_too: bool) {
         .env_clear()
         .env(
             "DATABASE_URL",
-            format!("sqlite://{}", settings.database.path.display()),
+            format!(
+                "sqlite://{}",
+                settings.database.sqlite_path().unwrap().display()
+            ),
         )
         .output()
         .unwrap();

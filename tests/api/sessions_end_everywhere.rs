@@ -316,7 +316,7 @@ async fn sessions_of_an_existing_database_migrate_and_end_like_new_ones() {
         }
     }
     let settings = crate::helpers::test_settings(dir.path());
-    let pool = chipflap::db::connect_pool(&settings.database)
+    let pool = chipflap::db::connect_pool(settings.database.sqlite_path().unwrap())
         .await
         .unwrap();
     sqlx::migrate::Migrator::new(old.as_path())

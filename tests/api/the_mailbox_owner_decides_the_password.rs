@@ -299,7 +299,7 @@ async fn an_admin_confirmation_kills_the_pending_links() {
 async fn links_mailed_before_the_upgrade_apply_the_password_the_account_had() {
     let dir = tempfile::tempdir().unwrap();
     let settings = crate::helpers::test_settings(dir.path());
-    let pool = chipflap::db::connect_pool(&settings.database)
+    let pool = chipflap::db::connect_pool(settings.database.sqlite_path().unwrap())
         .await
         .unwrap();
     // The migrations before this rule's, applied from files as an older build would have.

@@ -12,7 +12,7 @@ async fn server(dir: &std::path::Path, memory_kib: u32, iterations: u32) -> Test
     let db = dir.join("shared.db");
     spawn_app_with(
         move |s| {
-            s.database.path = db;
+            s.database.backend = chipflap::config::DatabaseBackend::Sqlite(db);
             s.hashing.memory_kib = memory_kib;
             s.hashing.iterations = iterations;
         },
